@@ -1,1 +1,8 @@
-//! placeholder
+//! Hark's cross-crate integration tests, one module per feature (see tests/README.md).
+
+// The OpenAI Realtime emulator over WebRTC: transcripts, turn modes, session updates, faults.
+mod emulator_calls;
+// The emulator's REST surface: keys, client secrets, call forms, batch transcription, errors.
+mod emulator_http;
+// Helpers shared by the modules above.
+mod support;

@@ -41,7 +41,10 @@ impl ExpiresAfter {
 
     /// A lifetime counted from creation.
     pub fn seconds(seconds: i64) -> ExpiresAfter {
-        ExpiresAfter { anchor: Self::default_anchor(), seconds: Some(seconds) }
+        ExpiresAfter {
+            anchor: Self::default_anchor(),
+            seconds: Some(seconds),
+        }
     }
 }
 
@@ -109,7 +112,9 @@ pub fn call_id_from_location(location: &str) -> Option<&str> {
     let (_, call_id) = path.rsplit_once("/realtime/calls/")?;
     let call_id = call_id.trim_end_matches('/');
     let valid = !call_id.is_empty()
-        && call_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        && call_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     valid.then_some(call_id)
 }
 

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{payload, split_type, SessionConfig};
+use super::{SessionConfig, payload, split_type};
 
 /// A client event. Unknown types decode to [`ClientEvent::Unknown`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -10,7 +10,7 @@ use super::{payload, split_type, SessionConfig};
 pub enum ClientEvent {
     /// Change the session's configuration (language, prompt, turn detection, …).
     #[serde(rename = "session.update")]
-    SessionUpdate(SessionUpdate),
+    SessionUpdate(Box<SessionUpdate>),
     /// Make the buffered audio an item and transcribe it (manual turn mode).
     #[serde(rename = "input_audio_buffer.commit")]
     Commit {
@@ -69,7 +69,7 @@ impl ClientEvent {
     pub fn from_json(text: &str) -> crate::Result<ClientEvent> {
         let (event_type, value) = split_type(text)?;
         let event = match event_type.as_str() {
-            "session.update" => ClientEvent::SessionUpdate(payload(&event_type, value)?),
+            "session.update" => ClientEvent::SessionUpdate(Box::new(payload(&event_type, value)?)),
             "input_audio_buffer.commit" => {
                 let IdOnly { event_id } = payload(&event_type, value)?;
                 ClientEvent::Commit { event_id }
@@ -87,6 +87,11 @@ impl ClientEvent {
         Ok(event)
     }
 
+    /// A `session.update` carrying `session`.
+    pub fn session_update(event_id: Option<String>, session: SessionConfig) -> ClientEvent {
+        ClientEvent::SessionUpdate(Box::new(SessionUpdate { event_id, session }))
+    }
+
     /// Encodes the event as one data-channel message.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
@@ -99,7 +104,9 @@ impl ClientEvent {
             ClientEvent::Commit { event_id }
             | ClientEvent::Clear { event_id }
             | ClientEvent::Append { event_id, .. } => event_id.as_deref(),
-            ClientEvent::Unknown(value) => value.get("event_id").and_then(serde_json::Value::as_str),
+            ClientEvent::Unknown(value) => {
+                value.get("event_id").and_then(serde_json::Value::as_str)
+            }
         }
     }
 }

@@ -6,14 +6,14 @@ mod session;
 
 pub use client::{ClientEvent, SessionUpdate};
 pub use server::{
-    Committed, ErrorEvent, EventError, InputAudioBufferCleared, LogProb, ServerEvent,
-    SessionEvent, SpeechStarted, SpeechStopped, TranscriptionCompleted, TranscriptionDelta,
-    TranscriptionFailed, TranscriptionLanguage, TranscriptionSegment, Usage, UsageInputDetails,
+    Committed, ErrorEvent, EventError, InputAudioBufferCleared, LogProb, ServerEvent, SessionEvent,
+    SpeechStarted, SpeechStopped, TranscriptionCompleted, TranscriptionDelta, TranscriptionFailed,
+    TranscriptionLanguage, TranscriptionSegment, Usage, UsageInputDetails,
 };
 pub use session::{
-    AudioFormat, InputAudio, NoiseReduction, RealtimeSession, SemanticVad, ServerVad,
-    SessionAudio, SessionConfig, TranscriptionConfig, TranscriptionSession, TurnDetection,
-    TurnMode, MANUAL_TURN_MODELS, TRANSCRIPTION_MODELS,
+    AudioFormat, InputAudio, MANUAL_TURN_MODELS, NoiseReduction, RealtimeSession, SemanticVad,
+    ServerVad, SessionAudio, SessionConfig, TRANSCRIPTION_MODELS, TranscriptionConfig,
+    TranscriptionSession, TurnDetection, TurnMode,
 };
 
 /// The label of the data channel OpenAI reads and writes events on.

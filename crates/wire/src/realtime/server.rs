@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{payload, split_type, SessionConfig};
+use super::{SessionConfig, payload, split_type};
 
 /// A server event. Unknown types decode to [`ServerEvent::Unknown`] with the raw JSON kept.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -110,9 +110,10 @@ impl ServerEvent {
                 "conversation.item.input_audio_transcription.failed"
             }
             ServerEvent::Error(_) => "error",
-            ServerEvent::Unknown(value) => {
-                value.get("type").and_then(serde_json::Value::as_str).unwrap_or("")
-            }
+            ServerEvent::Unknown(value) => value
+                .get("type")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or(""),
         }
     }
 }

@@ -69,7 +69,10 @@ impl SessionConfig {
             SessionConfig::Transcription(session) => &mut session.audio,
             SessionConfig::Realtime(session) => &mut session.audio,
         };
-        audio.get_or_insert_with(SessionAudio::default).input.get_or_insert_with(InputAudio::default)
+        audio
+            .get_or_insert_with(SessionAudio::default)
+            .input
+            .get_or_insert_with(InputAudio::default)
     }
 
     /// The transcription model, if one is configured.
@@ -280,12 +283,14 @@ impl ServerVad {
 
     /// Prefix padding with the default applied.
     pub fn prefix_padding_ms(&self) -> u32 {
-        self.prefix_padding_ms.unwrap_or(Self::DEFAULT_PREFIX_PADDING_MS)
+        self.prefix_padding_ms
+            .unwrap_or(Self::DEFAULT_PREFIX_PADDING_MS)
     }
 
     /// Silence duration with the default applied.
     pub fn silence_duration_ms(&self) -> u32 {
-        self.silence_duration_ms.unwrap_or(Self::DEFAULT_SILENCE_DURATION_MS)
+        self.silence_duration_ms
+            .unwrap_or(Self::DEFAULT_SILENCE_DURATION_MS)
     }
 }
 

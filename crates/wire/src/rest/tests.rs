@@ -23,7 +23,13 @@ fn spec_transcription_json_decodes() {
     let response: TranscriptionJson =
         serde_json::from_str(&fixture("rest/transcription_json.json")).unwrap();
     assert!(response.text.starts_with("Imagine the wildest idea"));
-    assert!(matches!(response.usage, Some(Usage::Tokens { total_tokens: 115, .. })));
+    assert!(matches!(
+        response.usage,
+        Some(Usage::Tokens {
+            total_tokens: 115,
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -38,11 +44,21 @@ fn client_secret_request_matches_the_documented_transcription_form() {
     assert_eq!(request.expires_after, Some(ExpiresAfter::seconds(60)));
     let session = request.session.unwrap();
     let input = session.input_audio().unwrap();
-    assert_eq!(input.transcription.as_ref().unwrap().language.as_deref(), Some("en"));
+    assert_eq!(
+        input.transcription.as_ref().unwrap().language.as_deref(),
+        Some("en")
+    );
     let Some(Some(crate::realtime::TurnDetection::ServerVad(vad))) = &input.turn_detection else {
         panic!("server vad")
     };
-    assert_eq!((vad.threshold(), vad.prefix_padding_ms(), vad.silence_duration_ms()), (0.4, 300, 600));
+    assert_eq!(
+        (
+            vad.threshold(),
+            vad.prefix_padding_ms(),
+            vad.silence_duration_ms()
+        ),
+        (0.4, 300, 600)
+    );
 }
 
 #[test]
@@ -63,8 +79,14 @@ fn call_id_is_read_from_location() {
         assert_eq!(call_id_from_location(location), expected, "{location}");
     };
     check("/v1/realtime/calls/rtc_abc123", Some("rtc_abc123"));
-    check("https://api.openai.com/v1/realtime/calls/rtc_u1_9x", Some("rtc_u1_9x"));
-    check("/openai/v1/realtime/calls/rtc_azure?api-version=x", Some("rtc_azure"));
+    check(
+        "https://api.openai.com/v1/realtime/calls/rtc_u1_9x",
+        Some("rtc_u1_9x"),
+    );
+    check(
+        "/openai/v1/realtime/calls/rtc_azure?api-version=x",
+        Some("rtc_azure"),
+    );
     check("/v1/realtime/calls/", None);
     check("/v1/realtime/calls/rtc_1/../../etc", None);
     check("/v1/something/else", None);
