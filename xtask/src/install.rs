@@ -1,0 +1,109 @@
+//! Installs what building and testing Hark needs, idempotently: Debian packages via apt.
+//! On other systems it names exactly what to install instead.
+
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// Debian/Ubuntu packages the build and the tests need, with why.
+pub const APT_PACKAGES: &[(&str, &str)] = &[
+    (
+        "build-essential",
+        "C compiler for crates with C parts (ring, libopus)",
+    ),
+    ("cmake", "builds the bundled libopus (opus crate)"),
+    ("pkg-config", "locates system libraries for -sys crates"),
+];
+
+/// Tools that must be on PATH whatever the system.
+const TOOLS: &[(&str, &str)] = &[
+    ("cc", "a C compiler"),
+    ("cmake", "CMake"),
+    ("pkg-config", "pkg-config"),
+];
+
+/// Makes sure the system packages are present, installing the missing ones with apt.
+pub fn ensure_system_packages() -> anyhow::Result<()> {
+    if !is_apt_system() {
+        let missing: Vec<_> = TOOLS.iter().filter(|(tool, _)| !on_path(tool)).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<_> = missing.iter().map(|(_, what)| *what).collect();
+        bail!(
+            "missing: {}. This is not a Debian/Ubuntu machine, so install them yourself:\n  \
+             macOS:   xcode-select --install && brew install cmake pkg-config\n  \
+             Fedora:  sudo dnf install gcc gcc-c++ make cmake pkgconf-pkg-config\n  \
+             Arch:    sudo pacman -S base-devel cmake pkgconf\n  \
+             Windows: install Visual Studio Build Tools (C++), CMake, and pkg-config (e.g. via winget)\n\
+             then run the command again",
+            names.join(", ")
+        );
+    }
+    let missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| !dpkg_installed(name))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    println!("xtask: installing Debian packages: {}", missing.join(" "));
+    let sudo = if is_root() { None } else { Some("sudo") };
+    apt(sudo, &["update", "-qq"])?;
+    let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    install.extend(&missing);
+    apt(sudo, &install)
+}
+
+fn apt(sudo: Option<&str>, args: &[&str]) -> anyhow::Result<()> {
+    let mut command = match sudo {
+        Some(sudo) => {
+            let mut command = Command::new(sudo);
+            command.arg("apt-get");
+            command
+        }
+        None => Command::new("apt-get"),
+    };
+    command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+    let status = command.status().context("cannot run apt-get")?;
+    if !status.success() {
+        bail!(
+            "apt-get {} failed ({status}); run it by hand to see why",
+            args.join(" ")
+        );
+    }
+    Ok(())
+}
+
+fn is_apt_system() -> bool {
+    let os_release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    let debian_like = os_release.lines().any(|line| {
+        (line.starts_with("ID=") || line.starts_with("ID_LIKE="))
+            && (line.contains("debian") || line.contains("ubuntu"))
+    });
+    debian_like && on_path("apt-get") && on_path("dpkg-query")
+}
+
+fn dpkg_installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Whether `tool` is an executable on PATH.
+pub fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+        .unwrap_or(false)
+}
