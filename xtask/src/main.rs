@@ -3,6 +3,8 @@
 
 mod install;
 mod run;
+#[cfg(test)]
+mod tidy;
 
 use std::process::ExitCode;
 
