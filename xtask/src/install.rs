@@ -13,6 +13,14 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ),
     ("cmake", "builds the bundled libopus (opus crate)"),
     ("pkg-config", "locates system libraries for -sys crates"),
+    (
+        "postgresql",
+        "the real PostgreSQL the Supabase schema is tested on",
+    ),
+    (
+        "libtap-parser-sourcehandler-pgtap-perl",
+        "pg_prove, runs the pgTAP policy tests",
+    ),
 ];
 
 /// Tools that must be on PATH whatever the system.
@@ -45,15 +53,41 @@ pub fn ensure_system_packages() -> anyhow::Result<()> {
         .map(|(name, _)| *name)
         .filter(|name| !dpkg_installed(name))
         .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    println!("xtask: installing Debian packages: {}", missing.join(" "));
     let sudo = if is_root() { None } else { Some("sudo") };
-    apt(sudo, &["update", "-qq"])?;
-    let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
-    install.extend(&missing);
-    apt(sudo, &install)
+    if !missing.is_empty() {
+        println!("xtask: installing Debian packages: {}", missing.join(" "));
+        apt(sudo, &["update", "-qq"])?;
+        let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
+        install.extend(&missing);
+        apt(sudo, &install)?;
+    }
+    // pgTAP is packaged per server version (postgresql-15-pgtap on Debian 12).
+    let pgtap = format!("postgresql-{}-pgtap", postgres_major_version()?);
+    if !dpkg_installed(&pgtap) {
+        println!("xtask: installing Debian package: {pgtap}");
+        if apt(
+            sudo,
+            &["install", "-y", "-qq", "--no-install-recommends", &pgtap],
+        )
+        .is_err()
+        {
+            apt(sudo, &["update", "-qq"])?;
+            apt(
+                sudo,
+                &["install", "-y", "-qq", "--no-install-recommends", &pgtap],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The major version of the newest installed PostgreSQL server.
+fn postgres_major_version() -> anyhow::Result<u32> {
+    std::fs::read_dir("/usr/lib/postgresql")
+        .context("no PostgreSQL server under /usr/lib/postgresql")?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .max()
+        .context("no PostgreSQL server version under /usr/lib/postgresql")
 }
 
 fn apt(sudo: Option<&str>, args: &[&str]) -> anyhow::Result<()> {
@@ -93,7 +127,8 @@ fn dpkg_installed(package: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn is_root() -> bool {
+/// Whether we run as root (apt without sudo; PostgreSQL tools run as `postgres`).
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()

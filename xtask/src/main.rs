@@ -3,6 +3,7 @@
 
 mod install;
 mod run;
+mod stack;
 #[cfg(test)]
 mod tidy;
 

@@ -5,6 +5,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 
 use crate::install;
+use crate::stack::Stack;
 
 /// `cargo xtask run`: runs the product. Until the desktop app exists that is the OpenAI Realtime
 /// emulator, the piece a developer runs by hand today.
@@ -43,15 +44,29 @@ pub fn test() -> anyhow::Result<()> {
         "warnings",
     ]);
     step("cargo clippy", clippy)?;
+    // Build first, so the services start only when there is something to test.
+    let mut build = cargo();
+    build.args(["test", "--workspace", "--locked", "--no-run"]);
+    step("cargo test --no-run", build)?;
+    let root = workspace_root();
+    println!("xtask: starting the test services");
+    let stack = Stack::start(&root)?;
+    stack.pg_prove(&root)?;
     let mut tests = cargo();
     tests.args(["test", "--workspace", "--locked", "--no-fail-fast"]);
+    tests.envs(stack.env().iter().map(|(k, v)| (k, v)));
     step("cargo test", tests)
+    // `stack` is dropped here, and on every early return above: the services stop.
+}
+
+fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).to_path_buf()
 }
 
 /// A cargo command run from the workspace root, whatever directory xtask was started in.
 fn cargo() -> Command {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    command.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    command.current_dir(workspace_root());
     command
 }
 
