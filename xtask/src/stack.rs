@@ -179,7 +179,12 @@ impl Stack {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .arg("--failures")
             .args(&tests);
-        run("pg_prove (supabase/tests)", &mut command)
+        println!("xtask: pg_prove supabase/tests");
+        let status = command.status().context("cannot start pg_prove")?;
+        if !status.success() {
+            bail!("pgTAP tests failed ({status})");
+        }
+        Ok(())
     }
 }
 
