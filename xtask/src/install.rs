@@ -142,3 +142,58 @@ pub fn on_path(tool: &str) -> bool {
         .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
         .unwrap_or(false)
 }
+
+/// The postrust-server version the tests run (a PostgREST-compatible server).
+const POSTRUST_VERSION: &str = "3.1.0";
+
+/// The postrust binary, installed with cargo into a cache outside the clone if missing
+/// (≈8 minutes on 2 cores the first time; later runs reuse it).
+pub fn ensure_postrust() -> anyhow::Result<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os("HARK_POSTRUST") {
+        return Ok(path.into());
+    }
+    let home = std::env::var_os("HOME").context("HOME is not set")?;
+    let root = std::path::Path::new(&home).join(".cache/hark/tools");
+    let binary = root.join("bin/postrust");
+    // cargo install records what it installed; the binary itself has no --version.
+    let record = std::fs::read_to_string(root.join(".crates.toml")).unwrap_or_default();
+    let installed =
+        binary.is_file() && record.contains(&format!("postrust-server {POSTRUST_VERSION}"));
+    if !installed {
+        println!(
+            "xtask: installing postrust-server {POSTRUST_VERSION} into {} (takes minutes, once)",
+            root.display()
+        );
+        // Not --locked: one locked dependency is missing from our registry mirror.
+        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args([
+                "install",
+                "--quiet",
+                "postrust-server",
+                "--version",
+                POSTRUST_VERSION,
+                "--root",
+            ])
+            .arg(&root)
+            .status()
+            .context("cannot run cargo install")?;
+        if !status.success() {
+            bail!("cargo install postrust-server {POSTRUST_VERSION} failed ({status})");
+        }
+    }
+    Ok(binary)
+}
+
+/// The nginx binary (Debian installs it in /usr/sbin, which a non-root PATH may lack).
+pub fn nginx_binary() -> anyhow::Result<std::path::PathBuf> {
+    [
+        "/usr/sbin/nginx",
+        "/usr/bin/nginx",
+        "/usr/local/sbin/nginx",
+        "/opt/homebrew/bin/nginx",
+    ]
+    .iter()
+    .map(std::path::PathBuf::from)
+    .find(|path| path.is_file())
+    .context("nginx is not installed: install the nginx-light package")
+}

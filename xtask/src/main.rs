@@ -13,7 +13,8 @@ const USAGE: &str = "\
 Usage:
   cargo xtask run  [ARGS…]   run Hark (for now: the OpenAI Realtime emulator; ARGS go to it)
   cargo xtask test           install what is missing, then fmt, clippy and every test
-  cargo xtask install        only install what is missing (Debian/Ubuntu)";
+  cargo xtask install        only install what is missing (Debian/Ubuntu)
+  cargo xtask stack          start the test services, print their environment, stop on Enter";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
         Some("run") => run::run(&rest),
         Some("test") => run::test(),
         Some("install") => install::ensure_system_packages(),
+        Some("stack") => run::stack(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())

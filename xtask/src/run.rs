@@ -59,6 +59,22 @@ pub fn test() -> anyhow::Result<()> {
     // `stack` is dropped here, and on every early return above: the services stop.
 }
 
+/// `cargo xtask stack`: the test services for running single tests by hand.
+pub fn stack() -> anyhow::Result<()> {
+    install::ensure_system_packages()?;
+    let mut build = cargo();
+    build.args(["build", "--locked", "--package", "hark-tests", "--bins"]);
+    step("cargo build (test services)", build)?;
+    let stack = Stack::start(&workspace_root())?;
+    for (key, value) in stack.env() {
+        println!("export {key}='{value}'");
+    }
+    println!("xtask: services are up; press Enter to stop them");
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    Ok(())
+}
+
 fn workspace_root() -> std::path::PathBuf {
     std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).to_path_buf()
 }

@@ -1,6 +1,7 @@
 //! The services the tests need, started under one temporary directory and stopped when the
 //! [`Stack`] is dropped (also when a step fails): a private PostgreSQL cluster with Supabase's
-//! roles and the project's migrations.
+//! roles and the project's migrations, the Supabase Auth stand-in, postrust (PostgREST) and an
+//! nginx gateway that makes them one `SUPABASE_URL` checking `apikey` as Supabase's does.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -78,6 +79,7 @@ impl Stack {
             env: Vec::new(),
         };
         stack.start_postgres(root)?;
+        stack.start_supabase_api()?;
         Ok(stack)
     }
 
@@ -167,6 +169,138 @@ impl Stack {
         Ok(())
     }
 
+    fn start_supabase_api(&mut self) -> anyhow::Result<()> {
+        let pg_port = self
+            .postgres
+            .as_ref()
+            .context("PostgreSQL is not running")?
+            .port;
+        let (gateway_port, auth_port, rest_port) = (free_port()?, free_port()?, free_port()?);
+        let supabase_url = format!("http://127.0.0.1:{gateway_port}");
+        let jwt_secret = random_hex(32)?;
+        let database_url = format!("postgres://postgres@127.0.0.1:{pg_port}/{DATABASE}");
+        let keys_file = self.dir.join("api-keys.json");
+        let standin = target_dir().join("debug/supabase-auth-standin");
+        if !standin.is_file() {
+            bail!(
+                "{} is missing: build it with `cargo build -p hark-tests --bins`",
+                standin.display()
+            );
+        }
+        let mut auth = Command::new(&standin);
+        auth.args(["--listen", &format!("127.0.0.1:{auth_port}")])
+            .args(["--issuer", &format!("{supabase_url}/auth/v1")])
+            .args(["--database-url", &database_url, "--jwt-secret", &jwt_secret])
+            .arg("--keys-out")
+            .arg(&keys_file);
+        self.spawn("Supabase Auth stand-in", auth)?;
+        wait_for_port(
+            "the Supabase Auth stand-in",
+            auth_port,
+            Duration::from_secs(20),
+        )?;
+        let keys = wait_for_file(&keys_file, Duration::from_secs(10))?;
+        let anon_key = json_field(&keys, "anon_key")?;
+        let service_key = json_field(&keys, "service_role_key")?;
+
+        let mut postrust = Command::new(install::ensure_postrust()?);
+        postrust
+            .env(
+                "PGRST_DB_URI",
+                format!("postgres://authenticator:authenticator@127.0.0.1:{pg_port}/{DATABASE}"),
+            )
+            .env("PGRST_DB_SCHEMAS", "public")
+            .env("PGRST_DB_ANON_ROLE", "anon")
+            .env("PGRST_JWT_SECRET", &jwt_secret)
+            .env(
+                "PGRST_JWT_JWKS_URL",
+                format!("http://127.0.0.1:{auth_port}/.well-known/jwks.json"),
+            )
+            .env("PGRST_SERVER_HOST", "127.0.0.1")
+            .env("PGRST_SERVER_PORT", rest_port.to_string())
+            .env("PGRST_COMPAT_MODE", "true")
+            .env("PGRST_DB_CHANNEL_ENABLED", "true")
+            .env("PGRST_LOG_LEVEL", "warn");
+        self.spawn("postrust", postrust)?;
+        wait_for_http_ok("postrust", rest_port, "/healthz", Duration::from_secs(30))
+            .with_context(|| self.log_tail("postrust"))?;
+
+        let nginx_dir = self.dir.join("nginx");
+        std::fs::create_dir_all(&nginx_dir)?;
+        let conf = nginx_dir.join("nginx.conf");
+        std::fs::write(
+            &conf,
+            gateway_config(
+                &nginx_dir,
+                gateway_port,
+                rest_port,
+                auth_port,
+                &anon_key,
+                &service_key,
+            ),
+        )?;
+        let mut nginx = Command::new(install::nginx_binary()?);
+        nginx
+            .arg("-p")
+            .arg(&nginx_dir)
+            .arg("-e")
+            .arg(nginx_dir.join("startup.log"))
+            .arg("-c")
+            .arg(&conf)
+            .args(["-g", "daemon off;"]);
+        self.spawn("nginx gateway", nginx)?;
+        wait_for_port("the nginx gateway", gateway_port, Duration::from_secs(10)).with_context(
+            || {
+                let startup =
+                    std::fs::read_to_string(nginx_dir.join("startup.log")).unwrap_or_default();
+                format!("{}\n{startup}", self.log_tail("nginx gateway"))
+            },
+        )?;
+
+        self.env.extend([
+            ("HARK_TEST_SUPABASE_URL".to_owned(), supabase_url),
+            ("HARK_TEST_SUPABASE_ANON_KEY".to_owned(), anon_key),
+            ("HARK_TEST_SUPABASE_SERVICE_KEY".to_owned(), service_key),
+            ("HARK_TEST_JWT_SECRET".to_owned(), jwt_secret),
+            (
+                "HARK_TEST_POSTRUST_URL".to_owned(),
+                format!("http://127.0.0.1:{rest_port}"),
+            ),
+            (
+                "HARK_TEST_AUTH_URL".to_owned(),
+                format!("http://127.0.0.1:{auth_port}"),
+            ),
+        ]);
+        Ok(())
+    }
+
+    /// The last lines a service wrote, for error messages.
+    fn log_tail(&self, name: &str) -> String {
+        let text =
+            std::fs::read_to_string(self.dir.join(format!("{}.log", name.replace(' ', "-"))))
+                .unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        format!(
+            "{name} said:\n{}",
+            lines[lines.len().saturating_sub(20)..].join("\n")
+        )
+    }
+
+    /// Starts a service with its output in `<stack dir>/<name>.log`.
+    fn spawn(&mut self, name: &'static str, mut command: Command) -> anyhow::Result<()> {
+        let log = std::fs::File::create(self.dir.join(format!("{}.log", name.replace(' ', "-"))))?;
+        command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))?;
+        println!("xtask: started {name} (pid {})", child.id());
+        self.children.push((name, child));
+        Ok(())
+    }
+
     /// Runs the pgTAP policy and function tests with pg_prove.
     pub fn pg_prove(&self, root: &Path) -> anyhow::Result<()> {
         let mut tests: Vec<PathBuf> = std::fs::read_dir(root.join("supabase/tests"))?
@@ -252,7 +386,6 @@ fn run(name: &str, command: &mut Command) -> anyhow::Result<()> {
 }
 
 /// Waits until something accepts TCP connections on `port`.
-#[allow(dead_code, reason = "used by the services the next steps start")]
 pub fn wait_for_port(name: &str, port: u16, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
@@ -262,4 +395,114 @@ pub fn wait_for_port(name: &str, port: u16, timeout: Duration) -> anyhow::Result
         std::thread::sleep(Duration::from_millis(50));
     }
     bail!("{name} did not listen on port {port} within {timeout:?}")
+}
+
+/// Waits until `GET path` on `port` answers 200.
+fn wait_for_http_ok(name: &str, port: u16, path: &str, timeout: Duration) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+            let mut answer = String::new();
+            if stream.write_all(request.as_bytes()).is_ok()
+                && stream.read_to_string(&mut answer).is_ok()
+                && answer
+                    .lines()
+                    .next()
+                    .is_some_and(|status| status.contains(" 200 "))
+            {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("{name} was not ready at {path} on port {port} within {timeout:?}")
+}
+
+fn wait_for_file(path: &Path, timeout: Duration) -> anyhow::Result<String> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && !text.is_empty()
+        {
+            return Ok(text);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("{} did not appear within {timeout:?}", path.display())
+}
+
+/// Reads one string field of a flat JSON object (xtask has no JSON parser and needs none).
+fn json_field(json: &str, field: &str) -> anyhow::Result<String> {
+    let key = format!("\"{field}\":\"");
+    let start = json
+        .find(&key)
+        .with_context(|| format!("no {field} in {json}"))?
+        + key.len();
+    let end = json[start..].find('"').context("unterminated string")? + start;
+    Ok(json[start..end].to_owned())
+}
+
+fn random_hex(n_bytes: usize) -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut bytes = vec![0u8; n_bytes];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Where cargo puts build output for this workspace.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")).to_path_buf()
+        })
+}
+
+/// nginx as Supabase's API gateway: `/rest/v1/` to postrust and `/auth/v1/` to the Auth
+/// stand-in, refusing requests without a valid `apikey`; a REST request without a user token
+/// is made with the key itself (the anon or service role), as Supabase does.
+fn gateway_config(
+    dir: &Path,
+    port: u16,
+    rest_port: u16,
+    auth_port: u16,
+    anon_key: &str,
+    service_key: &str,
+) -> String {
+    let dir = dir.display();
+    let key_checks = r#"
+      if ($http_apikey = "") { return 401 '{"message":"No API key found in request","hint":"No `apikey` request header or url param was found."}'; }
+      if ($hark_apikey_ok = 0) { return 401 '{"message":"Invalid API key","hint":"Double check your Supabase `anon` or `service_role` API key."}'; }"#;
+    format!(
+        r#"worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 512; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  client_max_body_size 20m;
+  map_hash_bucket_size 512;
+  default_type application/json;
+  map $http_apikey $hark_apikey_ok {{ "{anon_key}" 1; "{service_key}" 1; default 0; }}
+  map $http_authorization $hark_authorization {{ "" "Bearer $http_apikey"; default $http_authorization; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location /rest/v1/ {{{key_checks}
+      proxy_set_header Authorization $hark_authorization;
+      proxy_pass http://127.0.0.1:{rest_port}/;
+    }}
+    location /auth/v1/ {{{key_checks}
+      proxy_pass http://127.0.0.1:{auth_port}/;
+    }}
+  }}
+}}
+"#
+    )
 }
