@@ -4,5 +4,9 @@
 mod emulator_calls;
 // The emulator's REST surface: keys, client secrets, call forms, batch transcription, errors.
 mod emulator_http;
+// The Supabase Auth stand-in through the gateway: grants, rotation, logout, OTP, PKCE.
+mod auth_standin;
+// The Supabase backend over HTTP: tenant isolation, idempotent sync, bad payloads, the call race.
+mod supabase_http;
 // Helpers shared by the modules above.
 mod support;

@@ -6,3 +6,4 @@ pub mod caller;
 pub mod dtmf;
 pub mod emulator;
 pub mod peer;
+pub mod supabase;

@@ -63,7 +63,8 @@ pub fn test() -> anyhow::Result<()> {
 pub fn stack() -> anyhow::Result<()> {
     install::ensure_system_packages()?;
     let mut build = cargo();
-    build.args(["build", "--locked", "--package", "hark-tests", "--bins"]);
+    // The same build as `test`, so the two commands share one set of artifacts.
+    build.args(["test", "--workspace", "--locked", "--no-run"]);
     step("cargo build (test services)", build)?;
     let stack = Stack::start(&workspace_root())?;
     for (key, value) in stack.env() {

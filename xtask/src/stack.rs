@@ -220,6 +220,9 @@ impl Stack {
             .env("PGRST_SERVER_PORT", rest_port.to_string())
             .env("PGRST_COMPAT_MODE", "true")
             .env("PGRST_DB_CHANNEL_ENABLED", "true")
+            // PostgREST has no body limit; postrust's default (10 MiB) would answer a large sync
+            // before sync_session can say what to do about it.
+            .env("PGRST_MAX_BODY_SIZE", (16 * 1024 * 1024).to_string())
             .env("PGRST_LOG_LEVEL", "warn");
         self.spawn("postrust", postrust)?;
         wait_for_http_ok("postrust", rest_port, "/healthz", Duration::from_secs(30))

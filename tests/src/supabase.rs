@@ -1,0 +1,259 @@
+//! The tests' view of the local Supabase stack that `cargo xtask test` starts (PostgreSQL with
+//! the project's migrations, postrust, the Auth stand-in, and the apikey-checking gateway): a
+//! project URL and keys, users that sign in through GoTrue's API, and a PostgREST client.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// A Supabase project as a client is configured for it.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// `SUPABASE_URL`.
+    pub url: String,
+    /// The anon (publishable) key.
+    pub anon_key: String,
+    /// The service-role key (server side only).
+    pub service_key: String,
+}
+
+/// A signed-in user.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// `auth.users.id`.
+    pub user_id: Uuid,
+    /// The ES256 access token.
+    pub access_token: String,
+    /// The rotating refresh token.
+    pub refresh_token: String,
+    /// The whole token response.
+    pub response: Value,
+}
+
+/// Status and JSON body of an HTTP answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Parsed body (`Null` when empty, a string when not JSON).
+    pub body: Value,
+}
+
+impl Reply {
+    /// PostgREST's error `code` (a SQLSTATE), if the body is an error.
+    pub fn code(&self) -> Option<&str> {
+        self.body.get("code").and_then(Value::as_str)
+    }
+
+    /// The error message, if any.
+    pub fn message(&self) -> &str {
+        self.body
+            .get("message")
+            .or_else(|| self.body.get("msg"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+}
+
+fn parse(status: u16, text: &str) -> Reply {
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(text).unwrap_or(Value::String(text.to_owned()))
+    };
+    Reply { status, body }
+}
+
+/// Runs a PostgREST request and reads its answer.
+pub async fn send(builder: postgrest::Builder) -> Reply {
+    let response = builder.execute().await.expect("the gateway answers");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    parse(status, &text)
+}
+
+impl Project {
+    /// The stack `cargo xtask test` (or `cargo xtask stack`) started, from its environment.
+    ///
+    /// # Panics
+    /// When the stack is not running, with the command that starts it.
+    pub fn from_env() -> Project {
+        let var = |name: &str| {
+            std::env::var(name).unwrap_or_else(|_| {
+                panic!("{name} is not set: the Supabase test stack is not running. Run the tests with `cargo xtask test`, or start the stack with `cargo xtask stack` and export what it prints")
+            })
+        };
+        Project {
+            url: var("HARK_TEST_SUPABASE_URL"),
+            anon_key: var("HARK_TEST_SUPABASE_ANON_KEY"),
+            service_key: var("HARK_TEST_SUPABASE_SERVICE_KEY"),
+        }
+    }
+
+    /// A PostgREST client as a signed-in user (or anon with `None`).
+    pub fn rest(&self, session: Option<&Session>) -> postgrest::Postgrest {
+        let client = postgrest::Postgrest::new(format!("{}/rest/v1", self.url))
+            .insert_header("apikey", &self.anon_key);
+        match session {
+            Some(session) => {
+                client.insert_header("Authorization", format!("Bearer {}", session.access_token))
+            }
+            None => client,
+        }
+    }
+
+    /// Calls a GoTrue endpoint (`path` after `/auth/v1`) with the anon key.
+    pub async fn auth(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = reqwest::Client::new()
+            .request(method, format!("{}/auth/v1{path}", self.url))
+            .header("apikey", &self.anon_key);
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the gateway answers");
+        let status = response.status().as_u16();
+        parse(status, &response.text().await.unwrap_or_default())
+    }
+
+    /// Creates a user with a password (GoTrue's admin API, as a project admin would).
+    pub async fn create_user(&self, email: &str, password: &str) -> Uuid {
+        let reply = self
+            .auth(
+                reqwest::Method::POST,
+                "/admin/users",
+                Some(&self.service_key),
+                Some(json!({"email": email, "password": password, "email_confirm": true})),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "create user {email}: {:?}", reply.body);
+        reply.body["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .expect("user id")
+    }
+
+    /// Signs in with a password.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Session {
+        let reply = self
+            .auth(
+                reqwest::Method::POST,
+                "/token?grant_type=password",
+                None,
+                Some(json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "sign in {email}: {:?}", reply.body);
+        session_from(reply.body)
+    }
+
+    /// A new user with a unique address, signed in.
+    pub async fn new_user(&self, label: &str) -> Session {
+        let email = format!("{label}-{}@example.test", Uuid::new_v4().simple());
+        self.create_user(&email, "correct horse battery").await;
+        self.sign_in(&email, "correct horse battery").await
+    }
+
+    /// Calls an RPC function as `session`.
+    pub async fn rpc(&self, session: &Session, function: &str, params: Value) -> Reply {
+        send(self.rest(Some(session)).rpc(function, params.to_string())).await
+    }
+
+    /// A new organisation owned by `owner`, with `members` added at their roles; returns its id.
+    pub async fn organization(&self, owner: &Session, members: &[(&Session, &str)]) -> Uuid {
+        let reply = self
+            .rpc(
+                owner,
+                "create_organization",
+                json!({"name": format!("Org {}", Uuid::new_v4().simple())}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "create_organization: {:?}", reply.body);
+        let org: Uuid = reply
+            .body
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .expect("org id");
+        for (member, role) in members {
+            let row = json!({"org_id": org, "user_id": member.user_id, "role": role});
+            let reply = send(
+                self.rest(Some(owner))
+                    .from("memberships")
+                    .insert(row.to_string()),
+            )
+            .await;
+            assert_eq!(reply.status, 201, "add member: {:?}", reply.body);
+        }
+        org
+    }
+
+    /// A candidate and an interview in `org`, created by `by`; returns the interview id.
+    pub async fn interview(&self, by: &Session, org: Uuid) -> Uuid {
+        let candidate = send(
+            self.rest(Some(by))
+                .from("candidates")
+                .insert(json!({"org_id": org, "full_name": "Grace Candidate"}).to_string()),
+        )
+        .await;
+        assert_eq!(candidate.status, 201, "candidate: {:?}", candidate.body);
+        let interview = json!({"org_id": org, "candidate_id": candidate.body[0]["id"], "job_title": "Platform Engineer"});
+        let interview = send(
+            self.rest(Some(by))
+                .from("interviews")
+                .insert(interview.to_string()),
+        )
+        .await;
+        assert_eq!(interview.status, 201, "interview: {:?}", interview.body);
+        interview.body[0]["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .expect("interview id")
+    }
+}
+
+/// Reads a GoTrue token response.
+pub fn session_from(body: Value) -> Session {
+    Session {
+        user_id: body["user"]["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .expect("user id in token response"),
+        access_token: body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned(),
+        refresh_token: body["refresh_token"]
+            .as_str()
+            .expect("refresh_token")
+            .to_owned(),
+        response: body,
+    }
+}
+
+/// A `sync_session` payload for `interview` with `n_segments` alternating microphone/system
+/// segments, one per second, and one bookmark.
+pub fn session_payload(session_id: Uuid, interview: Uuid, n_segments: usize) -> Value {
+    let segments: Vec<Value> = (0..n_segments)
+        .map(|i| {
+            json!({"id": Uuid::new_v4(), "source": if i % 2 == 0 { "microphone" } else { "system" },
+                "speaker_label": if i % 2 == 0 { "You" } else { "Candidate" },
+                "start_ms": i * 4800, "end_ms": i * 4800 + 4500,
+                "text": format!("Segment {i}: tell me about a system you designed and what you would change."),
+                "confidence": 0.93, "status": "final"})
+        })
+        .collect();
+    json!({
+        "session": {"id": session_id, "interview_id": interview, "sources": ["microphone", "system"],
+            "device_names": {"microphone": "USB Mic", "system": "Monitor of Speakers"}, "model": "gpt-4o-transcribe",
+            "started_at": "2026-11-28T09:00:00Z", "ended_at": "2026-11-28T11:00:00Z", "seconds_recorded": 7200},
+        "segments": segments,
+        "notes": [{"id": Uuid::new_v4(), "kind": "bookmark", "at_ms": 60000, "body": "strong answer"}],
+    })
+}
