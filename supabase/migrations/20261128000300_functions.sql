@@ -378,13 +378,14 @@ begin
 end $$;
 
 -- Ends a call (by OpenAI call id or session id): its user or an admin of its organisation.
--- Ending an ended call returns it unchanged.
-create function public.end_realtime_call(call_id text, seconds numeric) returns jsonb
+-- Without `seconds` the time since it started is recorded. Ending an ended call returns it
+-- unchanged.
+create function public.end_realtime_call(call_id text, seconds numeric default null) returns jsonb
 language plpgsql security definer set search_path = '' as $$
 declare
   v_call public.realtime_calls;
 begin
-  if seconds is null or seconds < 0 then
+  if seconds < 0 then
     raise exception 'end_realtime_call: seconds must be >= 0' using errcode = '22023';
   end if;
   select * into v_call from public.realtime_calls c
@@ -394,7 +395,8 @@ begin
     raise exception 'end_realtime_call: no call % that you may end', call_id using errcode = 'P0002';
   end if;
   if v_call.ended_at is null then
-    update public.realtime_calls c set ended_at = now(), seconds = least(end_realtime_call.seconds, c.max_seconds + 60)
+    update public.realtime_calls c set ended_at = now(),
+      seconds = least(coalesce(end_realtime_call.seconds, extract(epoch from now() - c.started_at)), c.max_seconds + 60)
     where c.id = v_call.id returning * into v_call;
   end if;
   return to_jsonb(v_call);

@@ -206,7 +206,7 @@ async fn oauth_with_pkce_on_a_loopback_redirect() {
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(sha2::Sha256::digest(verifier.as_bytes()));
     let redirect = "http://127.0.0.1:53682/callback";
-    let browser = reqwest::Client::builder()
+    let browser = hark_tests::http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

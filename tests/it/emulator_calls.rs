@@ -37,7 +37,7 @@ fn event_types(caller: &Caller) -> Vec<&str> {
 async fn server_vad_transcribes_dtmf_exactly_with_documented_events() {
     let emulator = emulator().await;
     // Mint an ephemeral key for a transcription session, then call with it (the proxy's flow).
-    let secret: ClientSecretResponse = reqwest::Client::new()
+    let secret: ClientSecretResponse = hark_tests::http()
         .post(format!("{}/realtime/client_secrets", emulator.base_url()))
         .bearer_auth(emulator.api_key())
         .json(&ClientSecretRequest {
@@ -491,7 +491,7 @@ async fn hangup_ends_the_call_at_both_ends() {
         .wait_for(WAIT, |e| matches!(e, ServerEvent::SessionCreated(_)))
         .await
         .unwrap();
-    let status = reqwest::Client::new()
+    let status = hark_tests::http()
         .post(format!(
             "{}/realtime/calls/{}/hangup",
             emulator.base_url(),

@@ -35,7 +35,7 @@ fn assert_error(body: &Value, code: Option<&str>, param: Option<&str>) {
 #[tokio::test]
 async fn keys_are_checked_and_never_echoed_whole() {
     let emulator = emulator().await;
-    let client = reqwest::Client::new();
+    let client = hark_tests::http();
     let url = format!("{}/realtime/client_secrets", emulator.base_url());
     let (status, body) = answer(client.post(&url).json(&json!({})).send().await.unwrap()).await;
     assert_eq!(status, 401);
@@ -122,7 +122,7 @@ async fn keys_are_checked_and_never_echoed_whole() {
 #[tokio::test]
 async fn client_secrets_validate_like_the_api() {
     let emulator = emulator().await;
-    let client = reqwest::Client::new();
+    let client = hark_tests::http();
     let url = format!("{}/realtime/client_secrets", emulator.base_url());
     let post = |body: Value| {
         client
@@ -219,7 +219,7 @@ async fn client_secrets_validate_like_the_api() {
 #[tokio::test]
 async fn call_creation_rejects_bad_requests() {
     let emulator = emulator().await;
-    let client = reqwest::Client::new();
+    let client = hark_tests::http();
     let url = format!("{}/realtime/calls", emulator.base_url());
     let form = |sdp: &str| {
         reqwest::multipart::Form::new().part("sdp", reqwest::multipart::Part::text(sdp.to_owned()))
@@ -316,7 +316,7 @@ async fn call_creation_rejects_bad_requests() {
 #[tokio::test]
 async fn ephemeral_keys_expire() {
     let emulator = emulator().await;
-    let client = reqwest::Client::new();
+    let client = hark_tests::http();
     let secret: ClientSecretResponse = client
         .post(format!("{}/realtime/client_secrets", emulator.base_url()))
         .bearer_auth(emulator.api_key())
@@ -352,7 +352,7 @@ async fn ephemeral_keys_expire() {
 #[tokio::test]
 async fn faults_are_set_and_reset_over_http() {
     let emulator = emulator().await;
-    let client = reqwest::Client::new();
+    let client = hark_tests::http();
     let control = format!("http://{}/_emulator/faults", emulator.addr());
     let status = client
         .put(&control)
@@ -477,7 +477,7 @@ async fn post_audio(
     for (field, value) in fields {
         form = form.text(field.to_string(), value.to_string());
     }
-    reqwest::Client::new()
+    hark_tests::http()
         .post(format!("{base_url}/audio/transcriptions"))
         .bearer_auth(key)
         .multipart(form)

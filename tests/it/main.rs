@@ -6,6 +6,8 @@ mod emulator_calls;
 mod emulator_http;
 // The Supabase Auth stand-in through the gateway: grants, rotation, logout, OTP, PKCE.
 mod auth_standin;
+// The SDP proxy: caller → proxy → emulator with real Supabase policy; tokens, refusals, upstream.
+mod proxy;
 // The Supabase backend over HTTP: tenant isolation, idempotent sync, bad payloads, the call race.
 mod supabase_http;
 // Helpers shared by the modules above.

@@ -47,7 +47,7 @@ async fn world() -> World {
 #[tokio::test]
 async fn the_gateway_wants_an_api_key() {
     let project = Project::from_env();
-    let client = reqwest::Client::new();
+    let client = hark_tests::http();
     let url = format!("{}/rest/v1/organizations", project.url);
     let missing = client.get(&url).send().await.unwrap();
     assert_eq!(missing.status(), 401);

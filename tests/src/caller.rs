@@ -54,6 +54,14 @@ pub enum CallForm {
         /// The `ek_…` key.
         key: String,
     },
+    /// Hark's proxy: `POST {base_url}/sessions` with JSON and a Supabase access token; the
+    /// `base_url` given to [`Caller::dial`] is the proxy's `…/v1`.
+    Proxy {
+        /// The user's access token (none in the proxy's `--dev` mode).
+        token: Option<String>,
+        /// The interview recorded.
+        interview_id: String,
+    },
 }
 
 /// The HTTP answer to a call creation that was refused.
@@ -105,8 +113,10 @@ pub struct Caller {
     encoder: opus::Encoder,
     ssrc: u32,
     payload_type: u8,
-    /// The call id from `Location`.
+    /// The call id (from `Location`, or the proxy's answer).
     pub call_id: String,
+    /// The proxy's whole answer, when dialled through the proxy.
+    pub proxy_answer: Option<serde_json::Value>,
     /// When the offer was created.
     pub offered_at: Instant,
     /// Every server event received so far, in order.
@@ -173,7 +183,7 @@ impl Caller {
             .ok_or_else(|| anyhow::anyhow!("no offer"))?
             .sdp;
 
-        let (answer, call_id) = match post_offer(base_url, &form, offer_sdp).await {
+        let (answer, call_id, proxy_answer) = match post_offer(base_url, &form, offer_sdp).await {
             Ok(answered) => answered,
             Err(err) => {
                 let _ = peer.close().await;
@@ -203,6 +213,7 @@ impl Caller {
             ssrc,
             payload_type,
             call_id,
+            proxy_answer,
             offered_at,
             received: Vec::new(),
             undecodable: Vec::new(),
@@ -364,13 +375,50 @@ async fn poll_channel(channel: Arc<dyn DataChannel>, events: mpsc::UnboundedSend
     }
 }
 
-/// Posts the offer; returns the answer SDP and the call id.
+/// Posts the offer; returns the answer SDP, the call id and (through the proxy) its answer.
 async fn post_offer(
     base_url: &str,
     form: &CallForm,
     offer_sdp: String,
-) -> anyhow::Result<(String, String)> {
-    let client = reqwest::Client::new();
+) -> anyhow::Result<(String, String, Option<serde_json::Value>)> {
+    let client = crate::http();
+    if let CallForm::Proxy {
+        token,
+        interview_id,
+    } = form
+    {
+        let mut request = client.post(format!("{base_url}/sessions")).json(&serde_json::json!({
+            "sdp": offer_sdp, "interview_id": interview_id, "source": "microphone", "language": "en"}));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.text().await.unwrap_or_default();
+        if status != reqwest::StatusCode::CREATED {
+            return Err(Refusal {
+                status: status.as_u16(),
+                retry_after,
+                body,
+            }
+            .into());
+        }
+        let answer: serde_json::Value = serde_json::from_str(&body)?;
+        let sdp = answer["sdp"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("proxy answer without sdp: {body}"))?
+            .to_owned();
+        let call_id = answer["call_id"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("proxy answer without call_id: {body}"))?
+            .to_owned();
+        return Ok((sdp, call_id, Some(answer)));
+    }
     let url = format!("{base_url}/realtime/calls");
     let request = match form {
         CallForm::Multipart { api_key, session } => {
@@ -387,6 +435,7 @@ async fn post_offer(
             }
             client.post(url).bearer_auth(api_key).multipart(multipart)
         }
+        CallForm::Proxy { .. } => unreachable!("handled above"),
         CallForm::Ephemeral { key } => client
             .post(url)
             .bearer_auth(key)
@@ -417,5 +466,5 @@ async fn post_offer(
     let call_id = hark_wire::rest::call_id_from_location(location)
         .ok_or_else(|| anyhow::anyhow!("Location {location:?} holds no call id"))?
         .to_owned();
-    Ok((response.text().await?, call_id))
+    Ok((response.text().await?, call_id, None))
 }

@@ -7,3 +7,15 @@ pub mod dtmf;
 pub mod emulator;
 pub mod peer;
 pub mod supabase;
+
+/// An HTTP client for tests. The workspace's reqwest is built without a bundled TLS provider
+/// (the proxy installs ring's), so the provider is installed here before any client exists.
+pub fn http() -> reqwest::Client {
+    http_builder().build().expect("an HTTP client")
+}
+
+/// A client builder for tests that need options (redirects, timeouts).
+pub fn http_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}

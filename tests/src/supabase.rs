@@ -109,7 +109,7 @@ impl Project {
         bearer: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
-        let mut request = reqwest::Client::new()
+        let mut request = crate::http()
             .request(method, format!("{}/auth/v1{path}", self.url))
             .header("apikey", &self.anon_key);
         if let Some(bearer) = bearer {

@@ -501,6 +501,10 @@ http {{
       proxy_set_header Authorization $hark_authorization;
       proxy_pass http://127.0.0.1:{rest_port}/;
     }}
+    # The signing keys are public, as on Supabase: verifiers fetch them without a key.
+    location = /auth/v1/.well-known/jwks.json {{
+      proxy_pass http://127.0.0.1:{auth_port}/.well-known/jwks.json;
+    }}
     location /auth/v1/ {{{key_checks}
       proxy_pass http://127.0.0.1:{auth_port}/;
     }}

@@ -1,0 +1,457 @@
+//! The HTTP API: `POST /v1/sessions`, `POST /v1/sessions/{id}/hangup`, health, readiness and
+//! metrics. Built by [`app`] from an [`AppState`], so tests drive it with any upstream.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use hark_wire::realtime::TurnMode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::{User, Verifier};
+use crate::error::{AppError, Result};
+use crate::offer::{MAX_OFFER_BYTES, validate_offer};
+use crate::policy::{CallRequest, PolicySource};
+use crate::upstream::Upstream;
+
+/// The user every `--dev` request acts as.
+pub const DEV_USER: Uuid = Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0de7);
+
+/// Labels of the request counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    route: &'static str,
+    status: u16,
+}
+
+/// Labels of the rejection counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    reason: &'static str,
+}
+
+/// Prometheus metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RouteLabels, Counter>,
+    rejections: Family<ReasonLabels, Counter>,
+    upstream_seconds: Histogram,
+    active_calls: Gauge,
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("hark_proxy");
+        let requests = Family::<RouteLabels, Counter>::default();
+        let rejections = Family::<ReasonLabels, Counter>::default();
+        let upstream_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 12));
+        let active_calls = Gauge::default();
+        registry.register(
+            "requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "rejections",
+            "Refused session requests by reason",
+            rejections.clone(),
+        );
+        registry.register(
+            "upstream_call_seconds",
+            "Time OpenAI took to create a call",
+            upstream_seconds.clone(),
+        );
+        registry.register(
+            "active_calls",
+            "Calls this machine created that are still running",
+            active_calls.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            rejections,
+            upstream_seconds,
+            active_calls,
+        }
+    }
+
+    fn record(&self, route: &'static str, result: &Result<impl Sized>) {
+        let status = match result {
+            Ok(_) => 200,
+            Err(err) => {
+                self.rejections
+                    .get_or_create(&ReasonLabels {
+                        reason: err.status_and_code().1,
+                    })
+                    .inc();
+                err.status_and_code().0.as_u16()
+            }
+        };
+        self.requests
+            .get_or_create(&RouteLabels { route, status })
+            .inc();
+    }
+}
+
+/// A call this machine created, until it ends.
+#[derive(Debug)]
+struct ActiveCall {
+    call_id: String,
+    started: Instant,
+    enforcer: tokio::task::JoinHandle<()>,
+}
+
+/// Shared state of the proxy.
+#[derive(Debug)]
+pub struct AppState {
+    /// `None` in `--dev`.
+    pub verifier: Option<Verifier>,
+    /// Where admission and policy come from.
+    pub policy: PolicySource,
+    /// OpenAI.
+    pub upstream: Arc<dyn Upstream>,
+    per_user: DefaultKeyedRateLimiter<Uuid>,
+    global: DefaultDirectRateLimiter,
+    metrics: Metrics,
+    active: Mutex<HashMap<Uuid, ActiveCall>>,
+}
+
+impl AppState {
+    /// State with per-user and global limits of session requests per minute.
+    pub fn new(
+        verifier: Option<Verifier>,
+        policy: PolicySource,
+        upstream: Arc<dyn Upstream>,
+        per_user_per_minute: u32,
+        global_per_minute: u32,
+    ) -> AppState {
+        let per_minute =
+            |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
+        AppState {
+            verifier,
+            policy,
+            upstream,
+            per_user: RateLimiter::keyed(per_minute(per_user_per_minute)),
+            global: RateLimiter::direct(per_minute(global_per_minute)),
+            metrics: Metrics::new(),
+            active: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn active(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, ActiveCall>> {
+        self.active
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+type Shared = Arc<AppState>;
+
+/// The proxy's router.
+pub fn app(state: Shared) -> Router {
+    Router::new()
+        .route("/v1/sessions", post(create_session))
+        .route("/v1/sessions/{session_id}/hangup", post(hangup))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(MAX_OFFER_BYTES + 4096))
+        .with_state(state)
+}
+
+/// `POST /v1/sessions` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRequest {
+    /// The WebRTC offer (non-trickle).
+    pub sdp: String,
+    /// The interview being recorded.
+    pub interview_id: Uuid,
+    /// `microphone` or `system`.
+    pub source: String,
+    /// Requested language (ISO-639-1).
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Requested vocabulary prompt.
+    #[serde(default)]
+    pub prompt: Option<String>,
+}
+
+/// `POST /v1/sessions` answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SessionResponse {
+    /// The admitted call; use it to hang up.
+    pub session_id: Uuid,
+    /// OpenAI's call id.
+    pub call_id: String,
+    /// OpenAI's SDP answer.
+    pub sdp: String,
+    /// The transcription model.
+    pub model: String,
+    /// `server_vad` or `manual` (the client commits utterances).
+    pub turn_detection: TurnMode,
+    /// Unix seconds when the proxy hangs the call up.
+    pub expires_at: u64,
+    /// The longest the call may last.
+    pub max_seconds: u32,
+}
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User> {
+    let Some(verifier) = &state.verifier else {
+        return Ok(User {
+            id: DEV_USER,
+            token: String::new(),
+        });
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            AppError::Unauthenticated(
+                "missing `Authorization: Bearer <Supabase access token>`: sign in first".into(),
+            )
+        })?;
+    verifier.verify(token).await
+}
+
+fn rate_limit(state: &AppState, user: Uuid) -> Result<()> {
+    let now = governor::clock::Clock::now(&governor::clock::DefaultClock::default());
+    if let Err(not_until) = state.global.check() {
+        return Err(AppError::RateLimited {
+            retry_after_secs: not_until.wait_time_from(now).as_secs().max(1),
+        });
+    }
+    if let Err(not_until) = state.per_user.check_key(&user) {
+        return Err(AppError::RateLimited {
+            retry_after_secs: not_until.wait_time_from(now).as_secs().max(1),
+        });
+    }
+    Ok(())
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+async fn create_session(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: std::result::Result<Json<SessionRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<SessionResponse>)> {
+    let result = create_session_inner(&state, &headers, body).await;
+    state.metrics.record("sessions", &result);
+    result.map(|response| (StatusCode::CREATED, Json(response)))
+}
+
+async fn create_session_inner(
+    state: &Shared,
+    headers: &HeaderMap,
+    body: std::result::Result<Json<SessionRequest>, JsonRejection>,
+) -> Result<SessionResponse> {
+    let started = Instant::now();
+    let user = authenticate(state, headers).await?;
+    rate_limit(state, user.id)?;
+    let Json(request) = body.map_err(|rejection| match rejection {
+        JsonRejection::BytesRejection(_) => AppError::PayloadTooLarge {
+            limit_bytes: MAX_OFFER_BYTES,
+        },
+        other => AppError::InvalidRequest(format!(
+            "the body must be JSON {{sdp, interview_id, source, language?, prompt?}}: {}",
+            other.body_text()
+        )),
+    })?;
+    if request.source != "microphone" && request.source != "system" {
+        return Err(AppError::InvalidRequest(format!(
+            "source must be \"microphone\" or \"system\", not {:?}",
+            request.source
+        )));
+    }
+    validate_offer(&request.sdp)?;
+    let call_request = CallRequest {
+        interview_id: request.interview_id,
+        source: request.source.clone(),
+        language: request.language.clone(),
+        prompt: request.prompt.clone(),
+    };
+    let policy = state.policy.start(&user, &call_request).await?;
+    let upstream_started = Instant::now();
+    let created = match state.upstream.create_call(&request.sdp, &policy).await {
+        Ok(created) => created,
+        Err(err) => {
+            // Release the admitted slot; the call never existed.
+            if let Err(end_err) = state
+                .policy
+                .end(&user, &policy.session_id.to_string(), Some(0.0))
+                .await
+            {
+                tracing::warn!(session_id = %policy.session_id, error = %end_err, "could not release a call OpenAI refused");
+            }
+            return Err(err);
+        }
+    };
+    state
+        .metrics
+        .upstream_seconds
+        .observe(upstream_started.elapsed().as_secs_f64());
+    state
+        .policy
+        .attach(&user, policy.session_id, &created.call_id)
+        .await?;
+    let enforcer = tokio::spawn(enforce_max_duration(
+        state.clone(),
+        user.clone(),
+        policy.session_id,
+        Duration::from_secs(policy.max_seconds.into()),
+    ));
+    state.active().insert(
+        policy.session_id,
+        ActiveCall {
+            call_id: created.call_id.clone(),
+            started: Instant::now(),
+            enforcer,
+        },
+    );
+    state.metrics.active_calls.inc();
+    tracing::info!(user_id = %user.id, session_id = %policy.session_id, call_id = %created.call_id,
+        model = %policy.model, latency_ms = started.elapsed().as_millis() as u64, "call created");
+    Ok(SessionResponse {
+        session_id: policy.session_id,
+        call_id: created.call_id,
+        sdp: created.answer,
+        turn_detection: policy.turn_mode(),
+        expires_at: unix_now() + u64::from(policy.max_seconds),
+        max_seconds: policy.max_seconds,
+        model: policy.model,
+    })
+}
+
+/// Hangs a call up at the organisation's maximum length.
+async fn enforce_max_duration(state: Shared, user: User, session_id: Uuid, max: Duration) {
+    tokio::time::sleep(max).await;
+    let Some(call) = state.active().remove(&session_id) else {
+        return;
+    };
+    state.metrics.active_calls.dec();
+    if let Err(err) = state.upstream.hangup(&call.call_id).await {
+        tracing::warn!(%session_id, error = %err, "could not hang up a call at its maximum length");
+    }
+    if let Err(err) = state
+        .policy
+        .end(
+            &user,
+            &session_id.to_string(),
+            Some(call.started.elapsed().as_secs_f64()),
+        )
+        .await
+    {
+        tracing::warn!(%session_id, error = %err, "could not record the end of a call at its maximum length");
+    }
+    tracing::info!(%session_id, call_id = %call.call_id, "call hung up at its maximum length");
+}
+
+async fn hangup(
+    State(state): State<Shared>,
+    Path(session_id): Path<Uuid>,
+    headers: HeaderMap,
+) -> Result<StatusCode> {
+    let result = hangup_inner(&state, session_id, &headers).await;
+    state.metrics.record("hangup", &result);
+    result
+}
+
+async fn hangup_inner(state: &Shared, session_id: Uuid, headers: &HeaderMap) -> Result<StatusCode> {
+    let user = authenticate(state, headers).await?;
+    let local = state
+        .active()
+        .get(&session_id)
+        .map(|call| (call.call_id.clone(), call.started.elapsed()));
+    // The database decides who may end it (its user or an org admin) and knows the call id
+    // even when another proxy machine created it.
+    let ended_call_id = state
+        .policy
+        .end(
+            &user,
+            &session_id.to_string(),
+            local.as_ref().map(|(_, elapsed)| elapsed.as_secs_f64()),
+        )
+        .await
+        .map_err(|err| match err {
+            AppError::NotFound(_) => {
+                AppError::NotFound(format!("no live session {session_id} that you may hang up"))
+            }
+            other => other,
+        })?;
+    let call_id = local.map(|(call_id, _)| call_id).or(ended_call_id);
+    let Some(call_id) = call_id else {
+        return Err(AppError::NotFound(format!(
+            "no live session {session_id} that you may hang up"
+        )));
+    };
+    if let Some(call) = state.active().remove(&session_id) {
+        call.enforcer.abort();
+        state.metrics.active_calls.dec();
+    }
+    state.upstream.hangup(&call_id).await?;
+    tracing::info!(user_id = %user.id, %session_id, %call_id, "call hung up");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn ready(State(state): State<Shared>) -> impl IntoResponse {
+    match &state.verifier {
+        Some(verifier) if !verifier.has_keys().await => {
+            // Try now, so readiness recovers by itself once Supabase answers.
+            match verifier.refresh().await {
+                Ok(()) => (StatusCode::OK, "ready"),
+                Err(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "waiting for the project's signing keys",
+                ),
+            }
+        }
+        _ => (StatusCode::OK, "ready"),
+    }
+}
+
+async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, &state.metrics.registry).is_err() {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain")],
+            String::new(),
+        );
+    }
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+}

@@ -1,0 +1,59 @@
+//! Hark's SDP proxy: the only holder of the OpenAI key. It verifies the caller's Supabase token,
+//! admits the call under the organisation's policy (through PostgREST, so any number of proxies
+//! agree), validates the WebRTC offer, creates a transcription call at OpenAI, and returns
+//! OpenAI's answer. Media never passes through it.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod offer;
+pub mod policy;
+pub mod upstream;
+
+use std::sync::Arc;
+
+pub use api::{AppState, app};
+pub use config::Config;
+pub use error::{AppError, Result};
+
+/// The HTTP client for upstream calls (rustls with the ring provider, as the rest of Hark).
+pub fn http_client() -> Result<reqwest::Client> {
+    // Installing twice is harmless; it fails only when a provider is already set.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("hark-proxy/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .build()
+        .map_err(|err| AppError::Config(format!("cannot build the HTTP client: {err}")))
+}
+
+/// Builds the proxy's state from its configuration.
+pub fn state_from_config(config: &Config) -> Result<Arc<AppState>> {
+    let http = http_client()?;
+    let (verifier, policy) = match &config.supabase {
+        Some(supabase) => {
+            let rest = postgrest::Postgrest::new(format!("{}/rest/v1", supabase.url))
+                .insert_header("apikey", &supabase.anon_key);
+            (
+                Some(auth::Verifier::new(http.clone(), supabase)),
+                policy::PolicySource::Supabase(rest),
+            )
+        }
+        None => (None, policy::PolicySource::Dev(config.dev_policy.clone())),
+    };
+    let upstream = upstream::OpenAi::new(
+        http,
+        config.openai_base_url.clone(),
+        config.openai_api_key.clone(),
+        config.call_form,
+        config.upstream_timeout,
+    );
+    Ok(Arc::new(AppState::new(
+        verifier,
+        policy,
+        Arc::new(upstream),
+        config.rate_limit_per_user,
+        config.rate_limit_global,
+    )))
+}

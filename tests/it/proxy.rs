@@ -1,0 +1,605 @@
+//! The SDP proxy end to end: a webrtc-rs caller, the proxy, the emulator as OpenAI, and the real
+//! Supabase stack for users and policy; plus its refusals (tokens, requests, policy, upstream).
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use hark_tests::caller::{CallForm, Caller, Refusal};
+use hark_tests::dtmf::Script;
+use hark_tests::emulator::{Emulator, EndReason, Faults};
+use hark_tests::supabase::{Project, Session, send};
+use hark_wire::realtime::ServerEvent;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::support::{WAIT, emulator};
+
+/// Serves a proxy for `emulator` (and `project`, else `--dev`) on a free port; returns its `…/v1`.
+async fn proxy(emulator: &Emulator, project: Option<&Project>, extra: &[(&str, String)]) -> String {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("OPENAI_API_KEY".to_owned(), emulator.api_key().to_owned()),
+        ("OPENAI_BASE_URL".to_owned(), emulator.base_url()),
+    ]);
+    if let Some(project) = project {
+        vars.insert("SUPABASE_URL".into(), project.url.clone());
+        vars.insert("SUPABASE_ANON_KEY".into(), project.anon_key.clone());
+    }
+    for (key, value) in extra {
+        vars.insert((*key).to_owned(), value.clone());
+    }
+    let config = hark_proxy::Config::from_vars(|name| vars.get(name).cloned(), project.is_none())
+        .expect("valid config");
+    let state = hark_proxy::state_from_config(&config).expect("proxy state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, hark_proxy::app(state)).await });
+    format!("http://{addr}/v1")
+}
+
+/// An organisation with a recruiter, a viewer, and an interview.
+struct Org {
+    owner: Session,
+    recruiter: Session,
+    viewer: Session,
+    org: Uuid,
+    interview: Uuid,
+}
+
+async fn org(project: &Project) -> Org {
+    let (owner, recruiter, viewer) = (
+        project.new_user("owner").await,
+        project.new_user("rec").await,
+        project.new_user("view").await,
+    );
+    let org = project
+        .organization(&owner, &[(&recruiter, "recruiter"), (&viewer, "viewer")])
+        .await;
+    let interview = project.interview(&owner, org).await;
+    Org {
+        owner,
+        recruiter,
+        viewer,
+        org,
+        interview,
+    }
+}
+
+fn refusal(err: anyhow::Error) -> (u16, Value, Option<String>) {
+    let refusal = err.downcast::<Refusal>().expect("an HTTP refusal");
+    (
+        refusal.status,
+        serde_json::from_str(&refusal.body).unwrap_or(Value::Null),
+        refusal.retry_after,
+    )
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_mode_needs_no_supabase() {
+    let emulator = emulator().await;
+    let proxy = proxy(&emulator, None, &[]).await;
+    let mut caller = Caller::dial(
+        &proxy,
+        CallForm::Proxy {
+            token: None,
+            interview_id: Uuid::new_v4().to_string(),
+        },
+    )
+    .await
+    .unwrap();
+    caller
+        .wait_for(WAIT, |e| matches!(e, ServerEvent::SessionCreated(_)))
+        .await
+        .unwrap();
+    let script = Script::new().pause(200).say("7 3").pause(800);
+    caller.play(script.samples()).await.unwrap();
+    caller
+        .wait_for(WAIT, |e| {
+            matches!(e, ServerEvent::TranscriptionCompleted(_))
+        })
+        .await
+        .unwrap();
+    assert_eq!(caller.transcripts(), script.expected_transcripts());
+    let health = hark_tests::http()
+        .get(proxy.replace("/v1", "/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let metrics = hark_tests::http()
+        .get(proxy.replace("/v1", "/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("hark_proxy_requests_total{route=\"sessions\",status=\"200\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("hark_proxy_active_calls 1"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recruiter_records_through_the_proxy_and_hangs_up() {
+    let project = Project::from_env();
+    let o = org(&project).await;
+    let emulator = emulator().await;
+    let proxy = proxy(&emulator, Some(&project), &[]).await;
+    let ready = hark_tests::http()
+        .get(proxy.replace("/v1", "/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+
+    let mut caller = Caller::dial(
+        &proxy,
+        CallForm::Proxy {
+            token: Some(o.recruiter.access_token.clone()),
+            interview_id: o.interview.to_string(),
+        },
+    )
+    .await
+    .unwrap();
+    let answer = caller.proxy_answer.clone().unwrap();
+    assert_eq!(
+        (answer["model"].as_str(), answer["turn_detection"].as_str()),
+        (Some("gpt-4o-transcribe"), Some("server_vad"))
+    );
+    assert_eq!(answer["max_seconds"], 3600);
+    let session_id = answer["session_id"].as_str().unwrap().to_owned();
+    caller
+        .wait_for(WAIT, |e| matches!(e, ServerEvent::SessionCreated(_)))
+        .await
+        .unwrap();
+    let script = Script::new()
+        .pause(200)
+        .say("5 5 1")
+        .pause(800)
+        .say("0 #")
+        .pause(800);
+    caller.play(script.samples()).await.unwrap();
+    while caller.transcripts().len() < 2 {
+        caller
+            .wait_for(WAIT, |e| {
+                matches!(e, ServerEvent::TranscriptionCompleted(_))
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(caller.transcripts(), script.expected_transcripts());
+
+    // OpenAI saw a transcription session made with an ephemeral key; the key never left the proxy.
+    let record = emulator.call(&caller.call_id).unwrap();
+    assert_eq!(
+        (record.auth, record.model.as_deref()),
+        ("ephemeral", Some("gpt-4o-transcribe"))
+    );
+    // The organisation's audit has the call.
+    let audit = send(
+        project
+            .rest(Some(&o.owner))
+            .from("realtime_calls")
+            .select("call_id,ended_at,user_id")
+            .eq("id", &session_id),
+    )
+    .await;
+    assert_eq!(
+        audit.body,
+        json!([{"call_id": caller.call_id, "ended_at": null, "user_id": o.recruiter.user_id}]),
+        "{audit:?}"
+    );
+
+    // Only the recruiter or an admin may hang up.
+    let client = hark_tests::http();
+    let hangup = format!("{proxy}/sessions/{session_id}/hangup");
+    let stranger = project.new_user("stranger").await;
+    let refused = client
+        .post(&hangup)
+        .bearer_auth(&stranger.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 404);
+    let done = client
+        .post(&hangup)
+        .bearer_auth(&o.recruiter.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 204);
+    caller.wait_for_hang_up(WAIT).await.unwrap();
+    assert_eq!(
+        emulator.call(&caller.call_id).unwrap().ended,
+        Some(EndReason::Hangup)
+    );
+    let audit = send(
+        project
+            .rest(Some(&o.owner))
+            .from("realtime_calls")
+            .select("ended_at,seconds")
+            .eq("id", &session_id),
+    )
+    .await;
+    assert!(
+        audit.body[0]["ended_at"].is_string()
+            && audit.body[0]["seconds"].as_f64().is_some_and(|s| s > 1.0),
+        "{audit:?}"
+    );
+}
+
+/// Signs `claims` with HS256 and `secret`.
+fn hs256(secret: &str, claims: Value) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+fn b64(json: &Value) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_verified_strictly() {
+    let project = Project::from_env();
+    let o = org(&project).await;
+    let emulator = emulator().await;
+    let secret = std::env::var("HARK_TEST_JWT_SECRET").expect("the stack's JWT secret");
+    let strict = proxy(&emulator, Some(&project), &[]).await;
+    let with_hs256 = proxy(
+        &emulator,
+        Some(&project),
+        &[("SUPABASE_JWT_SECRET", secret.clone())],
+    )
+    .await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let issuer = format!("{}/auth/v1", project.url);
+    let claims = |changes: Value| {
+        let mut claims = json!({"sub": o.recruiter.user_id, "aud": "authenticated", "role": "authenticated",
+            "iss": issuer, "iat": now, "exp": now + 600});
+        for (key, value) in changes.as_object().unwrap() {
+            claims[key] = value.clone();
+        }
+        claims
+    };
+    let real = o.recruiter.access_token.clone();
+    let parts: Vec<&str> = real.split('.').collect();
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[0])
+            .unwrap(),
+    )
+    .unwrap();
+    let mut tampered_claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[1])
+            .unwrap(),
+    )
+    .unwrap();
+    tampered_claims["sub"] = json!(o.owner.user_id);
+    let mut unknown_kid = header.clone();
+    unknown_kid["kid"] = json!("not-a-published-key");
+    let cases: Vec<(&str, &String, Option<String>, &str)> = vec![
+        ("no token", &strict, None, "Authorization"),
+        ("garbage", &strict, Some("not.a.jwt".into()), "malformed"),
+        (
+            "bad signature",
+            &strict,
+            Some(format!(
+                "{}.{}.{}",
+                parts[0],
+                b64(&tampered_claims),
+                parts[2]
+            )),
+            "signature",
+        ),
+        (
+            "unknown kid",
+            &strict,
+            Some(format!("{}.{}.{}", b64(&unknown_kid), parts[1], parts[2])),
+            "does not publish",
+        ),
+        (
+            "alg none",
+            &strict,
+            Some(format!(
+                "{}.{}.",
+                b64(&json!({"alg": "none", "typ": "JWT"})),
+                parts[1]
+            )),
+            "malformed",
+        ),
+        (
+            "HS256 where not configured",
+            &strict,
+            Some(hs256(&secret, claims(json!({})))),
+            "HS256 tokens are not accepted",
+        ),
+        (
+            "HS256 signed with the public key",
+            &with_hs256,
+            Some(hs256("a public key is no secret", claims(json!({})))),
+            "signature",
+        ),
+        (
+            "expired",
+            &with_hs256,
+            Some(hs256(&secret, claims(json!({"exp": now - 60})))),
+            "expired",
+        ),
+        (
+            "not yet valid",
+            &with_hs256,
+            Some(hs256(&secret, claims(json!({"nbf": now + 600})))),
+            "not valid yet",
+        ),
+        (
+            "wrong audience",
+            &with_hs256,
+            Some(hs256(&secret, claims(json!({"aud": "anon"})))),
+            "aud",
+        ),
+        (
+            "wrong issuer",
+            &with_hs256,
+            Some(hs256(
+                &secret,
+                claims(json!({"iss": "https://other.supabase.co/auth/v1"})),
+            )),
+            "iss",
+        ),
+    ];
+    let client = hark_tests::http();
+    for (label, proxy, token, expected) in cases {
+        let mut request = client
+            .post(format!("{proxy}/sessions"))
+            .json(&json!({"sdp": "v=0", "interview_id": o.interview, "source": "microphone"}));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{label}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(code(&body), "unauthenticated", "{label}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(expected),
+            "{label}: {body}"
+        );
+    }
+    // A valid HS256 token passes verification (and then fails on the SDP, which is checked next).
+    let valid = client
+        .post(format!("{with_hs256}/sessions"))
+        .bearer_auth(hs256(&secret, claims(json!({}))))
+        .json(&json!({"sdp": "v=0", "interview_id": o.interview, "source": "microphone"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(valid.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_and_policy_refusals() {
+    let project = Project::from_env();
+    let o = org(&project).await;
+    let emulator = emulator().await;
+    let proxy = proxy(&emulator, Some(&project), &[]).await;
+    let client = hark_tests::http();
+    let post = |body: Value| {
+        client
+            .post(format!("{proxy}/sessions"))
+            .bearer_auth(&o.recruiter.access_token)
+            .json(&body)
+            .send()
+    };
+    let cases = [
+        (
+            json!({"sdp": "v=0\r\nhello", "interview_id": o.interview, "source": "microphone"}),
+            400,
+            "invalid_sdp",
+        ),
+        (
+            json!({"sdp": "v=0", "interview_id": o.interview, "source": "speaker"}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"sdp": "v=0", "interview_id": "nope", "source": "microphone"}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"sdp": "v=0", "interview_id": o.interview, "source": "microphone", "voice": "alloy"}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"sdp": "x".repeat(200 * 1024), "interview_id": o.interview, "source": "microphone"}),
+            413,
+            "payload_too_large",
+        ),
+    ];
+    for (body, status, expected) in cases {
+        let response = post(body).await.unwrap();
+        assert_eq!(response.status().as_u16(), status);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(code(&body), expected, "{body}");
+    }
+    // Policy: a viewer may not record; nor may anyone outside the organisation.
+    let (status, body, _) = refusal(
+        Caller::dial(
+            &proxy,
+            CallForm::Proxy {
+                token: Some(o.viewer.access_token.clone()),
+                interview_id: o.interview.to_string(),
+            },
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!((status, code(&body)), (403, "forbidden"), "{body}");
+    let outsider = project.new_user("outsider").await;
+    let (status, body, _) = refusal(
+        Caller::dial(
+            &proxy,
+            CallForm::Proxy {
+                token: Some(outsider.access_token.clone()),
+                interview_id: o.interview.to_string(),
+            },
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!((status, code(&body)), (403, "forbidden"), "{body}");
+    // The concurrency cap, and the monthly quota.
+    let cap = send(
+        project
+            .rest(Some(&o.owner))
+            .from("org_settings")
+            .eq("org_id", o.org.to_string())
+            .update(json!({"concurrent_session_cap": 1}).to_string()),
+    )
+    .await;
+    assert_eq!(cap.status, 200, "{cap:?}");
+    let first = Caller::dial(
+        &proxy,
+        CallForm::Proxy {
+            token: Some(o.recruiter.access_token.clone()),
+            interview_id: o.interview.to_string(),
+        },
+    )
+    .await
+    .unwrap();
+    let (status, body, _) = refusal(
+        Caller::dial(
+            &proxy,
+            CallForm::Proxy {
+                token: Some(o.owner.access_token.clone()),
+                interview_id: o.interview.to_string(),
+            },
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!((status, code(&body)), (403, "concurrency_limit"), "{body}");
+    first.close().await;
+    let quota = send(
+        project
+            .rest(Some(&o.owner))
+            .from("org_settings")
+            .eq("org_id", o.org.to_string())
+            .update(json!({"concurrent_session_cap": 5, "monthly_minute_quota": 0}).to_string()),
+    )
+    .await;
+    assert_eq!(quota.status, 200, "{quota:?}");
+    let (status, body, _) = refusal(
+        Caller::dial(
+            &proxy,
+            CallForm::Proxy {
+                token: Some(o.recruiter.access_token.clone()),
+                interview_id: o.interview.to_string(),
+            },
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!((status, code(&body)), (403, "quota_exceeded"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_failures_are_mapped_and_release_the_slot() {
+    let project = Project::from_env();
+    let o = org(&project).await;
+    let emulator = emulator().await;
+    let proxy = proxy(
+        &emulator,
+        Some(&project),
+        &[("UPSTREAM_TIMEOUT_SECS", "1".to_owned())],
+    )
+    .await;
+    let cap = send(
+        project
+            .rest(Some(&o.owner))
+            .from("org_settings")
+            .eq("org_id", o.org.to_string())
+            .update(json!({"concurrent_session_cap": 1}).to_string()),
+    )
+    .await;
+    assert_eq!(cap.status, 200);
+    let dial = || {
+        Caller::dial(
+            &proxy,
+            CallForm::Proxy {
+                token: Some(o.recruiter.access_token.clone()),
+                interview_id: o.interview.to_string(),
+            },
+        )
+    };
+    for (faults, status, expected, retry_after) in [
+        (
+            Faults {
+                reject_status: Some(401),
+                ..Faults::default()
+            },
+            502,
+            "upstream_auth",
+            None,
+        ),
+        (
+            Faults {
+                reject_status: Some(429),
+                retry_after_secs: Some(9),
+                ..Faults::default()
+            },
+            503,
+            "upstream_busy",
+            Some("9"),
+        ),
+        (
+            Faults {
+                reject_status: Some(500),
+                ..Faults::default()
+            },
+            502,
+            "upstream_failed",
+            None,
+        ),
+        (
+            Faults {
+                answer_delay_ms: 2500,
+                ..Faults::default()
+            },
+            504,
+            "upstream_timeout",
+            None,
+        ),
+    ] {
+        emulator.set_faults(faults);
+        let (got_status, body, got_retry) = refusal(dial().await.unwrap_err());
+        assert_eq!((got_status, code(&body)), (status, expected), "{body}");
+        assert_eq!(got_retry.as_deref(), retry_after);
+        assert!(
+            !body.to_string().contains("sk-test")
+                && !body.to_string().contains("Incorrect API key"),
+            "no upstream body or key: {body}"
+        );
+    }
+    // Every failure gave its slot back: with a cap of 1, a call still goes through.
+    emulator.set_faults(Faults::default());
+    let caller = dial().await.unwrap();
+    caller.close().await;
+}
