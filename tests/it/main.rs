@@ -2,6 +2,8 @@
 
 // The OpenAI Realtime emulator over WebRTC: transcripts, turn modes, session updates, faults.
 mod emulator_calls;
+// Deployment files agree with the proxy: fly.toml, proxy/Dockerfile, the health route.
+mod deploy;
 // The emulator's REST surface: keys, client secrets, call forms, batch transcription, errors.
 mod emulator_http;
 // The Supabase Auth stand-in through the gateway: grants, rotation, logout, OTP, PKCE.

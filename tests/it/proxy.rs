@@ -603,3 +603,122 @@ async fn upstream_failures_are_mapped_and_release_the_slot() {
     let caller = dial().await.unwrap();
     caller.close().await;
 }
+
+/// Collects what tracing writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One thread runs the proxy, the emulator and the caller, so a thread-local subscriber sees
+/// every proxy log line of a whole session: none may hold a key, token or ICE password.
+#[tokio::test(flavor = "current_thread")]
+async fn a_full_session_logs_no_secret() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("hark_proxy=trace,warn")
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let project = Project::from_env();
+    let o = org(&project).await;
+    let api_key = format!("sk-proj-{}", Uuid::new_v4().simple());
+    let emulator = Emulator::start(hark_tests::emulator::EmulatorConfig {
+        api_key: api_key.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let proxy = proxy(&emulator, Some(&project), &[]).await;
+    let mut caller = Caller::dial(
+        &proxy,
+        CallForm::Proxy {
+            token: Some(o.recruiter.access_token.clone()),
+            interview_id: o.interview.to_string(),
+        },
+    )
+    .await
+    .unwrap();
+    caller
+        .wait_for(WAIT, |e| matches!(e, ServerEvent::SessionCreated(_)))
+        .await
+        .unwrap();
+    let script = Script::new().pause(100).say("4").pause(700);
+    caller.play(script.samples()).await.unwrap();
+    caller
+        .wait_for(WAIT, |e| {
+            matches!(e, ServerEvent::TranscriptionCompleted(_))
+        })
+        .await
+        .unwrap();
+    let answer = caller.proxy_answer.clone().unwrap();
+    let session_id = answer["session_id"].as_str().unwrap().to_owned();
+    // A refused request too: its error path logs.
+    emulator.set_faults(Faults {
+        reject_status: Some(401),
+        ..Faults::default()
+    });
+    let _ = Caller::dial(
+        &proxy,
+        CallForm::Proxy {
+            token: Some(o.recruiter.access_token.clone()),
+            interview_id: o.interview.to_string(),
+        },
+    )
+    .await;
+    let status = hark_tests::http()
+        .post(format!("{proxy}/sessions/{session_id}/hangup"))
+        .bearer_auth(&o.recruiter.access_token)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 204);
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("call created") && logs.contains(&caller.call_id),
+        "the capture works: {logs}"
+    );
+    assert!(
+        logs.contains("OpenAI refused"),
+        "the refusal was logged: {logs}"
+    );
+    let ice_passwords: Vec<&str> = answer["sdp"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("a=ice-pwd:"))
+        .collect();
+    assert!(!ice_passwords.is_empty());
+    let mut secrets = vec![
+        api_key.as_str(),
+        o.recruiter.access_token.as_str(),
+        o.recruiter.refresh_token.as_str(),
+        &project.anon_key,
+    ];
+    secrets.extend(ice_passwords);
+    for secret in secrets {
+        assert!(
+            !logs.contains(secret),
+            "a secret reached the logs: {}…",
+            &secret[..8.min(secret.len())]
+        );
+    }
+    assert!(!logs.contains("ek_"), "an ephemeral key reached the logs");
+    assert!(
+        !logs.contains("eyJ"),
+        "something token-shaped reached the logs"
+    );
+}
