@@ -166,14 +166,24 @@ type Shared = Arc<AppState>;
 /// The proxy's router.
 pub fn app(state: Shared) -> Router {
     Router::new()
-        .route("/v1/sessions", post(create_session))
+        .route(
+            "/v1/sessions",
+            post(create_session).layer(DefaultBodyLimit::max(MAX_OFFER_BYTES + 4096)),
+        )
         .route("/v1/sessions/{session_id}/hangup", post(hangup))
+        .route(
+            "/v1/transcriptions",
+            // Room for the multipart framing around a maximal file, so the file check decides.
+            post(transcribe).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES + 64 * 1024)),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(MAX_OFFER_BYTES + 4096))
         .with_state(state)
 }
+
+/// OpenAI's upload limit for batch transcription.
+pub const MAX_UPLOAD_BYTES: usize = 25 * 1024 * 1024;
 
 /// `POST /v1/sessions` body.
 #[derive(Debug, Deserialize)]
@@ -419,6 +429,128 @@ async fn hangup_inner(state: &Shared, session_id: Uuid, headers: &HeaderMap) -> 
     state.upstream.hangup(&call_id).await?;
     tracing::info!(user_id = %user.id, %session_id, %call_id, "call hung up");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/transcriptions`: multipart `file`, `interview_id`, optional `source`, `language`,
+/// `prompt`, `response_format` (`json` or `verbose_json`). Admitted and metered like a call.
+async fn transcribe(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    multipart: axum::extract::Multipart,
+) -> Result<Json<serde_json::Value>> {
+    let result = transcribe_inner(&state, &headers, multipart).await;
+    state.metrics.record("transcriptions", &result);
+    result.map(Json)
+}
+
+fn multipart_error(err: axum::extract::multipart::MultipartError) -> AppError {
+    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::PayloadTooLarge {
+            limit_bytes: MAX_UPLOAD_BYTES,
+        }
+    } else {
+        AppError::InvalidRequest(format!(
+            "the body must be multipart/form-data with file and interview_id: {}",
+            err.body_text()
+        ))
+    }
+}
+
+async fn transcribe_inner(
+    state: &Shared,
+    headers: &HeaderMap,
+    mut form: axum::extract::Multipart,
+) -> Result<serde_json::Value> {
+    let user = authenticate(state, headers).await?;
+    rate_limit(state, user.id)?;
+    let (mut file, mut file_name, mut interview_id) = (None, String::from("audio"), None);
+    let (mut source, mut language, mut prompt, mut response_format) =
+        ("microphone".to_owned(), None, None, "json".to_owned());
+    while let Some(field) = form.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or("").to_owned();
+        if name == "file" {
+            file_name = field.file_name().unwrap_or("audio").to_owned();
+            let bytes = field.bytes().await.map_err(multipart_error)?;
+            if bytes.len() > MAX_UPLOAD_BYTES {
+                return Err(AppError::PayloadTooLarge {
+                    limit_bytes: MAX_UPLOAD_BYTES,
+                });
+            }
+            file = Some(bytes);
+            continue;
+        }
+        let text = field.text().await.map_err(multipart_error)?;
+        match name.as_str() {
+            "interview_id" => {
+                interview_id = Some(text.parse::<Uuid>().map_err(|_| {
+                    AppError::InvalidRequest(format!("interview_id {text:?} is not a UUID"))
+                })?)
+            }
+            "source" => source = text,
+            "language" => language = Some(text),
+            "prompt" => prompt = Some(text),
+            "response_format" => response_format = text,
+            other => {
+                return Err(AppError::InvalidRequest(format!(
+                    "unknown field {other:?}; send file, interview_id, source, language, prompt, response_format"
+                )));
+            }
+        }
+    }
+    let file = file.filter(|f| !f.is_empty()).ok_or_else(|| {
+        AppError::InvalidRequest("the audio `file` part is missing or empty".into())
+    })?;
+    let interview_id = interview_id
+        .ok_or_else(|| AppError::InvalidRequest("the `interview_id` part is missing".into()))?;
+    if !["json", "verbose_json"].contains(&response_format.as_str()) {
+        return Err(AppError::InvalidRequest(format!(
+            "response_format {response_format:?} is not offered; use json or verbose_json"
+        )));
+    }
+    let policy = state
+        .policy
+        .start(
+            &user,
+            &CallRequest {
+                interview_id,
+                source,
+                language,
+                prompt,
+            },
+        )
+        .await?;
+    let result = state
+        .upstream
+        .transcribe(file, &file_name, &policy, &response_format)
+        .await;
+    // Meter what was transcribed: the audio seconds OpenAI reports (duration, or ≈10 audio
+    // tokens per second), zero when it failed.
+    let seconds = result.as_ref().ok().map(|body| {
+        let usage = &body["usage"];
+        usage["seconds"]
+            .as_f64()
+            .or_else(|| {
+                usage["input_token_details"]["audio_tokens"]
+                    .as_f64()
+                    .map(|t| t / 10.0)
+            })
+            .or_else(|| body["duration"].as_f64())
+            .unwrap_or(0.0)
+    });
+    if let Err(err) = state
+        .policy
+        .end(
+            &user,
+            &policy.session_id.to_string(),
+            Some(seconds.unwrap_or(0.0)),
+        )
+        .await
+    {
+        tracing::warn!(session_id = %policy.session_id, error = %err, "could not meter a transcription");
+    }
+    let body = result?;
+    tracing::info!(user_id = %user.id, session_id = %policy.session_id, seconds = seconds.unwrap_or(0.0), "file transcribed");
+    Ok(body)
 }
 
 async fn ready(State(state): State<Shared>) -> impl IntoResponse {

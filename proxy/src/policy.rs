@@ -97,8 +97,13 @@ async fn rpc(
     rest: &postgrest::Postgrest,
     user: &User,
     function: &str,
-    params: Value,
+    mut params: Value,
 ) -> Result<Value> {
+    // Absent arguments take the function's defaults; an explicit null may arrive as "" through
+    // a PostgREST-compatible server.
+    if let Some(object) = params.as_object_mut() {
+        object.retain(|_, value| !value.is_null());
+    }
     let response = rest
         .rpc(function, params.to_string())
         .auth(&user.token)

@@ -32,6 +32,14 @@ pub trait Upstream: Send + Sync + std::fmt::Debug {
     async fn create_call(&self, offer: &str, policy: &CallPolicy) -> Result<CreatedCall>;
     /// Ends a call.
     async fn hangup(&self, call_id: &str) -> Result<()>;
+    /// Transcribes a recorded file (back-fill of what a live call missed).
+    async fn transcribe(
+        &self,
+        audio: bytes::Bytes,
+        file_name: &str,
+        policy: &CallPolicy,
+        response_format: &str,
+    ) -> Result<serde_json::Value>;
 }
 
 /// The transcription session a policy asks for.
@@ -220,6 +228,53 @@ impl Upstream for OpenAi {
             ));
         }
         Ok(CreatedCall { answer, call_id })
+    }
+
+    async fn transcribe(
+        &self,
+        audio: bytes::Bytes,
+        file_name: &str,
+        policy: &CallPolicy,
+        response_format: &str,
+    ) -> Result<serde_json::Value> {
+        let file = reqwest::multipart::Part::bytes(audio.to_vec()).file_name(file_name.to_owned());
+        let mut form = reqwest::multipart::Form::new()
+            .part("file", file)
+            .text("model", policy.model.clone())
+            .text("response_format", response_format.to_owned());
+        if let Some(language) = &policy.language {
+            form = form.text("language", language.clone());
+        }
+        if let Some(prompt) = policy
+            .prompt
+            .clone()
+            .filter(|_| policy.model != "gpt-realtime-whisper")
+        {
+            form = form.text("prompt", prompt);
+        }
+        let response = self
+            .http
+            .post(format!("{}/audio/transcriptions", self.base_url))
+            .bearer_auth(self.key.expose())
+            // Uploads take longer than signalling.
+            .timeout(self.timeout * 6)
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|err| self.send_error("transcribe", err))?;
+        if !response.status().is_success() {
+            return Err(match response.status().as_u16() {
+                400 => {
+                    let _ = Self::refusal("transcribe", response).await;
+                    AppError::InvalidRequest("the transcription service could not read this audio; send WAV, Ogg/Opus, FLAC, MP3, M4A or WebM".into())
+                }
+                _ => Self::refusal("transcribe", response).await,
+            });
+        }
+        response
+            .json()
+            .await
+            .map_err(|_| AppError::UpstreamFailed("transcribe: unexpected answer".into()))
     }
 
     async fn hangup(&self, call_id: &str) -> Result<()> {

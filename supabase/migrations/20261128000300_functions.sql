@@ -302,6 +302,9 @@ begin
   if v_user is null then
     raise exception 'start_realtime_call needs a signed-in user' using errcode = '42501';
   end if;
+  -- Some PostgREST-compatible servers turn a JSON null argument into ''.
+  language := nullif(btrim(language), '');
+  prompt := nullif(btrim(prompt), '');
   if source is null or source not in ('microphone', 'system') then
     raise exception 'start_realtime_call: source must be "microphone" or "system", not %', coalesce(source, 'null')
       using errcode = '22023';

@@ -722,3 +722,90 @@ async fn a_full_session_logs_no_secret() {
         "something token-shaped reached the logs"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_transcription_is_authorised_and_metered() {
+    let project = Project::from_env();
+    let o = org(&project).await;
+    let emulator = emulator().await;
+    let proxy = proxy(&emulator, Some(&project), &[]).await;
+    let script = Script::new()
+        .pause(300)
+        .say("8 6")
+        .pause(900)
+        .say("1")
+        .pause(600);
+    let form = |file: Vec<u8>, interview: Option<String>| {
+        let mut form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(file).file_name("gap.wav"),
+        );
+        if let Some(interview) = interview {
+            form = form.text("interview_id", interview);
+        }
+        form
+    };
+    let wav = hark_tests::audio_files::wav_bytes(script.samples(), 48_000, 1);
+    let client = hark_tests::http();
+    let url = format!("{proxy}/transcriptions");
+    let anonymous = client
+        .post(&url)
+        .multipart(form(wav.clone(), Some(o.interview.to_string())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let viewer = client
+        .post(&url)
+        .bearer_auth(&o.viewer.access_token)
+        .multipart(form(wav.clone(), Some(o.interview.to_string())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(viewer.status(), 403, "{}", viewer.text().await.unwrap());
+    let no_interview = client
+        .post(&url)
+        .bearer_auth(&o.recruiter.access_token)
+        .multipart(form(wav.clone(), None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_interview.status(), 400);
+    let huge = client
+        .post(&url)
+        .bearer_auth(&o.recruiter.access_token)
+        .multipart(form(
+            vec![0; 26 * 1024 * 1024],
+            Some(o.interview.to_string()),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 413);
+
+    let done = client
+        .post(&url)
+        .bearer_auth(&o.recruiter.access_token)
+        .multipart(form(wav, Some(o.interview.to_string())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    let body: Value = done.json().await.unwrap();
+    assert_eq!(body["text"], "8 6 1");
+    // Metered in the organisation's audit, already ended.
+    let audit = send(
+        project
+            .rest(Some(&o.owner))
+            .from("realtime_calls")
+            .select("seconds,ended_at")
+            .eq("user_id", o.recruiter.user_id.to_string()),
+    )
+    .await;
+    let rows = audit.body.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{audit:?}");
+    assert!(
+        rows[0]["ended_at"].is_string() && rows[0]["seconds"].as_f64().is_some_and(|s| s > 2.0),
+        "{audit:?}"
+    );
+}
