@@ -7,24 +7,57 @@ use anyhow::{Context, bail};
 use crate::install;
 use crate::stack::Stack;
 
-/// `cargo xtask run`: runs the product. Until the desktop app exists that is the OpenAI Realtime
-/// emulator, the piece a developer runs by hand today.
+/// `cargo xtask run`: runs the product. Until the desktop app exists that is the SDP proxy in
+/// `--dev` mode (no Supabase) in front of OpenAI when `OPENAI_API_KEY` is set, else in front of
+/// the OpenAI Realtime emulator — the parts a client can already talk to.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     install::ensure_system_packages()?;
-    println!("xtask: the desktop app does not exist yet; starting the OpenAI Realtime emulator");
-    println!("xtask: point a client at the printed base URL; see tests/README.md");
-    let mut command = cargo();
-    command.args([
-        "run",
+    let mut build = cargo();
+    build.args([
+        "build",
         "--locked",
         "--package",
+        "hark-proxy",
+        "--package",
         "hark-tests",
-        "--bin",
-        "realtime-emulator",
-        "--",
+        "--bins",
     ]);
-    command.args(args);
-    step("realtime emulator", command)
+    step("cargo build", build)?;
+    let bin = crate::stack::target_dir().join("debug");
+    let mut emulator = None;
+    let mut proxy = Command::new(bin.join("hark-proxy"));
+    proxy.arg("--dev").args(args);
+    if std::env::var_os("OPENAI_API_KEY").is_none() {
+        let port = crate::stack::free_port()?;
+        let child = Command::new(bin.join("realtime-emulator"))
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .spawn()
+            .context("cannot start the OpenAI Realtime emulator")?;
+        emulator = Some(child);
+        crate::stack::wait_for_port(
+            "the OpenAI Realtime emulator",
+            port,
+            std::time::Duration::from_secs(10),
+        )?;
+        proxy
+            .env("OPENAI_API_KEY", "sk-test")
+            .env("OPENAI_BASE_URL", format!("http://127.0.0.1:{port}/v1"));
+        println!(
+            "xtask: OPENAI_API_KEY is not set: the proxy talks to the emulator (DTMF tones become transcripts)"
+        );
+    }
+    println!(
+        "xtask: the desktop app does not exist yet; starting the SDP proxy in --dev mode on http://127.0.0.1:8080/v1"
+    );
+    println!(
+        "xtask: POST /v1/sessions with {{sdp, interview_id, source}}; see proxy/README.md. Ctrl-C stops."
+    );
+    let outcome = step("hark-proxy --dev", proxy);
+    if let Some(mut child) = emulator {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    outcome
 }
 
 /// `cargo xtask test`: installs what is missing, then formatting, lints and every test.

@@ -455,7 +455,7 @@ fn random_hex(n_bytes: usize) -> anyhow::Result<String> {
 }
 
 /// Where cargo puts build output for this workspace.
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
