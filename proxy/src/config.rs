@@ -79,6 +79,10 @@ pub struct Config {
     pub supabase: Option<SupabaseConfig>,
     /// Used in dev mode.
     pub dev_policy: DevPolicy,
+    /// Dev mode only: check HS256 tokens signed with this (`SUPABASE_JWT_SECRET`) when set.
+    pub dev_jwt_secret: Option<Secret>,
+    /// Dev mode only: their expected issuer (`SUPABASE_JWT_ISSUER`, default `hark-dev`).
+    pub dev_jwt_issuer: String,
     /// Per-user session requests per minute.
     pub rate_limit_per_user: u32,
     /// Per-organisation session requests per minute (by interview's organisation, once known).
@@ -212,6 +216,12 @@ impl Config {
                     .unwrap_or(60)
                     .clamp(1, 240),
             },
+            dev_jwt_secret: if dev {
+                get("SUPABASE_JWT_SECRET").map(Secret)
+            } else {
+                None
+            },
+            dev_jwt_issuer: get("SUPABASE_JWT_ISSUER").unwrap_or_else(|| "hark-dev".to_owned()),
             rate_limit_per_user: u32::try_from(number("RATE_LIMIT_PER_USER_PER_MINUTE", 30)?)
                 .unwrap_or(30)
                 .max(1),

@@ -40,7 +40,25 @@ pub fn state_from_config(config: &Config) -> Result<Arc<AppState>> {
                 policy::PolicySource::Supabase(rest),
             )
         }
-        None => (None, policy::PolicySource::Dev(config.dev_policy.clone())),
+        // `--dev`: a fixed policy; tokens are checked only when a signing secret is given.
+        None => {
+            let verifier = config.dev_jwt_secret.as_ref().map(|secret| {
+                auth::Verifier::new(
+                    http.clone(),
+                    &config::SupabaseConfig {
+                        url: String::new(),
+                        anon_key: String::new(),
+                        jwks_url: String::new(),
+                        issuer: config.dev_jwt_issuer.clone(),
+                        jwt_secret: Some(secret.clone()),
+                    },
+                )
+            });
+            (
+                verifier,
+                policy::PolicySource::Dev(config.dev_policy.clone()),
+            )
+        }
     };
     let upstream = upstream::OpenAi::new(
         http,
