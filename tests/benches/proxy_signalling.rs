@@ -294,7 +294,7 @@ async fn main() -> anyhow::Result<()> {
     println!("  throughput ratio: {:.1}x", proxy_rps / node_rps);
     println!(
         "  hark-proxy RSS holding {} open calls: {:.1} MiB (≈{:.1} KiB per call held)",
-        2 * (N + 200),
+        N + 200,
         proxy_rss_after_sequential as f64 / 1024.0,
         (proxy_rss_after_sequential.saturating_sub(rss_proxy_idle)) as f64 / (N + 200) as f64
     );
