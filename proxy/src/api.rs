@@ -127,19 +127,19 @@ pub struct AppState {
     /// OpenAI.
     pub upstream: Arc<dyn Upstream>,
     per_user: DefaultKeyedRateLimiter<Uuid>,
+    per_org: DefaultKeyedRateLimiter<Uuid>,
     global: DefaultDirectRateLimiter,
     metrics: Metrics,
     active: Mutex<HashMap<Uuid, ActiveCall>>,
 }
 
 impl AppState {
-    /// State with per-user and global limits of session requests per minute.
+    /// State with per-user, per-organisation and global limits of requests per minute.
     pub fn new(
         verifier: Option<Verifier>,
         policy: PolicySource,
         upstream: Arc<dyn Upstream>,
-        per_user_per_minute: u32,
-        global_per_minute: u32,
+        limits: RateLimits,
     ) -> AppState {
         let per_minute =
             |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
@@ -147,8 +147,9 @@ impl AppState {
             verifier,
             policy,
             upstream,
-            per_user: RateLimiter::keyed(per_minute(per_user_per_minute)),
-            global: RateLimiter::direct(per_minute(global_per_minute)),
+            per_user: RateLimiter::keyed(per_minute(limits.per_user)),
+            per_org: RateLimiter::keyed(per_minute(limits.per_org)),
+            global: RateLimiter::direct(per_minute(limits.global)),
             metrics: Metrics::new(),
             active: Mutex::new(HashMap::new()),
         }
@@ -159,6 +160,17 @@ impl AppState {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Requests per minute allowed.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimits {
+    /// Per user.
+    pub per_user: u32,
+    /// Per organisation (checked once the interview's organisation is known).
+    pub per_org: u32,
+    /// For the whole machine.
+    pub global: u32,
 }
 
 type Shared = Arc<AppState>;
@@ -261,6 +273,29 @@ fn rate_limit(state: &AppState, user: Uuid) -> Result<()> {
     Ok(())
 }
 
+/// The organisation's limit, once admission has named the organisation; a refused call gives
+/// its slot back.
+async fn org_rate_limit(
+    state: &AppState,
+    user: &User,
+    policy: &crate::policy::CallPolicy,
+) -> Result<()> {
+    let Some(org_id) = policy.org_id else {
+        return Ok(());
+    };
+    let now = governor::clock::Clock::now(&governor::clock::DefaultClock::default());
+    if let Err(not_until) = state.per_org.check_key(&org_id) {
+        let _ = state
+            .policy
+            .end(user, &policy.session_id.to_string(), Some(0.0))
+            .await;
+        return Err(AppError::RateLimited {
+            retry_after_secs: not_until.wait_time_from(now).as_secs().max(1),
+        });
+    }
+    Ok(())
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -309,6 +344,7 @@ async fn create_session_inner(
         prompt: request.prompt.clone(),
     };
     let policy = state.policy.start(&user, &call_request).await?;
+    org_rate_limit(state, &user, &policy).await?;
     let upstream_started = Instant::now();
     let created = match state.upstream.create_call(&request.sdp, &policy).await {
         Ok(created) => created,
@@ -347,7 +383,7 @@ async fn create_session_inner(
         },
     );
     state.metrics.active_calls.inc();
-    tracing::info!(user_id = %user.id, session_id = %policy.session_id, call_id = %created.call_id,
+    tracing::info!(user_id = %user.id, org_id = ?policy.org_id, session_id = %policy.session_id, call_id = %created.call_id,
         model = %policy.model, latency_ms = started.elapsed().as_millis() as u64, "call created");
     Ok(SessionResponse {
         session_id: policy.session_id,

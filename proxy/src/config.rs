@@ -85,7 +85,9 @@ pub struct Config {
     pub dev_jwt_issuer: String,
     /// Per-user session requests per minute.
     pub rate_limit_per_user: u32,
-    /// Per-organisation session requests per minute (by interview's organisation, once known).
+    /// Per-organisation requests per minute (by the interview's organisation, once known).
+    pub rate_limit_per_org: u32,
+    /// Requests per minute for the whole machine.
     pub rate_limit_global: u32,
     /// Timeout of each upstream request.
     pub upstream_timeout: Duration,
@@ -224,6 +226,9 @@ impl Config {
             dev_jwt_issuer: get("SUPABASE_JWT_ISSUER").unwrap_or_else(|| "hark-dev".to_owned()),
             rate_limit_per_user: u32::try_from(number("RATE_LIMIT_PER_USER_PER_MINUTE", 30)?)
                 .unwrap_or(30)
+                .max(1),
+            rate_limit_per_org: u32::try_from(number("RATE_LIMIT_PER_ORG_PER_MINUTE", 300)?)
+                .unwrap_or(300)
                 .max(1),
             rate_limit_global: u32::try_from(number("RATE_LIMIT_PER_MINUTE", 3000)?)
                 .unwrap_or(3000)

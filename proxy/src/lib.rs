@@ -67,11 +67,15 @@ pub fn state_from_config(config: &Config) -> Result<Arc<AppState>> {
         config.call_form,
         config.upstream_timeout,
     );
+    let limits = api::RateLimits {
+        per_user: config.rate_limit_per_user,
+        per_org: config.rate_limit_per_org,
+        global: config.rate_limit_global,
+    };
     Ok(Arc::new(AppState::new(
         verifier,
         policy,
         Arc::new(upstream),
-        config.rate_limit_per_user,
-        config.rate_limit_global,
+        limits,
     )))
 }

@@ -30,6 +30,9 @@ pub struct CallRequest {
 pub struct CallPolicy {
     /// Id of the admitted call (the proxy's `session_id`).
     pub session_id: Uuid,
+    /// The interview's organisation (`None` in `--dev`).
+    #[serde(default)]
+    pub org_id: Option<Uuid>,
     /// Transcription model.
     pub model: String,
     /// Language, if any.
@@ -138,6 +141,7 @@ impl PolicySource {
             }
             PolicySource::Dev(dev) => Ok(CallPolicy {
                 session_id: Uuid::new_v4(),
+                org_id: None,
                 model: dev.model.clone(),
                 language: request.language.clone().or_else(|| dev.language.clone()),
                 prompt: request.prompt.clone(),
