@@ -197,3 +197,31 @@ pub fn nginx_binary() -> anyhow::Result<std::path::PathBuf> {
     .find(|path| path.is_file())
     .context("nginx is not installed: install the nginx-light package")
 }
+
+/// A cargo-installed tool in the cache outside the clone, installed if missing.
+pub fn ensure_cargo_tool(name: &str, version: &str) -> anyhow::Result<std::path::PathBuf> {
+    let home = std::env::var_os("HOME").context("HOME is not set")?;
+    let root = std::path::Path::new(&home).join(".cache/hark/tools");
+    let binary = root.join("bin").join(name);
+    let record = std::fs::read_to_string(root.join(".crates.toml")).unwrap_or_default();
+    if !(binary.is_file() && record.contains(&format!("{name} {version}"))) {
+        println!("xtask: installing {name} {version} into {}", root.display());
+        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args([
+                "install",
+                "--quiet",
+                "--locked",
+                name,
+                "--version",
+                version,
+                "--root",
+            ])
+            .arg(&root)
+            .status()
+            .context("cannot run cargo install")?;
+        if !status.success() {
+            bail!("cargo install {name} {version} failed ({status})");
+        }
+    }
+    Ok(binary)
+}

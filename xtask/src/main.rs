@@ -14,7 +14,8 @@ Usage:
   cargo xtask run  [ARGS…]   run Hark (for now: the OpenAI Realtime emulator; ARGS go to it)
   cargo xtask test           install what is missing, then fmt, clippy and every test
   cargo xtask install        only install what is missing (Debian/Ubuntu)
-  cargo xtask stack          start the test services, print their environment, stop on Enter";
+  cargo xtask stack          start the test services, print their environment, stop on Enter
+  cargo xtask fuzz [SECS]    fuzz the proxy's offer validation with cargo-fuzz (default 60 s)";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
         Some("test") => run::test(),
         Some("install") => install::ensure_system_packages(),
         Some("stack") => run::stack(),
+        Some("fuzz") => run::fuzz(rest.first().map(String::as_str).unwrap_or("60")),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())

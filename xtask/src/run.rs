@@ -109,6 +109,26 @@ pub fn stack() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `cargo xtask fuzz`: libFuzzer on `validate_offer` for a bounded time (cargo-fuzz, installed
+/// once into `~/.cache/hark/tools`; `--sanitizer none` builds on the stable toolchain).
+pub fn fuzz(seconds: &str) -> anyhow::Result<()> {
+    let seconds: u64 = seconds
+        .parse()
+        .map_err(|_| anyhow::anyhow!("fuzz takes a number of seconds, not {seconds:?}"))?;
+    let cargo_fuzz = install::ensure_cargo_tool("cargo-fuzz", "0.13.2")?;
+    let mut fuzz = Command::new(cargo_fuzz);
+    fuzz.current_dir(workspace_root().join("proxy/fuzz")).args([
+        "fuzz",
+        "run",
+        "offer",
+        "--sanitizer",
+        "none",
+        "--",
+        &format!("-max_total_time={seconds}"),
+    ]);
+    step("cargo fuzz run offer", fuzz)
+}
+
 fn workspace_root() -> std::path::PathBuf {
     std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).to_path_buf()
 }
