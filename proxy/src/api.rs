@@ -21,6 +21,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
+use tower_http::LatencyUnit;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use uuid::Uuid;
 
 use crate::auth::{User, Verifier};
@@ -192,6 +196,27 @@ pub fn app(state: Shared) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .with_state(state)
+        .layer(
+            tower::ServiceBuilder::new()
+                // Every request gets an id (or keeps the caller's), in its log span and its answer.
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|request: &axum::http::Request<_>| {
+                            let request_id = request
+                                .headers()
+                                .get("x-request-id")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("-")
+                                .to_owned();
+                            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+                        })
+                        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Millis)),
+                )
+                .layer(PropagateRequestIdLayer::x_request_id())
+                // A request that takes this long is cut off (uploads have a longer upstream timeout inside).
+                .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, Duration::from_secs(120))),
+        )
 }
 
 /// OpenAI's upload limit for batch transcription.

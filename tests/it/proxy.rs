@@ -907,3 +907,86 @@ async fn rate_limits_per_user_and_per_organisation() {
     );
     first.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_one_step_multipart_form_is_a_configuration_away() {
+    let emulator = emulator().await;
+    let proxy = proxy(
+        &emulator,
+        None,
+        &[
+            ("OPENAI_CALL_FORM", "multipart".to_owned()),
+            ("TRANSCRIBE_MODEL", "gpt-live-transcribe".to_owned()),
+        ],
+    )
+    .await;
+    let mut caller = Caller::dial(
+        &proxy,
+        CallForm::Proxy {
+            token: None,
+            interview_id: Uuid::new_v4().to_string(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        caller.proxy_answer.as_ref().unwrap()["turn_detection"],
+        "manual"
+    );
+    let record = emulator.call(&caller.call_id).unwrap();
+    assert_eq!(
+        (record.auth, record.turn_detection, record.model.as_deref()),
+        ("standard", "manual", Some("gpt-live-transcribe"))
+    );
+    caller
+        .wait_for(WAIT, |e| matches!(e, ServerEvent::SessionCreated(_)))
+        .await
+        .unwrap();
+    caller
+        .play(Script::new().say("9").pause(200).samples())
+        .await
+        .unwrap();
+    caller
+        .send(&hark_wire::realtime::ClientEvent::Commit { event_id: None })
+        .await
+        .unwrap();
+    caller
+        .wait_for(WAIT, |e| {
+            matches!(e, ServerEvent::TranscriptionCompleted(_))
+        })
+        .await
+        .unwrap();
+    assert_eq!(caller.transcripts(), ["9"]);
+}
+
+/// The shortest maximum an organisation can set is one minute, so this test waits that long
+/// (in parallel with the others).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_are_hung_up_at_the_maximum_length() {
+    let emulator = emulator().await;
+    let proxy = proxy(&emulator, None, &[("MAX_SESSION_MINUTES", "1".to_owned())]).await;
+    let mut caller = Caller::dial(
+        &proxy,
+        CallForm::Proxy {
+            token: None,
+            interview_id: Uuid::new_v4().to_string(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(caller.proxy_answer.as_ref().unwrap()["max_seconds"], 60);
+    caller
+        .wait_for(WAIT, |e| matches!(e, ServerEvent::SessionCreated(_)))
+        .await
+        .unwrap();
+    assert_eq!(emulator.call(&caller.call_id).unwrap().ended, None);
+    caller
+        .wait_for_hang_up(std::time::Duration::from_secs(75))
+        .await
+        .unwrap();
+    assert_eq!(
+        emulator.call(&caller.call_id).unwrap().ended,
+        Some(EndReason::Hangup),
+        "the proxy hung up at OpenAI"
+    );
+}
