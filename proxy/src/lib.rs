@@ -11,11 +11,25 @@ pub mod offer;
 pub mod policy;
 pub mod upstream;
 
+use std::future::Future;
 use std::sync::Arc;
 
 pub use api::{AppState, app};
 pub use config::Config;
 pub use error::{AppError, Result};
+
+/// Serves the proxy on `listener` until `shutdown` resolves; then stops accepting connections and
+/// returns once the requests in flight have been answered (Fly sends SIGTERM before a machine
+/// stops).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
 
 /// The HTTP client for upstream calls (rustls with the ring provider, as the rest of Hark).
 pub fn http_client() -> Result<reqwest::Client> {

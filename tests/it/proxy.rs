@@ -990,3 +990,53 @@ async fn calls_are_hung_up_at_the_maximum_length() {
         "the proxy hung up at OpenAI"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_requests_in_flight() {
+    let emulator = emulator().await;
+    emulator.set_faults(Faults {
+        answer_delay_ms: 1500,
+        ..Faults::default()
+    });
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("OPENAI_API_KEY", emulator.api_key().to_owned()),
+        ("OPENAI_BASE_URL", emulator.base_url()),
+    ]);
+    let config = hark_proxy::Config::from_vars(|name| vars.get(name).cloned(), true).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(hark_proxy::serve(
+        listener,
+        hark_proxy::state_from_config(&config).unwrap(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let in_flight = tokio::spawn({
+        let base = base.clone();
+        async move {
+            Caller::dial(
+                &base,
+                CallForm::Proxy {
+                    token: None,
+                    interview_id: Uuid::new_v4().to_string(),
+                },
+            )
+            .await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    stop.send(()).unwrap();
+    let caller = in_flight
+        .await
+        .unwrap()
+        .expect("the request in flight is answered");
+    server.await.unwrap().unwrap();
+    assert!(!caller.call_id.is_empty());
+    let after = hark_tests::http()
+        .get(base.replace("/v1", "/healthz"))
+        .send()
+        .await;
+    assert!(after.is_err(), "no new connections after shutdown");
+}
