@@ -1,0 +1,16 @@
+//! Hark's audio engine, device-free core: any PCM layout in, mono 48 kHz 20 ms frames out
+//! (downmix, `rubato` resampling, exact framing), level metering, Opus encoding with RTP
+//! timestamps, and the crash-safe Ogg/Opus recording file (written before anything is sent,
+//! flushed every second, recoverable after a crash). Capture from devices builds on this.
+
+pub mod dsp;
+pub mod encoder;
+pub mod error;
+pub mod recording;
+
+pub use error::{AudioError, Result};
+
+/// The engine's sample rate.
+pub const SAMPLE_RATE: u32 = 48_000;
+/// Samples in one 20 ms frame at [`SAMPLE_RATE`].
+pub const FRAME_SAMPLES: usize = 960;
