@@ -325,7 +325,10 @@ mod tests {
         // A file another decoder reads: `opusdec`/browsers rely on these headers.
         let bytes = std::fs::read(&path).unwrap();
         assert!(bytes.starts_with(b"OggS"));
-        assert!(!recover(&path).unwrap().was_unfinished, "a finished file is left alone");
+        assert!(
+            !recover(&path).unwrap().was_unfinished,
+            "a finished file is left alone"
+        );
     }
 
     #[test]
