@@ -41,11 +41,11 @@ async fn keys_are_checked_and_never_echoed_whole() {
     let (status, body) = answer(client.post(&url).json(&json!({})).send().await.unwrap()).await;
     assert_eq!(status, 401);
     assert_error(&body, None, None);
-    let wrong = "sk-wrong-key-0123456789";
+    let wrong = format!("sk-wrong-{}", uuid::Uuid::new_v4().simple());
     let (status, body) = answer(
         client
             .post(&url)
-            .bearer_auth(wrong)
+            .bearer_auth(&wrong)
             .json(&json!({}))
             .send()
             .await
@@ -55,7 +55,7 @@ async fn keys_are_checked_and_never_echoed_whole() {
     assert_eq!(status, 401);
     assert_error(&body, Some("invalid_api_key"), None);
     assert!(
-        !body.to_string().contains(wrong),
+        !body.to_string().contains(&wrong),
         "the key is masked: {body}"
     );
     // Ephemeral keys cannot mint keys or hang up.

@@ -37,6 +37,19 @@ async fn proxy(emulator: &Emulator, project: Option<&Project>, extra: &[(&str, S
     format!("http://{addr}/v1")
 }
 
+/// Dials through `proxy` as `who` (no token: the `--dev` user) for `interview`.
+async fn dial_as(proxy: &str, who: Option<&Session>, interview: Uuid) -> anyhow::Result<Caller> {
+    let token = who.map(|session| session.access_token.clone());
+    Caller::dial(
+        proxy,
+        CallForm::Proxy {
+            token,
+            interview_id: interview.to_string(),
+        },
+    )
+    .await
+}
+
 /// An organisation with a recruiter, a viewer, and an interview.
 struct Org {
     owner: Session,
@@ -138,15 +151,9 @@ async fn a_recruiter_records_through_the_proxy_and_hangs_up() {
         .unwrap();
     assert_eq!(ready.status(), 200);
 
-    let mut caller = Caller::dial(
-        &proxy,
-        CallForm::Proxy {
-            token: Some(o.recruiter.access_token.clone()),
-            interview_id: o.interview.to_string(),
-        },
-    )
-    .await
-    .unwrap();
+    let mut caller = dial_as(&proxy, Some(&o.recruiter), o.interview)
+        .await
+        .unwrap();
     let answer = caller.proxy_answer.clone().unwrap();
     assert_eq!(
         (answer["model"].as_str(), answer["turn_detection"].as_str()),
@@ -441,28 +448,16 @@ async fn bad_requests_and_policy_refusals() {
     }
     // Policy: a viewer may not record; nor may anyone outside the organisation.
     let (status, body, _) = refusal(
-        Caller::dial(
-            &proxy,
-            CallForm::Proxy {
-                token: Some(o.viewer.access_token.clone()),
-                interview_id: o.interview.to_string(),
-            },
-        )
-        .await
-        .unwrap_err(),
+        dial_as(&proxy, Some(&o.viewer), o.interview)
+            .await
+            .unwrap_err(),
     );
     assert_eq!((status, code(&body)), (403, "forbidden"), "{body}");
     let outsider = project.new_user("outsider").await;
     let (status, body, _) = refusal(
-        Caller::dial(
-            &proxy,
-            CallForm::Proxy {
-                token: Some(outsider.access_token.clone()),
-                interview_id: o.interview.to_string(),
-            },
-        )
-        .await
-        .unwrap_err(),
+        dial_as(&proxy, Some(&outsider), o.interview)
+            .await
+            .unwrap_err(),
     );
     assert_eq!((status, code(&body)), (403, "forbidden"), "{body}");
     // The concurrency cap, and the monthly quota.
@@ -475,25 +470,13 @@ async fn bad_requests_and_policy_refusals() {
     )
     .await;
     assert_eq!(cap.status, 200, "{cap:?}");
-    let first = Caller::dial(
-        &proxy,
-        CallForm::Proxy {
-            token: Some(o.recruiter.access_token.clone()),
-            interview_id: o.interview.to_string(),
-        },
-    )
-    .await
-    .unwrap();
-    let (status, body, _) = refusal(
-        Caller::dial(
-            &proxy,
-            CallForm::Proxy {
-                token: Some(o.owner.access_token.clone()),
-                interview_id: o.interview.to_string(),
-            },
-        )
+    let first = dial_as(&proxy, Some(&o.recruiter), o.interview)
         .await
-        .unwrap_err(),
+        .unwrap();
+    let (status, body, _) = refusal(
+        dial_as(&proxy, Some(&o.owner), o.interview)
+            .await
+            .unwrap_err(),
     );
     assert_eq!((status, code(&body)), (403, "concurrency_limit"), "{body}");
     first.close().await;
@@ -507,15 +490,9 @@ async fn bad_requests_and_policy_refusals() {
     .await;
     assert_eq!(quota.status, 200, "{quota:?}");
     let (status, body, _) = refusal(
-        Caller::dial(
-            &proxy,
-            CallForm::Proxy {
-                token: Some(o.recruiter.access_token.clone()),
-                interview_id: o.interview.to_string(),
-            },
-        )
-        .await
-        .unwrap_err(),
+        dial_as(&proxy, Some(&o.recruiter), o.interview)
+            .await
+            .unwrap_err(),
     );
     assert_eq!((status, code(&body)), (403, "quota_exceeded"), "{body}");
 }
@@ -540,15 +517,7 @@ async fn upstream_failures_are_mapped_and_release_the_slot() {
     )
     .await;
     assert_eq!(cap.status, 200);
-    let dial = || {
-        Caller::dial(
-            &proxy,
-            CallForm::Proxy {
-                token: Some(o.recruiter.access_token.clone()),
-                interview_id: o.interview.to_string(),
-            },
-        )
-    };
+    let dial = || dial_as(&proxy, Some(&o.recruiter), o.interview);
     for (faults, status, expected, retry_after) in [
         (
             Faults {
@@ -641,15 +610,9 @@ async fn a_full_session_logs_no_secret() {
     .await
     .unwrap();
     let proxy = proxy(&emulator, Some(&project), &[]).await;
-    let mut caller = Caller::dial(
-        &proxy,
-        CallForm::Proxy {
-            token: Some(o.recruiter.access_token.clone()),
-            interview_id: o.interview.to_string(),
-        },
-    )
-    .await
-    .unwrap();
+    let mut caller = dial_as(&proxy, Some(&o.recruiter), o.interview)
+        .await
+        .unwrap();
     caller
         .wait_for(WAIT, |e| matches!(e, ServerEvent::SessionCreated(_)))
         .await
@@ -669,14 +632,7 @@ async fn a_full_session_logs_no_secret() {
         reject_status: Some(401),
         ..Faults::default()
     });
-    let _ = Caller::dial(
-        &proxy,
-        CallForm::Proxy {
-            token: Some(o.recruiter.access_token.clone()),
-            interview_id: o.interview.to_string(),
-        },
-    )
-    .await;
+    let _ = dial_as(&proxy, Some(&o.recruiter), o.interview).await;
     let status = hark_tests::http()
         .post(format!("{proxy}/sessions/{session_id}/hangup"))
         .bearer_auth(&o.recruiter.access_token)
@@ -871,25 +827,13 @@ async fn rate_limits_per_user_and_per_organisation() {
         &[("RATE_LIMIT_PER_ORG_PER_MINUTE", "1".to_owned())],
     )
     .await;
-    let first = Caller::dial(
-        &proxy,
-        CallForm::Proxy {
-            token: Some(o.recruiter.access_token.clone()),
-            interview_id: o.interview.to_string(),
-        },
-    )
-    .await
-    .unwrap();
-    let (status, body, _) = refusal(
-        Caller::dial(
-            &proxy,
-            CallForm::Proxy {
-                token: Some(o.owner.access_token.clone()),
-                interview_id: o.interview.to_string(),
-            },
-        )
+    let first = dial_as(&proxy, Some(&o.recruiter), o.interview)
         .await
-        .unwrap_err(),
+        .unwrap();
+    let (status, body, _) = refusal(
+        dial_as(&proxy, Some(&o.owner), o.interview)
+            .await
+            .unwrap_err(),
     );
     assert_eq!((status, code(&body)), (429, "rate_limited"), "{body}");
     let open = send(
