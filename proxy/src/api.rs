@@ -389,10 +389,19 @@ async fn create_session_inner(
         .metrics
         .upstream_seconds
         .observe(upstream_started.elapsed().as_secs_f64());
-    state
+    if let Err(err) = state
         .policy
         .attach(&user, policy.session_id, &created.call_id)
-        .await?;
+        .await
+    {
+        // Without its record the call could not be hung up or metered: end it now.
+        let _ = state.upstream.hangup(&created.call_id).await;
+        let _ = state
+            .policy
+            .end(&user, &policy.session_id.to_string(), Some(0.0))
+            .await;
+        return Err(err);
+    }
     let enforcer = tokio::spawn(enforce_max_duration(
         state.clone(),
         user.clone(),

@@ -92,12 +92,19 @@ impl Verifier {
     pub async fn refresh(&self) -> Result<()> {
         let mut keys = self.keys.write().await;
         keys.last_attempt = Some(Instant::now());
-        let response = self.http.get(&self.jwks_url).send().await.map_err(|err| {
-            AppError::DatabaseUnavailable(format!(
-                "cannot fetch the signing keys: {}",
-                err.without_url()
-            ))
-        })?;
+        // Verification waits on this fetch: never for long.
+        let response = self
+            .http
+            .get(&self.jwks_url)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(|err| {
+                AppError::DatabaseUnavailable(format!(
+                    "cannot fetch the signing keys: {}",
+                    err.without_url()
+                ))
+            })?;
         if !response.status().is_success() {
             return Err(AppError::DatabaseUnavailable(format!(
                 "the signing keys answered HTTP {}",
