@@ -82,14 +82,72 @@ pub fn test() -> anyhow::Result<()> {
     build.args(["test", "--workspace", "--locked", "--no-run"]);
     step("cargo test --no-run", build)?;
     let root = workspace_root();
-    println!("xtask: starting the test services");
-    let stack = Stack::start(&root)?;
-    stack.pg_prove(&root)?;
-    let mut tests = cargo();
-    tests.args(["test", "--workspace", "--locked", "--no-fail-fast"]);
-    tests.envs(stack.env().iter().map(|(k, v)| (k, v)));
-    step("cargo test", tests)
-    // `stack` is dropped here, and on every early return above: the services stop.
+    let (pg_passed, rust) = {
+        println!("xtask: starting the test services");
+        let stack = Stack::start(&root)?;
+        let pg_passed = stack.pg_prove(&root)?;
+        let mut tests = cargo();
+        tests.args(["test", "--workspace", "--locked", "--no-fail-fast"]);
+        tests.envs(stack.env().iter().map(|(k, v)| (k, v)));
+        (pg_passed, run_counting_tests(tests)?)
+        // `stack` is dropped here, and on every early return above: the services stop.
+    };
+    // One closing line for everything that ran: pgTAP and Rust tests.
+    println!(
+        "tests: {} passed, {} failed",
+        pg_passed + rust.passed,
+        rust.failed
+    );
+    if !rust.success {
+        bail!("cargo test failed: {} test(s) failed", rust.failed);
+    }
+    Ok(())
+}
+
+/// What a `cargo test` run reported.
+struct TestCounts {
+    passed: u64,
+    failed: u64,
+    success: bool,
+}
+
+/// Runs `cargo test`, echoing its output and adding up its `test result:` lines.
+fn run_counting_tests(mut command: Command) -> anyhow::Result<TestCounts> {
+    use std::io::BufRead;
+    println!("xtask: cargo test");
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot start cargo test")?;
+    let stdout = child.stdout.take().context("cargo test has no stdout")?;
+    let (mut passed, mut failed) = (0, 0);
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.unwrap_or_default();
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            let count = |word: &str| {
+                rest.split(';')
+                    .find_map(|part| {
+                        part.trim()
+                            .strip_suffix(word)?
+                            .trim()
+                            .rsplit(' ')
+                            .next()?
+                            .parse::<u64>()
+                            .ok()
+                    })
+                    .unwrap_or(0)
+            };
+            passed += count("passed");
+            failed += count("failed");
+        }
+    }
+    let status = child.wait().context("cargo test did not finish")?;
+    Ok(TestCounts {
+        passed,
+        failed,
+        success: status.success(),
+    })
 }
 
 /// `cargo xtask stack`: the test services for running single tests by hand.

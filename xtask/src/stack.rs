@@ -304,8 +304,8 @@ impl Stack {
         Ok(())
     }
 
-    /// Runs the pgTAP policy and function tests with pg_prove.
-    pub fn pg_prove(&self, root: &Path) -> anyhow::Result<()> {
+    /// Runs the pgTAP policy and function tests with pg_prove; returns how many passed.
+    pub fn pg_prove(&self, root: &Path) -> anyhow::Result<u64> {
         let mut tests: Vec<PathBuf> = std::fs::read_dir(root.join("supabase/tests"))?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
             .filter(|path| path.to_string_lossy().ends_with(".test.sql"))
@@ -317,11 +317,29 @@ impl Stack {
             .arg("--failures")
             .args(&tests);
         println!("xtask: pg_prove supabase/tests");
-        let status = command.status().context("cannot start pg_prove")?;
-        if !status.success() {
-            bail!("pgTAP tests failed ({status})");
+        let output = command
+            .stderr(Stdio::inherit())
+            .output()
+            .context("cannot start pg_prove")?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        print!("{text}");
+        if !output.status.success() {
+            bail!("pgTAP tests failed ({})", output.status);
         }
-        Ok(())
+        // "Files=2, Tests=497, …": every planned test passed.
+        let n_tests = text
+            .lines()
+            .find_map(|line| {
+                line.split("Tests=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0);
+        Ok(n_tests)
     }
 }
 
