@@ -346,6 +346,15 @@ impl Stack {
 impl Drop for Stack {
     fn drop(&mut self) {
         for (name, child) in self.children.iter_mut().rev() {
+            // SIGTERM first, so a service stops its own children (nginx its workers); then
+            // SIGKILL whatever is still there after two seconds.
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = child.kill();
             let _ = child.wait();
             println!("xtask: stopped {name}");
