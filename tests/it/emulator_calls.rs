@@ -81,12 +81,7 @@ async fn server_vad_transcribes_dtmf_exactly_with_documented_events() {
     caller.play(script.samples()).await.unwrap();
     let completed_count = |caller: &Caller| caller.transcripts().len();
     while completed_count(&caller) < 2 {
-        caller
-            .wait_for(WAIT, |e| {
-                matches!(e, ServerEvent::TranscriptionCompleted(_))
-            })
-            .await
-            .unwrap();
+        caller.wait_for_completed(WAIT).await.unwrap();
     }
     let first_completed_after = started.elapsed();
     assert_eq!(caller.transcripts(), script.expected_transcripts());
@@ -220,16 +215,8 @@ async fn manual_turns_transcribe_only_what_the_client_commits() {
 
     let first = Script::new().pause(200).say("3 3 8").pause(300);
     caller.play(first.samples()).await.unwrap();
-    caller
-        .send(&ClientEvent::Commit { event_id: None })
-        .await
-        .unwrap();
-    caller
-        .wait_for(WAIT, |e| {
-            matches!(e, ServerEvent::TranscriptionCompleted(_))
-        })
-        .await
-        .unwrap();
+    caller.commit().await.unwrap();
+    caller.wait_for_completed(WAIT).await.unwrap();
     // Audio that is cleared is never transcribed.
     caller
         .play(Script::new().say("1 1").pause(200).samples())
@@ -245,16 +232,8 @@ async fn manual_turns_transcribe_only_what_the_client_commits() {
         .unwrap();
     let second = Script::new().say("5 *").pause(200);
     caller.play(second.samples()).await.unwrap();
-    caller
-        .send(&ClientEvent::Commit { event_id: None })
-        .await
-        .unwrap();
-    caller
-        .wait_for(WAIT, |e| {
-            matches!(e, ServerEvent::TranscriptionCompleted(_))
-        })
-        .await
-        .unwrap();
+    caller.commit().await.unwrap();
+    caller.wait_for_completed(WAIT).await.unwrap();
 
     assert_eq!(caller.transcripts(), ["3 3 8", "5 *"]);
     assert!(
@@ -324,16 +303,8 @@ async fn session_update_switches_turn_detection_mid_call() {
             .await
             .is_none()
     );
-    caller
-        .send(&ClientEvent::Commit { event_id: None })
-        .await
-        .unwrap();
-    caller
-        .wait_for(WAIT, |e| {
-            matches!(e, ServerEvent::TranscriptionCompleted(_))
-        })
-        .await
-        .unwrap();
+    caller.commit().await.unwrap();
+    caller.wait_for_completed(WAIT).await.unwrap();
     assert_eq!(caller.transcripts(), ["6 6"]);
 
     // An invalid update is an error event and leaves the session as it was.
@@ -394,16 +365,8 @@ async fn bad_client_events_get_error_events_and_the_session_stays_open() {
         .play(Script::new().say("8").pause(200).samples())
         .await
         .unwrap();
-    caller
-        .send(&ClientEvent::Commit { event_id: None })
-        .await
-        .unwrap();
-    caller
-        .wait_for(WAIT, |e| {
-            matches!(e, ServerEvent::TranscriptionCompleted(_))
-        })
-        .await
-        .unwrap();
+    caller.commit().await.unwrap();
+    caller.wait_for_completed(WAIT).await.unwrap();
     assert_eq!(caller.transcripts(), ["8"]);
 }
 
@@ -438,10 +401,7 @@ async fn transcription_faults_fail_or_withhold_items_and_odd_events_arrive() {
             .play(Script::new().say(keys).pause(200).samples())
             .await
             .unwrap();
-        caller
-            .send(&ClientEvent::Commit { event_id: None })
-            .await
-            .unwrap();
+        caller.commit().await.unwrap();
     }
     let ServerEvent::TranscriptionFailed(failed) = caller
         .wait_for(WAIT, |e| matches!(e, ServerEvent::TranscriptionFailed(_)))
@@ -451,12 +411,7 @@ async fn transcription_faults_fail_or_withhold_items_and_odd_events_arrive() {
         unreachable!()
     };
     assert_eq!(failed.error.code.as_deref(), Some("audio_unintelligible"));
-    caller
-        .wait_for(WAIT, |e| {
-            matches!(e, ServerEvent::TranscriptionCompleted(_))
-        })
-        .await
-        .unwrap();
+    caller.wait_for_completed(WAIT).await.unwrap();
     // Item 1 got its delta but never a completed; item 2 completed.
     assert_eq!(caller.transcripts(), ["3"]);
     let deltas: Vec<&str> = caller

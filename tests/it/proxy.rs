@@ -110,12 +110,7 @@ async fn dev_mode_needs_no_supabase() {
         .unwrap();
     let script = Script::new().pause(200).say("7 3").pause(800);
     caller.play(script.samples()).await.unwrap();
-    caller
-        .wait_for(WAIT, |e| {
-            matches!(e, ServerEvent::TranscriptionCompleted(_))
-        })
-        .await
-        .unwrap();
+    caller.wait_for_completed(WAIT).await.unwrap();
     assert_eq!(caller.transcripts(), script.expected_transcripts());
     let health = hark_tests::http()
         .get(proxy.replace("/v1", "/healthz"))
@@ -173,12 +168,7 @@ async fn a_recruiter_records_through_the_proxy_and_hangs_up() {
         .pause(800);
     caller.play(script.samples()).await.unwrap();
     while caller.transcripts().len() < 2 {
-        caller
-            .wait_for(WAIT, |e| {
-                matches!(e, ServerEvent::TranscriptionCompleted(_))
-            })
-            .await
-            .unwrap();
+        caller.wait_for_completed(WAIT).await.unwrap();
     }
     assert_eq!(caller.transcripts(), script.expected_transcripts());
 
@@ -619,12 +609,7 @@ async fn a_full_session_logs_no_secret() {
         .unwrap();
     let script = Script::new().pause(100).say("4").pause(700);
     caller.play(script.samples()).await.unwrap();
-    caller
-        .wait_for(WAIT, |e| {
-            matches!(e, ServerEvent::TranscriptionCompleted(_))
-        })
-        .await
-        .unwrap();
+    caller.wait_for_completed(WAIT).await.unwrap();
     let answer = caller.proxy_answer.clone().unwrap();
     let session_id = answer["session_id"].as_str().unwrap().to_owned();
     // A refused request too: its error path logs.
@@ -890,16 +875,8 @@ async fn the_one_step_multipart_form_is_a_configuration_away() {
         .play(Script::new().say("9").pause(200).samples())
         .await
         .unwrap();
-    caller
-        .send(&hark_wire::realtime::ClientEvent::Commit { event_id: None })
-        .await
-        .unwrap();
-    caller
-        .wait_for(WAIT, |e| {
-            matches!(e, ServerEvent::TranscriptionCompleted(_))
-        })
-        .await
-        .unwrap();
+    caller.commit().await.unwrap();
+    caller.wait_for_completed(WAIT).await.unwrap();
     assert_eq!(caller.transcripts(), ["9"]);
 }
 

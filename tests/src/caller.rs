@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hark_wire::realtime::{ClientEvent, EVENTS_CHANNEL_LABEL, ServerEvent, SessionConfig};
+use hark_wire::realtime::{
+    ClientEvent, EVENTS_CHANNEL_LABEL, ServerEvent, SessionConfig, TranscriptionCompleted,
+};
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp_transceiver::rtp_sender::{
@@ -297,6 +299,30 @@ impl Caller {
         }
     }
 
+    /// Waits for the next `…transcription.completed`.
+    pub async fn wait_for_completed(
+        &mut self,
+        timeout: Duration,
+    ) -> anyhow::Result<TranscriptionCompleted> {
+        match self
+            .wait_for(timeout, |e| {
+                matches!(e, ServerEvent::TranscriptionCompleted(_))
+            })
+            .await?
+        {
+            ServerEvent::TranscriptionCompleted(completed) => Ok(completed),
+            other => anyhow::bail!(
+                "expected a completed transcription, got {}",
+                other.event_type()
+            ),
+        }
+    }
+
+    /// Sends `input_audio_buffer.commit` (manual turn mode).
+    pub async fn commit(&self) -> anyhow::Result<()> {
+        self.send(&ClientEvent::Commit { event_id: None }).await
+    }
+
     /// Waits until the connection reaches one of `states` (or `timeout` passes).
     pub async fn wait_for_connection(
         &mut self,
@@ -382,44 +408,7 @@ async fn post_offer(
     offer_sdp: String,
 ) -> anyhow::Result<(String, String, Option<serde_json::Value>)> {
     let client = crate::http();
-    if let CallForm::Proxy {
-        token,
-        interview_id,
-    } = form
-    {
-        let mut request = client.post(format!("{base_url}/sessions")).json(&serde_json::json!({
-            "sdp": offer_sdp, "interview_id": interview_id, "source": "microphone", "language": "en"}));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = response.text().await.unwrap_or_default();
-        if status != reqwest::StatusCode::CREATED {
-            return Err(Refusal {
-                status: status.as_u16(),
-                retry_after,
-                body,
-            }
-            .into());
-        }
-        let answer: serde_json::Value = serde_json::from_str(&body)?;
-        let sdp = answer["sdp"]
-            .as_str()
-            .ok_or_else(|| anyhow::anyhow!("proxy answer without sdp: {body}"))?
-            .to_owned();
-        let call_id = answer["call_id"]
-            .as_str()
-            .ok_or_else(|| anyhow::anyhow!("proxy answer without call_id: {body}"))?
-            .to_owned();
-        return Ok((sdp, call_id, Some(answer)));
-    }
-    let url = format!("{base_url}/realtime/calls");
+    let calls = format!("{base_url}/realtime/calls");
     let request = match form {
         CallForm::Multipart { api_key, session } => {
             let mut multipart = reqwest::multipart::Form::new().part(
@@ -433,24 +422,40 @@ async fn post_offer(
                         .mime_str("application/json")?,
                 );
             }
-            client.post(url).bearer_auth(api_key).multipart(multipart)
+            client.post(calls).bearer_auth(api_key).multipart(multipart)
         }
-        CallForm::Proxy { .. } => unreachable!("handled above"),
         CallForm::Ephemeral { key } => client
-            .post(url)
+            .post(calls)
             .bearer_auth(key)
             .header(reqwest::header::CONTENT_TYPE, "application/sdp")
             .body(offer_sdp),
+        CallForm::Proxy {
+            token,
+            interview_id,
+        } => {
+            let body = serde_json::json!({"sdp": offer_sdp, "interview_id": interview_id,
+                "source": "microphone", "language": "en"});
+            let request = client.post(format!("{base_url}/sessions")).json(&body);
+            match token {
+                Some(token) => request.bearer_auth(token),
+                None => request,
+            }
+        }
     };
     let response = request.send().await?;
     let status = response.status();
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = response.text().await.unwrap_or_default();
     if status != reqwest::StatusCode::CREATED {
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = response.text().await.unwrap_or_default();
         return Err(Refusal {
             status: status.as_u16(),
             retry_after,
@@ -458,13 +463,21 @@ async fn post_offer(
         }
         .into());
     }
-    let location = response
-        .headers()
-        .get(reqwest::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| anyhow::anyhow!("201 without a Location header"))?;
-    let call_id = hark_wire::rest::call_id_from_location(location)
+    if let CallForm::Proxy { .. } = form {
+        // The proxy answers JSON: {session_id, call_id, sdp, model, turn_detection, …}.
+        let answer: serde_json::Value = serde_json::from_str(&body)?;
+        let field = |name: &str| {
+            answer[name]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| anyhow::anyhow!("proxy answer without {name}: {body}"))
+        };
+        return Ok((field("sdp")?, field("call_id")?, Some(answer)));
+    }
+    // OpenAI answers the SDP itself, with the call id in `Location`.
+    let location = location.ok_or_else(|| anyhow::anyhow!("201 without a Location header"))?;
+    let call_id = hark_wire::rest::call_id_from_location(&location)
         .ok_or_else(|| anyhow::anyhow!("Location {location:?} holds no call id"))?
         .to_owned();
-    Ok((response.text().await?, call_id, None))
+    Ok((body, call_id, None))
 }

@@ -478,17 +478,7 @@ impl CallActor {
                 return;
             }
         };
-        let event_type = match &event {
-            ClientEvent::Unknown(value) => value
-                .get("type")
-                .and_then(|t| t.as_str())
-                .unwrap_or("")
-                .to_owned(),
-            known => serde_json::to_value(known)
-                .ok()
-                .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
-                .unwrap_or_default(),
-        };
+        let event_type = event.event_type().to_owned();
         lock(&self.record).client_events.push(event_type.clone());
         let client_event_id = event.event_id().map(str::to_owned);
         match event {

@@ -97,6 +97,20 @@ impl ClientEvent {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// The event's `type` string.
+    pub fn event_type(&self) -> &str {
+        match self {
+            ClientEvent::SessionUpdate(_) => "session.update",
+            ClientEvent::Commit { .. } => "input_audio_buffer.commit",
+            ClientEvent::Clear { .. } => "input_audio_buffer.clear",
+            ClientEvent::Append { .. } => "input_audio_buffer.append",
+            ClientEvent::Unknown(value) => value
+                .get("type")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or(""),
+        }
+    }
+
     /// The client-chosen `event_id`, if any.
     pub fn event_id(&self) -> Option<&str> {
         match self {

@@ -152,6 +152,10 @@ fn spec_server_events_round_trip() {
 #[test]
 fn spec_client_events_round_trip() {
     assert_eq!(
+        check_client("client/commit.json").event_type(),
+        "input_audio_buffer.commit"
+    );
+    assert_eq!(
         check_client("client/commit.json"),
         ClientEvent::Commit {
             event_id: Some("event_789".into())
@@ -195,6 +199,7 @@ fn unknown_event_types_are_kept_not_rejected() {
     let client = ClientEvent::from_json(r#"{"type":"response.create","event_id":"e1"}"#).unwrap();
     assert!(matches!(client, ClientEvent::Unknown(_)));
     assert_eq!(client.event_id(), Some("e1"));
+    assert_eq!(client.event_type(), "response.create");
 }
 
 #[test]
