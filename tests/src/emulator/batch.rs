@@ -85,11 +85,18 @@ pub(crate) async fn transcribe(mut form: Multipart) -> Result<Response, OpenAiEr
         ));
     }
     check_format(&model, &response_format)?;
-    let pcm = decode(&file).map_err(|message| {
+    // Decoding up to 25 MiB is CPU work: keep it off the async workers that carry the calls.
+    let decoded = tokio::task::spawn_blocking(move || {
+        decode(&file).map(|pcm| {
+            let duration_ms = pcm.samples.len() as u64 * 1000 / pcm.sample_rate.max(1) as u64;
+            (duration_ms, utterances(&pcm))
+        })
+    })
+    .await
+    .map_err(|_| OpenAiError::bad_request(None, Some("file"), "the audio could not be decoded"))?;
+    let (duration_ms, utterances) = decoded.map_err(|message| {
         OpenAiError::bad_request(Some("invalid_value"), Some("file"), message)
     })?;
-    let duration_ms = pcm.samples.len() as u64 * 1000 / pcm.sample_rate.max(1) as u64;
-    let utterances = utterances(&pcm);
     let text = utterances
         .iter()
         .map(|u| u.text.as_str())
