@@ -21,6 +21,22 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
         "libtap-parser-sourcehandler-pgtap-perl",
         "pg_prove, runs the pgTAP policy tests",
     ),
+    (
+        "nginx-light",
+        "the gateway that makes postrust and the Auth stand-in one Supabase URL",
+    ),
+    ("libasound2-dev", "ALSA headers for cpal (audio capture)"),
+    (
+        "pulseaudio",
+        "the sound server behind the tests' virtual microphone",
+    ),
+    (
+        "pulseaudio-utils",
+        "pactl, paplay, parec and pacat drive the virtual microphone",
+    ),
+    ("espeak-ng", "speaks the test utterances"),
+    ("sox", "makes DTMF tones and converts test audio"),
+    ("opus-tools", "opusenc, the baseline of the audio benchmark"),
 ];
 
 /// Tools that must be on PATH whatever the system.

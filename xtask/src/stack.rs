@@ -78,6 +78,7 @@ impl Stack {
             children: Vec::new(),
             env: Vec::new(),
         };
+        stack.start_pulseaudio()?;
         stack.start_postgres(root)?;
         stack.start_supabase_api()?;
         Ok(stack)
@@ -86,6 +87,83 @@ impl Stack {
     /// `KEY=value` pairs for the test processes.
     pub fn env(&self) -> &[(String, String)] {
         &self.env
+    }
+
+    /// A private PulseAudio server with the tests' virtual microphone (a null sink whose monitor
+    /// is remapped into the default source, fed silence by a low-latency keepalive so it never
+    /// suspends) and virtual speakers whose monitor is the system-audio source.
+    fn start_pulseaudio(&mut self) -> anyhow::Result<()> {
+        let runtime = self.dir.join("pulse-runtime");
+        std::fs::create_dir_all(&runtime)?;
+        set_mode(&runtime, 0o700)?;
+        let home = self.dir.join("pulse-home");
+        std::fs::create_dir_all(&home)?;
+        let socket = runtime.join("pulse/native");
+        let mut command = Command::new("pulseaudio");
+        command
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("HOME", &home)
+            .args([
+                "-n",
+                "--daemonize=no",
+                "--system=false",
+                "--exit-idle-time=-1",
+                "--disallow-exit=yes",
+                "--log-target=stderr",
+            ])
+            .arg("-L")
+            .arg(format!(
+                "module-native-protocol-unix auth-anonymous=1 socket={}",
+                socket.display()
+            ))
+            .args([
+                "-L",
+                "module-null-sink sink_name=hark_speakers rate=48000 channels=2 \
+                 sink_properties=device.description=Hark-test-speakers",
+                "-L",
+                "module-null-sink sink_name=hark_mic_feed rate=48000 channels=1 format=s16le \
+                 sink_properties=device.description=Hark-test-microphone-feed",
+                "-L",
+                "module-remap-source master=hark_mic_feed.monitor source_name=hark_mic \
+                 source_properties=device.description=Hark-virtual-microphone",
+            ]);
+        self.spawn("PulseAudio", command)?;
+        wait_for_socket(&socket, Duration::from_secs(10))
+            .map_err(|err| anyhow::anyhow!("{err}\n{}", self.log_tail("PulseAudio")))?;
+        let server = format!("unix:{}", socket.display());
+        for args in [
+            ["set-default-source", "hark_mic"],
+            ["set-default-sink", "hark_speakers"],
+        ] {
+            run(
+                "pactl",
+                Command::new("pactl")
+                    .env("PULSE_SERVER", &server)
+                    .args(args),
+            )?;
+        }
+        // Null sinks wake slowly from suspend and then deliver in bursts: keep both playing.
+        for (name, sink, channels) in [
+            ("microphone keepalive", "hark_mic_feed", "1"),
+            ("speakers keepalive", "hark_speakers", "2"),
+        ] {
+            let mut keepalive = Command::new("pacat");
+            keepalive
+                .env("PULSE_SERVER", &server)
+                .args(["--playback", "--latency-msec=10", "--rate=48000"])
+                .arg(format!("--device={sink}"))
+                .arg(format!("--channels={channels}"))
+                .args(["--format=s16le", "/dev/zero"]);
+            self.spawn(name, keepalive)?;
+        }
+        self.env.push(("PULSE_SERVER".into(), server));
+        self.env
+            .push(("HARK_TEST_VIRTUAL_MIC".into(), "hark_mic".into()));
+        self.env
+            .push(("HARK_TEST_VIRTUAL_MIC_FEED".into(), "hark_mic_feed".into()));
+        self.env
+            .push(("HARK_TEST_SPEAKERS".into(), "hark_speakers".into()));
+        Ok(())
     }
 
     fn start_postgres(&mut self, root: &Path) -> anyhow::Result<()> {
@@ -448,6 +526,17 @@ fn wait_for_http_ok(name: &str, port: u16, path: &str, timeout: Duration) -> any
         std::thread::sleep(Duration::from_millis(100));
     }
     bail!("{name} was not ready at {path} on port {port} within {timeout:?}")
+}
+
+fn wait_for_socket(path: &Path, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if path.exists() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("{} did not appear within {timeout:?}", path.display())
 }
 
 fn wait_for_file(path: &Path, timeout: Duration) -> anyhow::Result<String> {

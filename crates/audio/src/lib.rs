@@ -3,11 +3,16 @@
 //! timestamps, and the crash-safe Ogg/Opus recording file (written before anything is sent,
 //! flushed every second, recoverable after a crash). Capture from devices builds on this.
 
+mod capture;
+pub mod device;
 pub mod dsp;
 pub mod encoder;
+pub mod engine;
 pub mod error;
 pub mod recording;
 
+pub use device::{DeviceChoice, DeviceInfo, SourceKind, list_devices};
+pub use engine::{Engine, EngineConfig, Event, Frame, Output, SourceSpec, SourceStats};
 pub use error::{AudioError, Result};
 
 /// The engine's sample rate.

@@ -1,0 +1,183 @@
+//! One open cpal input stream feeding a lock-free SPSC ring. The audio callback only converts
+//! samples to f32 and pushes them (no allocation, lock, log or I/O); overflows are counted.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use cpal::traits::{DeviceTrait, StreamTrait};
+use cpal::{FromSample, Sample, SizedSample};
+
+use crate::device::{self, DeviceInfo};
+use crate::error::{AudioError, Result};
+
+/// Seconds of audio the ring holds before the callback has to drop samples.
+const RING_SECONDS: u32 = 2;
+/// Callback timestamps the worker can fall behind on (≈ 2 s of 10 ms callbacks).
+const TIMING_SLOTS: usize = 256;
+
+/// What the callback tells the worker besides samples: when it ran and how many interleaved
+/// samples had been pushed in total after it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tick {
+    pub at: Instant,
+    pub pushed_total: u64,
+}
+
+/// An open, playing capture stream.
+pub(crate) struct Capture {
+    _stream: cpal::Stream,
+    pub samples: rtrb::Consumer<f32>,
+    pub ticks: rtrb::Consumer<Tick>,
+    pub errors: mpsc::Receiver<cpal::Error>,
+    /// Interleaved samples dropped because the ring was full.
+    pub dropped: Arc<AtomicU64>,
+    pub rate: u32,
+    pub channels: u16,
+    pub sample_format: cpal::SampleFormat,
+}
+
+impl std::fmt::Debug for Capture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capture")
+            .field("rate", &self.rate)
+            .field("channels", &self.channels)
+            .field("sample_format", &self.sample_format)
+            .finish_non_exhaustive()
+    }
+}
+
+struct CallbackState {
+    samples: rtrb::Producer<f32>,
+    ticks: rtrb::Producer<Tick>,
+    dropped: Arc<AtomicU64>,
+    pushed_total: u64,
+}
+
+impl CallbackState {
+    /// The real-time path: convert and push what fits, count the rest.
+    fn push<T>(&mut self, data: &[T])
+    where
+        T: Sample,
+        f32: FromSample<T>,
+    {
+        let room = self.samples.slots().min(data.len());
+        if let Ok(chunk) = self.samples.write_chunk_uninit(room) {
+            chunk.fill_from_iter(data[..room].iter().map(|s| s.to_sample::<f32>()));
+        }
+        if room < data.len() {
+            self.dropped
+                .fetch_add((data.len() - room) as u64, Ordering::Relaxed);
+        }
+        self.pushed_total += room as u64;
+        // A full timing ring only loses latency figures, never audio.
+        let _ = self.ticks.push(Tick {
+            at: Instant::now(),
+            pushed_total: self.pushed_total,
+        });
+    }
+}
+
+impl Capture {
+    /// Opens `device` with its default capture format and starts it.
+    pub fn open(device: &cpal::Device, info: &DeviceInfo, pulse: bool) -> Result<Capture> {
+        let supported = device::capture_config(device, info.kind)
+            .map_err(|err| device::from_cpal(err, &info.name, info.kind))?;
+        let rate = supported.sample_rate();
+        let channels = supported.channels();
+        let sample_format = supported.sample_format();
+        let mut config = supported.config();
+        // PulseAudio's default record fragment is 2 s: ask for 20 ms like a native app would.
+        if pulse {
+            config.buffer_size = cpal::BufferSize::Fixed(rate / 50);
+        }
+        let capacity = (rate * u32::from(channels) * RING_SECONDS) as usize;
+        let (samples_tx, samples) = rtrb::RingBuffer::new(capacity);
+        let (ticks_tx, ticks) = rtrb::RingBuffer::new(TIMING_SLOTS);
+        let (errors_tx, errors) = mpsc::channel();
+        let dropped = Arc::new(AtomicU64::new(0));
+        let state = CallbackState {
+            samples: samples_tx,
+            ticks: ticks_tx,
+            dropped: dropped.clone(),
+            pushed_total: 0,
+        };
+        let stream = build(device, &config, sample_format, state, errors_tx)
+            .map_err(|err| device::from_cpal(err, &info.name, info.kind))?;
+        stream
+            .play()
+            .map_err(|err| device::from_cpal(err, &info.name, info.kind))?;
+        Ok(Capture {
+            _stream: stream,
+            samples,
+            ticks,
+            errors,
+            dropped,
+            rate,
+            channels,
+            sample_format,
+        })
+    }
+}
+
+fn build(
+    device: &cpal::Device,
+    config: &cpal::StreamConfig,
+    format: cpal::SampleFormat,
+    state: CallbackState,
+    errors: mpsc::Sender<cpal::Error>,
+) -> std::result::Result<cpal::Stream, cpal::Error> {
+    use cpal::SampleFormat as F;
+    match format {
+        F::I8 => typed::<i8>(device, config, state, errors),
+        F::I16 => typed::<i16>(device, config, state, errors),
+        F::I24 => typed::<cpal::I24>(device, config, state, errors),
+        F::I32 => typed::<i32>(device, config, state, errors),
+        F::I64 => typed::<i64>(device, config, state, errors),
+        F::U8 => typed::<u8>(device, config, state, errors),
+        F::U16 => typed::<u16>(device, config, state, errors),
+        F::U24 => typed::<cpal::U24>(device, config, state, errors),
+        F::U32 => typed::<u32>(device, config, state, errors),
+        F::U64 => typed::<u64>(device, config, state, errors),
+        F::F32 => typed::<f32>(device, config, state, errors),
+        F::F64 => typed::<f64>(device, config, state, errors),
+        other => Err(cpal::Error::with_message(
+            cpal::ErrorKind::UnsupportedConfig,
+            format!("sample format {other} is not PCM"),
+        )),
+    }
+}
+
+fn typed<T>(
+    device: &cpal::Device,
+    config: &cpal::StreamConfig,
+    mut state: CallbackState,
+    errors: mpsc::Sender<cpal::Error>,
+) -> std::result::Result<cpal::Stream, cpal::Error>
+where
+    T: SizedSample + Send + 'static,
+    f32: FromSample<T>,
+{
+    device.build_input_stream::<T, _, _>(
+        *config,
+        move |data: &[T], _: &cpal::InputCallbackInfo| state.push(data),
+        move |err| {
+            let _ = errors.send(err);
+        },
+        None,
+    )
+}
+
+/// Whether an error from a running stream means it has to be opened again.
+pub(crate) fn is_fatal(err: &cpal::Error) -> bool {
+    !matches!(
+        err.kind(),
+        cpal::ErrorKind::Xrun | cpal::ErrorKind::DeviceChanged | cpal::ErrorKind::RealtimeDenied
+    )
+}
+
+/// A human sentence for a running stream's error.
+pub(crate) fn describe_error(err: &cpal::Error, info: &DeviceInfo) -> AudioError {
+    device::from_cpal(err.clone(), &info.name, info.kind)
+}

@@ -1,0 +1,632 @@
+//! Capture through the real path: known audio played into PulseAudio virtual devices, captured
+//! by cpal through the engine, compared with the source; the watchdog's events when a device
+//! goes quiet or away; and a recorder killed with SIGKILL whose file is then recovered.
+//! Needs the virtual microphone from `cargo xtask test` (or `cargo xtask stack`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hark_audio::dsp::{ToEngineRate, downmix_into};
+use hark_audio::engine::{EngineConfig, Event, Frame, Output, SourceSpec, SwitchReason, Warning};
+use hark_audio::{DeviceChoice, Engine, SourceKind};
+
+fn pulse_server() -> String {
+    std::env::var("PULSE_SERVER").unwrap_or_else(|_| {
+        panic!("PULSE_SERVER is not set: the virtual microphone is not running. Run the tests with `cargo xtask test`, or start it with `cargo xtask stack` and export what it prints")
+    })
+}
+
+fn tool(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program)
+        .args(args)
+        .env("PULSE_SERVER", pulse_server())
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run {program}: {err}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hark-capture-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A virtual microphone of its own: a null sink (`<name>_feed`) at the given rate and channel
+/// count, its monitor remapped into a source `<name>`, kept awake by a low-latency keepalive.
+struct VirtualMic {
+    name: String,
+    rate: u32,
+    channels: u16,
+    sink_module: String,
+    source_module: Option<String>,
+    keepalive: Child,
+}
+
+impl VirtualMic {
+    fn new(name: &str, rate: u32, channels: u16) -> VirtualMic {
+        let sink_module = tool(
+            "pactl",
+            &[
+                "load-module",
+                "module-null-sink",
+                &format!("sink_name={name}_feed"),
+                &format!("rate={rate}"),
+                &format!("channels={channels}"),
+                "format=s16le",
+            ],
+        );
+        let keepalive = Command::new("pacat")
+            .env("PULSE_SERVER", pulse_server())
+            .args(["--playback", "--latency-msec=10", "--format=s16le"])
+            .arg(format!("--device={name}_feed"))
+            .arg(format!("--rate={rate}"))
+            .arg(format!("--channels={channels}"))
+            .arg("/dev/zero")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pacat starts");
+        let mut mic = VirtualMic {
+            name: name.to_string(),
+            rate,
+            channels,
+            sink_module,
+            source_module: None,
+            keepalive,
+        };
+        mic.plug();
+        // One short read wakes the sink, so the first callback comes quickly.
+        let _ = Command::new("timeout")
+            .args(["0.3", "parec", &format!("--device={name}"), "/dev/null"])
+            .env("PULSE_SERVER", pulse_server())
+            .status();
+        mic
+    }
+
+    /// The cpal id of the microphone.
+    fn id(&self) -> String {
+        format!("pulseaudio:{}", self.name)
+    }
+
+    fn plug(&mut self) {
+        self.source_module = Some(tool(
+            "pactl",
+            &[
+                "load-module",
+                "module-remap-source",
+                &format!("master={}_feed.monitor", self.name),
+                &format!("source_name={}", self.name),
+            ],
+        ));
+    }
+
+    fn unplug(&mut self) {
+        if let Some(module) = self.source_module.take() {
+            tool("pactl", &["unload-module", &module]);
+        }
+    }
+
+    /// Plays a WAV file into the microphone, paced in real time; returns when it has played.
+    fn play(&self, wav: &Path) {
+        tool(
+            "paplay",
+            &[
+                &format!("--device={}_feed", self.name),
+                wav.to_str().unwrap(),
+            ],
+        );
+    }
+}
+
+impl Drop for VirtualMic {
+    fn drop(&mut self) {
+        let _ = self.keepalive.kill();
+        let _ = self.keepalive.wait();
+        self.unplug();
+        let _ = Command::new("pactl")
+            .env("PULSE_SERVER", pulse_server())
+            .args(["unload-module", &self.sink_module])
+            .status();
+    }
+}
+
+/// Test audio: a spoken sentence (espeak-ng) then two DTMF-like tones, at the mic's format.
+fn test_audio(dir: &Path, rate: u32, channels: u16) -> PathBuf {
+    let speech = dir.join("speech.wav");
+    let status = Command::new("espeak-ng")
+        .args([
+            "-w",
+            speech.to_str().unwrap(),
+            "Hark records interviews. One two three.",
+        ])
+        .status()
+        .expect("espeak-ng runs");
+    assert!(status.success());
+    let out = dir.join(format!("audio-{rate}-{channels}.wav"));
+    // Speech, 0.3 s of silence, tone 1 (697 + 1209 Hz), silence, tone 9 (852 + 1477 Hz).
+    let script = format!(
+        "sox {speech} -r {rate} -c 1 -b 16 {s1} && \
+         sox -n -r {rate} -c 1 -b 16 {t1} synth 0.4 sine 697 sine 1209 remix - gain -8 pad 0.3 0.3 && \
+         sox -n -r {rate} -c 1 -b 16 {t9} synth 0.4 sine 852 sine 1477 remix - gain -8 pad 0 0.2 && \
+         sox {s1} {t1} {t9} -c {channels} {out}",
+        speech = speech.display(),
+        s1 = dir.join("s1.wav").display(),
+        t1 = dir.join("t1.wav").display(),
+        t9 = dir.join("t9.wav").display(),
+        out = out.display(),
+    );
+    let status = Command::new("sh").args(["-c", &script]).status().unwrap();
+    assert!(status.success(), "sox failed: {script}");
+    out
+}
+
+/// The source file as the engine should see it: mono, 48 kHz.
+fn reference(wav: &Path) -> Vec<f32> {
+    let mut reader = hound::WavReader::open(wav).unwrap();
+    let spec = reader.spec();
+    let interleaved: Vec<f32> = reader
+        .samples::<i16>()
+        .map(|s| f32::from(s.unwrap()) / 32768.0)
+        .collect();
+    let mut mono = Vec::new();
+    downmix_into(&interleaved, usize::from(spec.channels), &mut mono);
+    let mut resampler = ToEngineRate::new(spec.sample_rate).unwrap();
+    let mut out = Vec::new();
+    mono.extend(std::iter::repeat_n(0.0, spec.sample_rate as usize / 10));
+    resampler.process(&mono, &mut out).unwrap();
+    out.drain(..resampler.delay().min(out.len()));
+    out
+}
+
+/// Collects frames and events from the engine.
+#[derive(Default)]
+struct Collector {
+    frames: Mutex<Vec<Vec<f32>>>,
+    filled: Mutex<Vec<u64>>,
+    events: Mutex<Vec<(Instant, Event)>>,
+}
+
+impl Output for Collector {
+    fn frame(&self, frame: &Frame<'_>) {
+        let mut frames = self.frames.lock().unwrap();
+        while frames.len() <= frame.source {
+            frames.push(Vec::new());
+        }
+        frames[frame.source].extend_from_slice(frame.pcm);
+        if frame.filled {
+            self.filled.lock().unwrap().push(frame.index);
+        }
+    }
+
+    fn event(&self, event: Event) {
+        self.events.lock().unwrap().push((Instant::now(), event));
+    }
+}
+
+impl Collector {
+    fn samples(&self, source: usize) -> Vec<f32> {
+        self.frames
+            .lock()
+            .unwrap()
+            .get(source)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Waits for an event matching `pred`; panics with every event seen after `timeout`.
+    fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&Event) -> bool) -> Instant {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some((at, _)) = self.events.lock().unwrap().iter().find(|(_, e)| pred(e)) {
+                return *at;
+            }
+            if Instant::now() > deadline {
+                let seen: Vec<_> = self
+                    .events
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|(_, e)| !matches!(e, Event::Level { .. }))
+                    .map(|(_, e)| format!("{e:?}"))
+                    .collect();
+                panic!("no {what} within {timeout:?}; events: {seen:#?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Where `needle` starts in `haystack` (best normalised correlation over half a second from
+/// the needle's onset, searched ±20 ms around the onsets' offset) and the correlation over the
+/// whole needle there.
+fn align(haystack: &[f32], needle: &[f32]) -> (usize, f64) {
+    let onset = |x: &[f32]| x.iter().position(|s| s.abs() > 0.02).unwrap_or(0);
+    let start = onset(needle);
+    let window = &needle[start..(start + 24_000).min(needle.len())];
+    let guess = onset(haystack) as i64 - start as i64;
+    let mut best = (0usize, f64::MIN);
+    for lag in (guess - 960).max(0)..=(guess + 960).max(0) {
+        let lag = lag as usize;
+        if lag + needle.len() > haystack.len() {
+            break;
+        }
+        let c = correlation(&haystack[lag + start..lag + start + window.len()], window);
+        if c > best.1 {
+            best = (lag, c);
+        }
+    }
+    let lag = best.0;
+    let end = (lag + needle.len()).min(haystack.len());
+    (lag, correlation(&haystack[lag..end], needle))
+}
+
+fn correlation(a: &[f32], b: &[f32]) -> f64 {
+    let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        ab += f64::from(x) * f64::from(y);
+        aa += f64::from(x) * f64::from(x);
+        bb += f64::from(y) * f64::from(y);
+    }
+    ab / (aa.sqrt() * bb.sqrt()).max(1e-12)
+}
+
+/// Samples between the first and last above -40 dBFS.
+fn active_span(x: &[f32]) -> usize {
+    let first = x.iter().position(|s| s.abs() > 0.01).unwrap_or(0);
+    let last = x.iter().rposition(|s| s.abs() > 0.01).unwrap_or(0);
+    last.saturating_sub(first)
+}
+
+fn mic_source(id: String) -> SourceSpec {
+    SourceSpec {
+        label: "microphone".into(),
+        kind: SourceKind::Microphone,
+        device: DeviceChoice::Id(id),
+    }
+}
+
+/// Plays the test audio into a virtual mic of the given format and checks what the engine
+/// captured against the source.
+fn capture_matches_source(rate: u32, channels: u16) {
+    let dir = scratch(&format!("match-{rate}-{channels}"));
+    let mic = VirtualMic::new(&format!("hark_test_{rate}_{channels}"), rate, channels);
+    let wav = test_audio(&dir, rate, channels);
+    let collector = Arc::new(Collector::default());
+    let config = EngineConfig::new(vec![mic_source(mic.id())], dir.join("recording.ogg"));
+    let engine = Engine::start(config, collector.clone()).expect("engine starts");
+    collector.wait_for("opened", Duration::from_secs(5), |e| {
+        matches!(e, Event::Opened { rate: r, channels: c, .. } if *r == mic.rate && *c == mic.channels)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    mic.play(&wav);
+    std::thread::sleep(Duration::from_millis(400));
+    let stats = engine.stop().expect("engine stops");
+
+    let captured = collector.samples(0);
+    let source = reference(&wav);
+    let (lag, corr) = align(&captured, &source);
+    assert!(
+        corr >= 0.99,
+        "{rate} Hz × {channels}: correlation {corr:.4} (lag {lag})"
+    );
+    let span_diff = active_span(&captured).abs_diff(active_span(&source));
+    assert!(
+        span_diff <= hark_audio::FRAME_SAMPLES,
+        "{rate} Hz × {channels}: captured span differs from the source by {span_diff} samples"
+    );
+    if rate == 48_000 && channels == 1 {
+        // Nothing in the path changes a sample: 16-bit in, the same 16-bit values out.
+        let window = &captured[lag..lag + source.len()];
+        let worst = window
+            .iter()
+            .zip(&source)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            worst < 1e-6,
+            "48 kHz mono is not sample-exact: off by {worst}"
+        );
+    }
+    assert_eq!(stats[0].dropped_samples, 0, "{stats:?}");
+
+    // The recording file holds the same audio (through Opus, so by correlation).
+    let tracks = hark_audio::recording::read(&dir.join("recording.ogg")).unwrap();
+    assert_eq!(tracks[0].source, "microphone");
+    let decoded = tracks[0].decode(None).unwrap();
+    let (_, file_corr) = align(&decoded, &source);
+    assert!(
+        file_corr >= 0.9,
+        "recording file correlation {file_corr:.3}"
+    );
+    assert!(
+        (decoded.len() as i64 - captured.len() as i64).abs() <= hark_audio::FRAME_SAMPLES as i64,
+        "file has {} samples, frames had {}",
+        decoded.len(),
+        captured.len()
+    );
+}
+
+#[test]
+fn captures_a_48k_mono_microphone_sample_exactly() {
+    capture_matches_source(48_000, 1);
+}
+
+#[test]
+fn captures_a_48k_stereo_microphone() {
+    capture_matches_source(48_000, 2);
+}
+
+#[test]
+fn captures_a_44k1_mono_microphone() {
+    capture_matches_source(44_100, 1);
+}
+
+#[test]
+fn captures_a_44k1_stereo_microphone() {
+    capture_matches_source(44_100, 2);
+}
+
+#[test]
+fn lists_the_virtual_devices_with_their_formats() {
+    let mic = VirtualMic::new("hark_test_list", 44_100, 2);
+    let devices = hark_audio::list_devices().expect("devices list");
+    let found = devices
+        .iter()
+        .find(|d| d.id == mic.id())
+        .unwrap_or_else(|| panic!("{} not in {devices:#?}", mic.id()));
+    assert_eq!(found.kind, SourceKind::Microphone);
+    let format = found.default_format.as_ref().unwrap();
+    assert_eq!((format.max_rate, format.channels), (44_100, 2));
+    let monitor = format!("pulseaudio:{}_feed.monitor", mic.name);
+    assert!(
+        devices
+            .iter()
+            .any(|d| d.id == monitor && d.kind == SourceKind::System),
+        "the feed's monitor is a system-audio source"
+    );
+    let default_mic = std::env::var("HARK_TEST_VIRTUAL_MIC").unwrap();
+    assert!(devices.iter().any(|d| d.is_default
+        && d.kind == SourceKind::Microphone
+        && d.id == format!("pulseaudio:{default_mic}")));
+}
+
+#[test]
+fn records_system_audio_as_a_separate_labelled_source() {
+    let dir = scratch("system");
+    let mic = VirtualMic::new("hark_test_sys_mic", 48_000, 1);
+    let speakers = VirtualMic::new("hark_test_speakers", 48_000, 2);
+    let wav = test_audio(&dir, 48_000, 2);
+    let collector = Arc::new(Collector::default());
+    let config = EngineConfig::new(
+        vec![
+            mic_source(mic.id()),
+            SourceSpec {
+                label: "system".into(),
+                kind: SourceKind::System,
+                device: DeviceChoice::Id(format!("pulseaudio:{}_feed.monitor", speakers.name)),
+            },
+        ],
+        dir.join("recording.ogg"),
+    );
+    let engine = Engine::start(config, collector.clone()).expect("engine starts");
+    std::thread::sleep(Duration::from_millis(300));
+    // The "candidate" speaks through the speakers only.
+    speakers.play(&wav);
+    std::thread::sleep(Duration::from_millis(300));
+    engine.stop().unwrap();
+
+    let source = reference(&wav);
+    let (_, system_corr) = align(&collector.samples(1), &source);
+    assert!(
+        system_corr >= 0.99,
+        "system source correlation {system_corr:.4}"
+    );
+    let mic_peak = collector
+        .samples(0)
+        .iter()
+        .fold(0.0f32, |m, s| m.max(s.abs()));
+    assert_eq!(
+        mic_peak, 0.0,
+        "the microphone heard nothing of the speakers"
+    );
+    let tracks = hark_audio::recording::read(&dir.join("recording.ogg")).unwrap();
+    let labels: Vec<&str> = tracks.iter().map(|t| t.source.as_str()).collect();
+    assert_eq!(labels, ["microphone", "system"]);
+}
+
+#[test]
+fn warns_on_digital_silence_and_clears_when_sound_returns() {
+    let dir = scratch("silence");
+    let mic = VirtualMic::new("hark_test_silence", 48_000, 1);
+    let wav = test_audio(&dir, 48_000, 1);
+    let collector = Arc::new(Collector::default());
+    let mut config = EngineConfig::new(vec![mic_source(mic.id())], dir.join("recording.ogg"));
+    config.silence_after = Duration::from_secs(1);
+    let engine = Engine::start(config, collector.clone()).unwrap();
+    collector.wait_for("a silence warning", Duration::from_secs(5), |e| {
+        matches!(e, Event::Warning { warning: Warning::Silence { seconds }, .. } if *seconds >= 1.0)
+    });
+    mic.play(&wav);
+    collector.wait_for("the silence warning cleared", Duration::from_secs(5), |e| {
+        matches!(e, Event::Cleared { .. })
+    });
+    // Levels arrive every 50 ms and show the speech.
+    let loud = collector
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::Level { peak_dbfs, .. } if *peak_dbfs > -20.0))
+        .count();
+    assert!(loud > 10, "only {loud} loud level readings");
+    engine.stop().unwrap();
+}
+
+#[test]
+fn falls_back_when_the_device_is_unplugged_and_returns_when_it_is_back() {
+    let dir = scratch("unplug");
+    let mut mic = VirtualMic::new("hark_test_unplug", 48_000, 1);
+    let collector = Arc::new(Collector::default());
+    let config = EngineConfig::new(vec![mic_source(mic.id())], dir.join("recording.ogg"));
+    let engine = Engine::start(config, collector.clone()).unwrap();
+    let started = collector.wait_for("opened", Duration::from_secs(5), |e| {
+        matches!(e, Event::Opened { .. })
+    });
+    std::thread::sleep(Duration::from_millis(500));
+
+    mic.unplug();
+    collector.wait_for("the device lost", Duration::from_secs(6), |e| {
+        matches!(
+            e,
+            Event::Warning {
+                warning: Warning::DeviceLost { .. } | Warning::NoCallbacks { .. },
+                ..
+            }
+        )
+    });
+    collector.wait_for("a fallback to the default", Duration::from_secs(6), |e| {
+        matches!(
+            e,
+            Event::Switched {
+                reason: SwitchReason::Fallback,
+                ..
+            }
+        )
+    });
+
+    mic.plug();
+    collector.wait_for("the device restored", Duration::from_secs(6), |e| {
+        matches!(
+            e,
+            Event::Switched {
+                reason: SwitchReason::Restored,
+                ..
+            }
+        )
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let elapsed = started.elapsed();
+    let stats = engine.stop().unwrap();
+    // The timeline kept wall time across the switches: no hole, no pile-up.
+    let seconds = stats[0].frames as f64 * 0.02;
+    assert!(
+        (seconds - elapsed.as_secs_f64()).abs() < 0.3,
+        "{seconds:.2} s of frames over {:.2} s",
+        elapsed.as_secs_f64()
+    );
+    assert!(stats[0].opens >= 3, "{stats:?}");
+}
+
+#[test]
+fn reports_no_callbacks_when_the_sound_server_stops_delivering() {
+    // Suspending the source stops its callbacks without any error from the stream.
+    let dir = scratch("stall");
+    let mic = VirtualMic::new("hark_test_stall", 48_000, 1);
+    let collector = Arc::new(Collector::default());
+    let config = EngineConfig::new(vec![mic_source(mic.id())], dir.join("recording.ogg"));
+    let engine = Engine::start(config, collector.clone()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    tool("pactl", &["suspend-source", &mic.name, "1"]);
+    let warned = collector.wait_for("a no-callbacks warning", Duration::from_secs(6), |e| {
+        matches!(
+            e,
+            Event::Warning {
+                warning: Warning::NoCallbacks { .. },
+                ..
+            }
+        )
+    });
+    tool("pactl", &["suspend-source", &mic.name, "0"]);
+    let cleared = collector.wait_for("callbacks again", Duration::from_secs(6), |e| {
+        matches!(e, Event::Cleared { .. })
+    });
+    assert!(cleared > warned);
+    let stats = engine.stop().unwrap();
+    assert!(stats[0].filled_frames > 0, "the gap was filled: {stats:?}");
+}
+
+#[test]
+fn a_missing_device_is_a_clear_error_only_when_there_is_no_default_either() {
+    // A chosen device that is not there falls back to the default, saying so.
+    let dir = scratch("missing");
+    let collector = Arc::new(Collector::default());
+    let config = EngineConfig::new(
+        vec![mic_source("pulseaudio:no_such_microphone".into())],
+        dir.join("recording.ogg"),
+    );
+    let engine = Engine::start(config, collector.clone()).unwrap();
+    collector.wait_for("a fallback", Duration::from_secs(2), |e| {
+        matches!(e, Event::Switched { reason: SwitchReason::Fallback, from, .. } if from == "pulseaudio:no_such_microphone")
+    });
+    engine.stop().unwrap();
+
+    // With no sound server at all, the error names the problem and the fix.
+    std::fs::write(dir.join("no-alsa.conf"), "").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hark-capture"))
+        .args([
+            "record",
+            dir.join("none.ogg").to_str().unwrap(),
+            "--seconds",
+            "0",
+        ])
+        .env("PULSE_SERVER", "unix:/nonexistent/pulse/native")
+        .env("XDG_RUNTIME_DIR", "/nonexistent")
+        .env("ALSA_CONFIG_PATH", dir.join("no-alsa.conf"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no microphone found") || stderr.contains("sound server"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_recorder_killed_with_sigkill_loses_at_most_a_second() {
+    let dir = scratch("sigkill");
+    let mic = VirtualMic::new("hark_test_kill", 48_000, 1);
+    let wav = test_audio(&dir, 48_000, 1);
+    let file = dir.join("recording.ogg");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hark-capture"))
+        .args(["record", file.to_str().unwrap(), "--mic", &mic.id()])
+        .env("PULSE_SERVER", pulse_server())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let started = loop {
+        let line = lines.next().expect("the recorder printed").unwrap();
+        if line.contains("\"recording\"") {
+            break Instant::now();
+        }
+    };
+    mic.play(&wav);
+    std::thread::sleep(Duration::from_millis(700));
+    let recorded_for = started.elapsed().as_secs_f64();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let recovery = hark_audio::recording::recover(&file).expect("the file recovers");
+    assert!(recovery.was_unfinished);
+    let (source, seconds) = &recovery.tracks[0];
+    assert_eq!(source, "microphone");
+    assert!(
+        *seconds >= recorded_for - 1.0 && *seconds <= recorded_for + 0.1,
+        "recovered {seconds:.2} s of {recorded_for:.2} s"
+    );
+    // The recovered file is a finished, readable recording holding the speech.
+    let tracks = hark_audio::recording::read(&file).unwrap();
+    assert!(tracks[0].finished);
+    let (_, corr) = align(&tracks[0].decode(None).unwrap(), &reference(&wav)[..48_000]);
+    assert!(corr >= 0.9, "recovered audio correlation {corr:.3}");
+}
