@@ -499,9 +499,9 @@ impl Worker {
             }
         };
         let mut opening: Option<(mpsc::Receiver<Result<Opened>>, Instant)> = None;
-        let mut last_name = open
+        let (mut last_name, mut last_id) = open
             .as_ref()
-            .map(|o| o.info.name.clone())
+            .map(|o| (o.info.name.clone(), o.info.id.clone()))
             .unwrap_or_default();
         let mut last_audio = Instant::now();
         let mut frames_at_last_audio = 0u64;
@@ -535,7 +535,7 @@ impl Worker {
                 opening = None;
                 match attempt {
                     Ok(reopened) => {
-                        if reopened.info.name != last_name {
+                        if reopened.info.id != last_id {
                             self.emit(Event::Switched {
                                 source: self.idx,
                                 from: last_name.clone(),
@@ -550,6 +550,7 @@ impl Worker {
                             });
                         }
                         last_name = reopened.info.name.clone();
+                        last_id = reopened.info.id.clone();
                         if open_failure.take().is_some() {
                             self.clear(WarningKind::OpenFailed);
                         }
@@ -628,6 +629,7 @@ impl Worker {
                         Move::Switch => {}
                     }
                     last_name = current.info.name.clone();
+                    last_id = current.info.id.clone();
                     if let Some(old) = open.take() {
                         retire(old.capture);
                     }

@@ -3,187 +3,15 @@
 //! goes quiet or away; and a recorder killed with SIGKILL whose file is then recovered.
 //! Needs the virtual microphone from `cargo xtask test` (or `cargo xtask stack`).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hark_audio::dsp::{ToEngineRate, downmix_into};
 use hark_audio::engine::{EngineConfig, Event, Frame, Output, SourceSpec, SwitchReason, Warning};
 use hark_audio::{DeviceChoice, Engine, SourceKind};
-
-fn pulse_server() -> String {
-    std::env::var("PULSE_SERVER").unwrap_or_else(|_| {
-        panic!("PULSE_SERVER is not set: the virtual microphone is not running. Run the tests with `cargo xtask test`, or start it with `cargo xtask stack` and export what it prints")
-    })
-}
-
-fn tool(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .env("PULSE_SERVER", pulse_server())
-        .output()
-        .unwrap_or_else(|err| panic!("cannot run {program}: {err}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hark-capture-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// A virtual microphone of its own: a null sink (`<name>_feed`) at the given rate and channel
-/// count, its monitor remapped into a source `<name>`, kept awake by a low-latency keepalive.
-struct VirtualMic {
-    name: String,
-    rate: u32,
-    channels: u16,
-    sink_module: String,
-    source_module: Option<String>,
-    keepalive: Child,
-}
-
-impl VirtualMic {
-    fn new(name: &str, rate: u32, channels: u16) -> VirtualMic {
-        let sink_module = tool(
-            "pactl",
-            &[
-                "load-module",
-                "module-null-sink",
-                &format!("sink_name={name}_feed"),
-                &format!("rate={rate}"),
-                &format!("channels={channels}"),
-                "format=s16le",
-            ],
-        );
-        let keepalive = Command::new("pacat")
-            .env("PULSE_SERVER", pulse_server())
-            .args(["--playback", "--latency-msec=10", "--format=s16le"])
-            .arg(format!("--device={name}_feed"))
-            .arg(format!("--rate={rate}"))
-            .arg(format!("--channels={channels}"))
-            .arg("/dev/zero")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("pacat starts");
-        let mut mic = VirtualMic {
-            name: name.to_string(),
-            rate,
-            channels,
-            sink_module,
-            source_module: None,
-            keepalive,
-        };
-        mic.plug();
-        // One short read wakes the sink, so the first callback comes quickly.
-        let _ = Command::new("timeout")
-            .args(["0.3", "parec", &format!("--device={name}"), "/dev/null"])
-            .env("PULSE_SERVER", pulse_server())
-            .status();
-        mic
-    }
-
-    /// The cpal id of the microphone.
-    fn id(&self) -> String {
-        format!("pulseaudio:{}", self.name)
-    }
-
-    fn plug(&mut self) {
-        self.source_module = Some(tool(
-            "pactl",
-            &[
-                "load-module",
-                "module-remap-source",
-                &format!("master={}_feed.monitor", self.name),
-                &format!("source_name={}", self.name),
-            ],
-        ));
-    }
-
-    fn unplug(&mut self) {
-        if let Some(module) = self.source_module.take() {
-            tool("pactl", &["unload-module", &module]);
-        }
-    }
-
-    /// Plays a WAV file into the microphone, paced in real time; returns when it has played.
-    fn play(&self, wav: &Path) {
-        tool(
-            "paplay",
-            &[
-                &format!("--device={}_feed", self.name),
-                wav.to_str().unwrap(),
-            ],
-        );
-    }
-}
-
-impl Drop for VirtualMic {
-    fn drop(&mut self) {
-        let _ = self.keepalive.kill();
-        let _ = self.keepalive.wait();
-        self.unplug();
-        let _ = Command::new("pactl")
-            .env("PULSE_SERVER", pulse_server())
-            .args(["unload-module", &self.sink_module])
-            .status();
-    }
-}
-
-/// Test audio: a spoken sentence (espeak-ng) then two DTMF-like tones, at the mic's format.
-fn test_audio(dir: &Path, rate: u32, channels: u16) -> PathBuf {
-    let speech = dir.join("speech.wav");
-    let status = Command::new("espeak-ng")
-        .args([
-            "-w",
-            speech.to_str().unwrap(),
-            "Hark records interviews. One two three.",
-        ])
-        .status()
-        .expect("espeak-ng runs");
-    assert!(status.success());
-    let out = dir.join(format!("audio-{rate}-{channels}.wav"));
-    // Speech, 0.3 s of silence, tone 1 (697 + 1209 Hz), silence, tone 9 (852 + 1477 Hz).
-    let script = format!(
-        "sox {speech} -r {rate} -c 1 -b 16 {s1} && \
-         sox -n -r {rate} -c 1 -b 16 {t1} synth 0.4 sine 697 sine 1209 remix - gain -8 pad 0.3 0.3 && \
-         sox -n -r {rate} -c 1 -b 16 {t9} synth 0.4 sine 852 sine 1477 remix - gain -8 pad 0 0.2 && \
-         sox {s1} {t1} {t9} -c {channels} {out}",
-        speech = speech.display(),
-        s1 = dir.join("s1.wav").display(),
-        t1 = dir.join("t1.wav").display(),
-        t9 = dir.join("t9.wav").display(),
-        out = out.display(),
-    );
-    let status = Command::new("sh").args(["-c", &script]).status().unwrap();
-    assert!(status.success(), "sox failed: {script}");
-    out
-}
-
-/// The source file as the engine should see it: mono, 48 kHz.
-fn reference(wav: &Path) -> Vec<f32> {
-    let mut reader = hound::WavReader::open(wav).unwrap();
-    let spec = reader.spec();
-    let interleaved: Vec<f32> = reader
-        .samples::<i16>()
-        .map(|s| f32::from(s.unwrap()) / 32768.0)
-        .collect();
-    let mut mono = Vec::new();
-    downmix_into(&interleaved, usize::from(spec.channels), &mut mono);
-    let mut resampler = ToEngineRate::new(spec.sample_rate).unwrap();
-    let mut out = Vec::new();
-    mono.extend(std::iter::repeat_n(0.0, spec.sample_rate as usize / 10));
-    resampler.process(&mono, &mut out).unwrap();
-    out.drain(..resampler.delay().min(out.len()));
-    out
-}
+use support::{VirtualMic, pulse_server, reference, scratch, test_audio, tool};
 
 /// Collects frames and events from the engine.
 #[derive(Default)]
@@ -391,10 +219,14 @@ fn lists_the_virtual_devices_with_their_formats() {
             .any(|d| d.id == monitor && d.kind == SourceKind::System),
         "the feed's monitor is a system-audio source"
     );
-    let default_mic = std::env::var("HARK_TEST_VIRTUAL_MIC").unwrap();
-    assert!(devices.iter().any(|d| d.is_default
-        && d.kind == SourceKind::Microphone
-        && d.id == format!("pulseaudio:{default_mic}")));
+    // One default per kind (another test may move the default microphone meanwhile).
+    for kind in [SourceKind::Microphone, SourceKind::System] {
+        let defaults = devices
+            .iter()
+            .filter(|d| d.kind == kind && d.is_default)
+            .count();
+        assert_eq!(defaults, 1, "{kind:?} defaults in {devices:#?}");
+    }
 }
 
 #[test]
@@ -629,4 +461,50 @@ fn a_recorder_killed_with_sigkill_loses_at_most_a_second() {
     assert!(tracks[0].finished);
     let (_, corr) = align(&tracks[0].decode(None).unwrap(), &reference(&wav)[..48_000]);
     assert!(corr >= 0.9, "recovered audio correlation {corr:.3}");
+}
+
+#[test]
+fn follows_the_default_microphone_when_it_changes() {
+    let dir = scratch("default");
+    let first = VirtualMic::new("hark_test_default_a", 48_000, 1);
+    let second = VirtualMic::new("hark_test_default_b", 48_000, 1);
+    tool("pactl", &["set-default-source", &first.name]);
+    let collector = Arc::new(Collector::default());
+    let config = EngineConfig::new(
+        vec![SourceSpec {
+            label: "microphone".into(),
+            kind: SourceKind::Microphone,
+            device: DeviceChoice::Default,
+        }],
+        dir.join("recording.ogg"),
+    );
+    let engine = Engine::start(config, collector.clone());
+    tool("pactl", &["set-default-source", &second.name]);
+    let switched = engine.is_ok().then(|| {
+        collector.wait_for("a switch to the new default", Duration::from_secs(5), |e| {
+            matches!(
+                e,
+                Event::Switched {
+                    reason: SwitchReason::DefaultChanged,
+                    ..
+                }
+            )
+        })
+    });
+    let default_mic = std::env::var("HARK_TEST_VIRTUAL_MIC").unwrap();
+    tool("pactl", &["set-default-source", &default_mic]);
+    let engine = engine.expect("engine starts");
+    assert!(switched.is_some());
+    let opened: Vec<String> = collector
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Opened { device, .. } => Some(device.id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(opened, [first.id(), second.id()]);
+    engine.stop().unwrap();
 }
