@@ -70,7 +70,19 @@ pub struct DeviceInfo {
 /// The audio host Hark captures through: PulseAudio/PipeWire on Linux when a server runs
 /// (sources and monitors can be picked by name), else ALSA; WASAPI on Windows; Core Audio on
 /// macOS.
+/// `HARK_AUDIO_HOST` (a cpal host name such as `alsa` or `pulseaudio`) overrides the choice.
 pub(crate) fn host() -> cpal::Host {
+    if let Ok(wanted) = std::env::var("HARK_AUDIO_HOST") {
+        let found = cpal::available_hosts()
+            .into_iter()
+            .find(|id| id.name().eq_ignore_ascii_case(&wanted));
+        match found.map(cpal::host_from_id) {
+            Some(Ok(host)) => return host,
+            _ => {
+                tracing::warn!(%wanted, "HARK_AUDIO_HOST names no available audio host; using the default")
+            }
+        }
+    }
     cpal::default_host()
 }
 
