@@ -88,9 +88,11 @@ impl Capture {
         let channels = supported.channels();
         let sample_format = supported.sample_format();
         let mut config = supported.config();
-        // PulseAudio's default record fragment is 2 s: ask for 20 ms like a native app would.
+        // PulseAudio's default record fragment is 2 s. cpal makes the fixed size both the
+        // fragment and the server-side maximum: 50 ms delivers promptly and rides out a busy
+        // machine delaying the client thread for tens of milliseconds without losing audio.
         if pulse {
-            config.buffer_size = cpal::BufferSize::Fixed(rate / 50);
+            config.buffer_size = cpal::BufferSize::Fixed(rate / 20);
         }
         let capacity = (rate * u32::from(channels) * RING_SECONDS) as usize;
         let (samples_tx, samples) = rtrb::RingBuffer::new(capacity);
