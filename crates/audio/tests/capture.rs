@@ -508,3 +508,45 @@ fn follows_the_default_microphone_when_it_changes() {
     assert_eq!(opened, [first.id(), second.id()]);
     engine.stop().unwrap();
 }
+
+/// An owner that stalls on the first frame, as a wedged consumer would.
+struct Stalling {
+    inner: Collector,
+    stalled: std::sync::atomic::AtomicBool,
+}
+
+impl Output for Stalling {
+    fn frame(&self, frame: &Frame<'_>) {
+        if !self.stalled.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_secs(3));
+        }
+        self.inner.frame(frame);
+    }
+
+    fn event(&self, event: Event) {
+        self.inner.event(event);
+    }
+}
+
+#[test]
+fn a_stalled_worker_overflows_the_ring_and_says_so() {
+    let dir = scratch("overflow");
+    let mic = VirtualMic::new("hark_test_overflow", 48_000, 1);
+    let output = Arc::new(Stalling {
+        inner: Collector::default(),
+        stalled: Default::default(),
+    });
+    let config = EngineConfig::new(vec![mic_source(mic.id())], dir.join("recording.ogg"));
+    let engine = Engine::start(config, output.clone()).unwrap();
+    output
+        .inner
+        .wait_for("an overflow warning", Duration::from_secs(8), |e| {
+            matches!(e, Event::Warning { warning: Warning::Overflow { dropped_samples }, .. } if *dropped_samples > 0)
+        });
+    let stats = engine.stop().unwrap();
+    // The ring holds 2 s; a 3 s stall loses about the last second, and the count says so.
+    assert!(
+        (24_000..=72_000).contains(&stats[0].dropped_samples),
+        "{stats:?}"
+    );
+}
