@@ -1,0 +1,208 @@
+//! Tests of the local store on real SQLite files: migrations, sessions, segments, notes,
+//! full-text search, the outbox and crash recovery.
+
+use super::*;
+
+fn temp_db(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hark-store-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.join("hark.db")
+}
+
+fn segment(session: Uuid, item: &str, start_ms: i64, text: &str) -> Segment {
+    Segment {
+        id: Uuid::new_v4(),
+        session_id: session,
+        item_id: Some(item.into()),
+        source: "microphone".into(),
+        speaker_label: None,
+        start_ms,
+        end_ms: start_ms + 1_500,
+        text: text.into(),
+        status: SegmentStatus::Final,
+    }
+}
+
+fn session_for(store: &Store, title: &str) -> Session {
+    let interview = store.create_interview(title, Some("Ada Lovelace")).unwrap();
+    store
+        .start_session(&NewSession {
+            interview_id: interview.id,
+            sources: vec!["microphone".into(), "system".into()],
+            recording_path: Some("/tmp/x.ogg".into()),
+            ..NewSession::default()
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_new_file_gets_the_schema_in_wal_mode_and_reopens() {
+    let path = temp_db("open");
+    let id = {
+        let store = Store::open(&path).unwrap();
+        let mode: String = store
+            .conn
+            .query_row("pragma journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        store.create_interview("Backend engineer", None).unwrap().id
+    };
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.interviews().unwrap()[0].id, id);
+    let version: i64 = store
+        .conn
+        .query_row("pragma user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 1);
+}
+
+#[test]
+fn bad_input_is_refused_with_the_field_named() {
+    let store = Store::open_in_memory().unwrap();
+    let err = store.create_interview("   ", None).unwrap_err();
+    assert!(err.to_string().contains("job_title"), "{err}");
+    let session = session_for(&store, "Designer");
+    let mut backwards = segment(session.id, "item_1", 5_000, "hello");
+    backwards.end_ms = 1_000;
+    let err = store.save_segment(&backwards).unwrap_err();
+    assert!(err.to_string().contains("start_ms/end_ms"), "{err}");
+    let err = store
+        .start_session(&NewSession {
+            interview_id: Uuid::new_v4(),
+            ..NewSession::default()
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::NotFound {
+                what: "interview",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn segments_upsert_by_item_id_and_come_back_in_timeline_order() {
+    let store = Store::open_in_memory().unwrap();
+    let session = session_for(&store, "Data scientist");
+    store
+        .save_segment(&segment(session.id, "item_2", 4_000, "second"))
+        .unwrap();
+    store
+        .save_segment(&segment(session.id, "item_1", 1_000, "first draft"))
+        .unwrap();
+    // The same item again (a correction) replaces the text instead of adding a row.
+    store
+        .save_segment(&segment(session.id, "item_1", 1_000, "first"))
+        .unwrap();
+    store
+        .add_note(session.id, NoteKind::Bookmark, 2_000, "good answer")
+        .unwrap();
+    let detail = store.session(&session.id.to_string()).unwrap();
+    let texts: Vec<&str> = detail.segments.iter().map(|s| s.text.as_str()).collect();
+    assert_eq!(texts, ["first", "second"]);
+    assert_eq!(detail.notes.len(), 1);
+    assert_eq!(detail.interview.job_title, "Data scientist");
+    // A unique prefix of the id works too.
+    let prefix = &session.id.to_string()[..8];
+    assert_eq!(store.session(prefix).unwrap().session.id, session.id);
+}
+
+#[test]
+fn finishing_queues_for_sync_and_a_crash_leaves_an_interrupted_session() {
+    let path = temp_db("outbox");
+    let (done, crashed) = {
+        let mut store = Store::open(&path).unwrap();
+        let done = session_for(&store, "PM");
+        store
+            .finish_session(done.id, 61.5, SessionState::Completed)
+            .unwrap();
+        let crashed = session_for(&store, "QA");
+        store.set_seconds_recorded(crashed.id, 12.0).unwrap();
+        (done.id, crashed.id)
+        // Dropped without finishing `crashed`: as if the app died.
+    };
+    let mut store = Store::open(&path).unwrap();
+    let recovered = store.recover_interrupted().unwrap();
+    assert_eq!(
+        recovered.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [crashed]
+    );
+    let outbox: Vec<Uuid> = store
+        .outbox()
+        .unwrap()
+        .iter()
+        .map(|e| e.session_id)
+        .collect();
+    assert_eq!(outbox, [done, crashed]);
+    let sessions = store.sessions().unwrap();
+    let crashed_row = sessions.iter().find(|s| s.session.id == crashed).unwrap();
+    assert_eq!(crashed_row.session.state, SessionState::Interrupted);
+    assert_eq!(crashed_row.session.seconds_recorded, 12.0);
+    assert_eq!(crashed_row.sync_state.as_deref(), Some("pending"));
+    // Nothing left to recover the second time.
+    assert!(store.recover_interrupted().unwrap().is_empty());
+}
+
+#[test]
+fn search_finds_words_with_snippets_and_survives_fts_syntax() {
+    let store = Store::open_in_memory().unwrap();
+    let session = session_for(&store, "Rust engineer");
+    store
+        .save_segment(&segment(
+            session.id,
+            "item_1",
+            0,
+            "I have built a distributed storage engine in Rust",
+        ))
+        .unwrap();
+    store
+        .save_segment(&segment(session.id, "item_2", 3_000, "Café résumé naïve"))
+        .unwrap();
+    let hits = store.search("storage engine", 10).unwrap();
+    assert_eq!(hits.len(), 1);
+    assert!(
+        hits[0].snippet.contains("[storage] [engine]"),
+        "{:?}",
+        hits[0]
+    );
+    assert_eq!(hits[0].job_title, "Rust engineer");
+    // Accents are folded; prefixes work; FTS operators are plain words, not syntax errors.
+    assert_eq!(store.search("resume", 10).unwrap().len(), 1);
+    assert_eq!(store.search("distrib*", 10).unwrap().len(), 1);
+    assert!(store.search("AND OR \"(", 10).unwrap().is_empty());
+    assert!(store.search("   ", 10).unwrap().is_empty());
+    // Corrections re-index.
+    let mut fixed = segment(session.id, "item_1", 0, "I have built a compiler");
+    fixed.id = Uuid::new_v4();
+    store.save_segment(&fixed).unwrap();
+    assert!(store.search("storage", 10).unwrap().is_empty());
+    assert_eq!(store.search("compiler", 10).unwrap().len(), 1);
+}
+
+#[test]
+fn interviews_are_found_by_id_title_or_candidate_and_ambiguity_is_an_error() {
+    let store = Store::open_in_memory().unwrap();
+    let one = store
+        .create_interview("Staff engineer", Some("Grace Hopper"))
+        .unwrap();
+    assert_eq!(
+        store.find_interview("staff ENGINEER").unwrap(),
+        Some(one.clone())
+    );
+    assert_eq!(
+        store.find_interview("grace hopper").unwrap(),
+        Some(one.clone())
+    );
+    assert_eq!(
+        store.find_interview(&one.id.to_string()).unwrap(),
+        Some(one)
+    );
+    assert_eq!(store.find_interview("Nobody").unwrap(), None);
+    store.create_interview("Staff engineer", None).unwrap();
+    let err = store.find_interview("Staff engineer").unwrap_err();
+    assert!(matches!(err, StoreError::Ambiguous { .. }), "{err}");
+}
