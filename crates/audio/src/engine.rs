@@ -231,6 +231,9 @@ pub struct Engine {
 
 /// Silence longer than this with an open device is filled, so the timeline keeps wall time.
 const GAP_FILL_AFTER: Duration = Duration::from_millis(500);
+/// Frames a device may fall behind wall time before the difference is filled with silence
+/// (12 × 20 ms; device clocks drift far less, so only lost audio reaches it).
+const LAG_FILL_FRAMES: u64 = 12;
 /// How long opening a device may take before the attempt is abandoned.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the worker sleeps when the ring is empty.
@@ -355,6 +358,8 @@ struct Open {
     opened_at: Instant,
     recent_ticks: std::collections::VecDeque<Tick>,
     reported_drops: u64,
+    /// When this device's audio began, and the timeline's frame count then.
+    first_audio: Option<(Instant, u64)>,
 }
 
 /// Everything on the source's 48 kHz timeline.
@@ -461,6 +466,7 @@ impl Worker {
             opened_at: Instant::now(),
             recent_ticks: std::collections::VecDeque::with_capacity(256),
             reported_drops: 0,
+            first_audio: None,
         })
     }
 
@@ -584,8 +590,34 @@ impl Worker {
                         fatal = Some(err);
                     }
                 }
+                // The first audio of a (re)opened device: put the silence of the switch on the
+                // timeline first, so positions stay on wall time however short the gap was.
+                let waiting = current.capture.samples.slots();
+                if current.consumed == 0 && waiting > 0 {
+                    let per_second = f64::from(current.capture.rate)
+                        * f64::from(current.capture.channels.max(1));
+                    let arrived = Duration::from_secs_f64(waiting as f64 / per_second);
+                    let gap = now
+                        .saturating_duration_since(last_audio)
+                        .saturating_sub(arrived);
+                    let due = frames_at_last_audio + (gap.as_millis() / 20) as u64;
+                    while timeline.frames < due {
+                        self.frame(&mut timeline, &[0.0; FRAME_SAMPLES], true)?;
+                    }
+                }
                 got_audio = self.drain(current, &mut timeline, &mut scratch)?;
                 if got_audio {
+                    // Audio the sound server lost (an overrun while a stream was moved, say)
+                    // leaves the device behind wall time: put the missing time back as silence.
+                    let (began, frames_then) =
+                        *current.first_audio.get_or_insert((now, timeline.frames));
+                    let due = frames_then
+                        + (now.saturating_duration_since(began).as_millis() / 20) as u64;
+                    if due > timeline.frames + LAG_FILL_FRAMES {
+                        while timeline.frames < due {
+                            self.frame(&mut timeline, &[0.0; FRAME_SAMPLES], true)?;
+                        }
+                    }
                     last_audio = Instant::now();
                     frames_at_last_audio = timeline.frames;
                 }
@@ -650,8 +682,20 @@ impl Worker {
 
             if stopping {
                 // Whatever is left in the ring, then the partial frame padded with zeros.
-                if let Some(current) = open.as_mut() {
-                    self.drain(current, &mut timeline, &mut scratch)?;
+                if let Some(current) = open.as_mut()
+                    && self.drain(current, &mut timeline, &mut scratch)?
+                {
+                    last_audio = now;
+                    frames_at_last_audio = timeline.frames;
+                }
+                // A device that went quiet (or was still waking up) at the end: the recording
+                // still lasts until stop.
+                let quiet = now.saturating_duration_since(last_audio);
+                if quiet >= Duration::from_millis(100) {
+                    let due = frames_at_last_audio + (quiet.as_millis() / 20) as u64;
+                    while timeline.frames < due {
+                        self.frame(&mut timeline, &[0.0; FRAME_SAMPLES], true)?;
+                    }
                 }
                 let pending = timeline.framer.pending();
                 if pending > 0 {
