@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use hark_audio::engine::{EngineConfig, Event, Frame, Output, SourceSpec};
 use hark_audio::{DeviceChoice, Engine, SourceKind};
-use support::{VirtualMic, pulse_server, scratch, test_audio};
+use support::{VirtualMic, cpu_seconds, pulse_server, scratch, test_audio};
 
 const SECONDS: u64 = 30;
 
@@ -143,20 +143,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
-}
-
-/// User + system CPU seconds of a process (`self` or a pid), Linux.
-fn cpu_seconds(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-    ticks as f64 / 100.0
 }
 
 /// A `/proc/self/status` figure in KiB.

@@ -2,12 +2,16 @@
 //! levels, Opus at 24 kbps, Ogg/Opus file synced every 0.5 s) on one minute of audio, beside
 //! `opusenc` (opus-tools) encoding the same audio in the same run.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::process::Command;
 use std::time::Instant;
 
 use hark_audio::dsp::{Framer, LevelMeter, ToEngineRate, downmix_into};
 use hark_audio::encoder::Encoder;
 use hark_audio::recording::RecordingWriter;
+use support::cpu_seconds;
 
 const SECONDS: usize = 60;
 const RATE: u32 = 44_100;
@@ -36,7 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&dir)?;
 
     let started = Instant::now();
-    let cpu_before = cpu_seconds();
+    let cpu_before = cpu_seconds("self");
     let mut mono = Vec::new();
     let mut at_48k = Vec::new();
     let mut converter = ToEngineRate::new(RATE)?;
@@ -64,7 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     writer.finish()?;
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu_before;
+    let cpu = cpu_seconds("self") - cpu_before;
     let file_bytes = std::fs::metadata(dir.join("bench.ogg"))?.len();
 
     // opusenc on the same audio (48 kHz mono WAV, so it does no resampling of its own).
@@ -121,18 +125,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
-}
-
-/// This process's user + system CPU seconds (Linux).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-    ticks as f64 / 100.0
 }

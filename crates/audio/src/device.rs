@@ -195,40 +195,34 @@ fn describe(
             config.sample_rate(),
         )
     });
-    let ranges = match kind {
-        SourceKind::System if !cfg!(target_os = "linux") => device
-            .supported_output_configs()
-            .map(|it| it.collect::<Vec<_>>()),
-        _ => device
-            .supported_input_configs()
-            .map(|it| it.collect::<Vec<_>>()),
-    };
     // A sound server converts any format; listing them all would only hide the native one.
-    if is_pulse(host) {
-        let formats = default_format.iter().cloned().collect();
-        return DeviceInfo {
-            is_default: default_id == Some(id.as_str()),
-            name: device_name(device),
-            id,
-            kind,
-            default_format,
-            formats,
+    let formats = if is_pulse(host) {
+        default_format.iter().cloned().collect()
+    } else {
+        let ranges = match kind {
+            SourceKind::System if !cfg!(target_os = "linux") => device
+                .supported_output_configs()
+                .map(|it| it.collect::<Vec<_>>()),
+            _ => device
+                .supported_input_configs()
+                .map(|it| it.collect::<Vec<_>>()),
         };
-    }
-    let mut formats: Vec<FormatRange> = ranges
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|range| range.channels() <= 8)
-        .map(|range| {
-            format_of(
-                range.sample_format(),
-                range.channels(),
-                range.min_sample_rate(),
-                range.max_sample_rate(),
-            )
-        })
-        .collect();
-    formats.dedup();
+        let mut formats: Vec<FormatRange> = ranges
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|range| range.channels() <= 8)
+            .map(|range| {
+                format_of(
+                    range.sample_format(),
+                    range.channels(),
+                    range.min_sample_rate(),
+                    range.max_sample_rate(),
+                )
+            })
+            .collect();
+        formats.dedup();
+        formats
+    };
     DeviceInfo {
         is_default: default_id == Some(id.as_str()),
         name: device_name(device),

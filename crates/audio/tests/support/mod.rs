@@ -180,3 +180,17 @@ pub fn reference(wav: &Path) -> Vec<f32> {
     out.drain(..resampler.delay().min(out.len()));
     out
 }
+
+/// User + system CPU seconds of a process (`self` or a pid), from `/proc` (Linux).
+pub fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    ticks as f64 / 100.0
+}
