@@ -13,14 +13,13 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
-use hark_wire::realtime::TurnMode;
+use hark_wire::proxy::{SessionRequest, SessionResponse};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use serde::{Deserialize, Serialize};
 use tower_http::LatencyUnit;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -221,43 +220,6 @@ pub fn app(state: Shared) -> Router {
 
 /// OpenAI's upload limit for batch transcription.
 pub const MAX_UPLOAD_BYTES: usize = 25 * 1024 * 1024;
-
-/// `POST /v1/sessions` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SessionRequest {
-    /// The WebRTC offer (non-trickle).
-    pub sdp: String,
-    /// The interview being recorded.
-    pub interview_id: Uuid,
-    /// `microphone` or `system`.
-    pub source: String,
-    /// Requested language (ISO-639-1).
-    #[serde(default)]
-    pub language: Option<String>,
-    /// Requested vocabulary prompt.
-    #[serde(default)]
-    pub prompt: Option<String>,
-}
-
-/// `POST /v1/sessions` answer.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct SessionResponse {
-    /// The admitted call; use it to hang up.
-    pub session_id: Uuid,
-    /// OpenAI's call id.
-    pub call_id: String,
-    /// OpenAI's SDP answer.
-    pub sdp: String,
-    /// The transcription model.
-    pub model: String,
-    /// `server_vad` or `manual` (the client commits utterances).
-    pub turn_detection: TurnMode,
-    /// Unix seconds when the proxy hangs the call up.
-    pub expires_at: u64,
-    /// The longest the call may last.
-    pub max_seconds: u32,
-}
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User> {
     let Some(verifier) = &state.verifier else {

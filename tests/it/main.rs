@@ -12,5 +12,7 @@ mod auth_standin;
 mod proxy;
 // The Supabase backend over HTTP: tenant isolation, idempotent sync, bad payloads, the call race.
 mod supabase_http;
+// The product's realtime client through the proxy to the emulator: transcript, hang-up, refusals.
+mod realtime_client;
 // Helpers shared by the modules above.
 mod support;

@@ -1,4 +1,5 @@
-//! Wire types shared by the Hark desktop app, the SDP proxy and the OpenAI Realtime emulator.
+//! Wire types shared by the Hark desktop app, the SDP proxy and the OpenAI Realtime emulator
+//! (and the proxy's own `/v1/sessions` shapes, in [`proxy`]).
 //!
 //! Everything here is plain data: serde shapes of OpenAI's Realtime API (session configuration,
 //! data-channel events, the REST bodies around call creation and batch transcription) plus the
@@ -11,6 +12,7 @@
 //! match the documented shape is an error that names the event and the field.
 
 pub mod error;
+pub mod proxy;
 pub mod realtime;
 pub mod rest;
 
