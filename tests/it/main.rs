@@ -14,5 +14,7 @@ mod proxy;
 mod supabase_http;
 // The product's realtime client through the proxy to the emulator: transcript, hang-up, refusals.
 mod realtime_client;
+// The recorder: virtual microphone → engine → client → proxy → emulator → SQLite; exports; offline.
+mod recorder;
 // Helpers shared by the modules above.
 mod support;

@@ -69,6 +69,8 @@ impl SessionState {
 /// What starting a session needs.
 #[derive(Debug, Clone, Default)]
 pub struct NewSession {
+    /// Its id, when the caller needs it before the row exists (to name the recording file).
+    pub id: Option<Uuid>,
     /// The interview it belongs to.
     pub interview_id: Uuid,
     /// `microphone`, `system`.
@@ -526,7 +528,7 @@ impl Store {
             });
         }
         let session = Session {
-            id: Uuid::new_v4(),
+            id: new.id.unwrap_or_else(Uuid::new_v4),
             interview_id: new.interview_id,
             sources,
             model: new.model.clone(),

@@ -1,0 +1,382 @@
+//! `hark`: record interviews with a live transcript from the command line, and list, search,
+//! show and export the sessions. Exit codes: 0 done, 1 failure, 2 bad usage or configuration,
+//! 3 not found (or ambiguous), 4 no usable audio device.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use hark_audio::DeviceChoice;
+use hark_audio::engine::Event as AudioEvent;
+use hark_recorder::config::Layer;
+use hark_recorder::export::{Format, render, speaker};
+use hark_recorder::{Config, Recorder, RecorderError, RecorderEvent, StartOptions};
+use hark_store::StoreError;
+
+#[derive(Parser)]
+#[command(
+    name = "hark",
+    version,
+    about = "Record interviews with a live transcript"
+)]
+struct Cli {
+    /// Config file (default: the OS's config folder, hark/config.toml).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// The proxy's API base (overrides HARK_PROXY_URL and the config file).
+    #[arg(long, global = true)]
+    proxy_url: Option<String>,
+    /// Where the database and recordings live (overrides HARK_DATA_DIR).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Lists microphones and system-audio sources.
+    Devices {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Records an interview, printing the transcript as it is finalised.
+    Record {
+        /// Interview id or title (a new title creates a local interview).
+        #[arg(long)]
+        interview: String,
+        /// Microphone device id (from `hark devices`); the default if left out.
+        #[arg(long)]
+        mic: Option<String>,
+        /// Also record system audio (the candidate on a call): the default output's loopback or
+        /// monitor, or the device id given.
+        #[arg(long, num_args = 0..=1, default_missing_value = "default")]
+        system_audio: Option<String>,
+        /// Stop after this many seconds.
+        #[arg(long, conflicts_with = "until_silence")]
+        duration: Option<f64>,
+        /// Stop after this many seconds without sound on the microphone.
+        #[arg(long)]
+        until_silence: Option<f64>,
+        /// Language hint (ISO-639-1, e.g. `en`).
+        #[arg(long)]
+        language: Option<String>,
+        /// Vocabulary prompt (names, jargon).
+        #[arg(long)]
+        prompt: Option<String>,
+        /// Print every event as a JSON line instead of the transcript.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists sessions, newest first.
+    Sessions {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shows one session's transcript and notes.
+    Show {
+        /// Session id (or a unique prefix).
+        id: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Searches every transcript.
+    Search {
+        /// Words to find (all must match; `word*` for a prefix).
+        query: String,
+        /// At most this many hits.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Exports a session to stdout (or a file).
+    Export {
+        /// Session id (or a unique prefix).
+        id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "md")]
+        format: Format,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn exit_code(err: &anyhow::Error) -> u8 {
+    match err.downcast_ref::<RecorderError>() {
+        Some(RecorderError::Config(_) | RecorderError::Invalid(_)) => 2,
+        Some(RecorderError::Store(StoreError::NotFound { .. } | StoreError::Ambiguous { .. })) => 3,
+        Some(RecorderError::Audio(
+            hark_audio::AudioError::NoDevice { .. }
+            | hark_audio::AudioError::DeviceGone { .. }
+            | hark_audio::AudioError::PermissionDenied { .. }
+            | hark_audio::AudioError::DeviceBusy { .. }
+            | hark_audio::AudioError::UnsupportedFormat { .. }
+            | hark_audio::AudioError::SystemAudioUnavailable { .. },
+        )) => 4,
+        _ => 1,
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HARK_LOG")
+                // The PulseAudio client logs a closed stream as an error; it is not one.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,pulseaudio=off")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("hark: {err:#}");
+            ExitCode::from(exit_code(&err))
+        }
+    }
+}
+
+fn choice(id: Option<&str>) -> DeviceChoice {
+    match id {
+        None | Some("default") => DeviceChoice::Default,
+        Some(id) => DeviceChoice::Id(id.to_string()),
+    }
+}
+
+fn clock(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let flags = Layer {
+        proxy_url: cli.proxy_url,
+        data_dir: cli.data_dir,
+        ..Layer::default()
+    };
+    if let Command::Devices { json } = cli.command {
+        let devices = hark_audio::list_devices().map_err(RecorderError::from)?;
+        for device in devices {
+            if json {
+                println!("{}", serde_json::to_string(&device)?);
+            } else {
+                let format = device
+                    .default_format
+                    .as_ref()
+                    .map(|f| format!("{} Hz, {} ch, {}", f.max_rate, f.channels, f.sample_format))
+                    .unwrap_or_default();
+                println!(
+                    "{}{:<10} {:<50} {} ({format})",
+                    if device.is_default { "* " } else { "  " },
+                    format!("{:?}", device.kind).to_lowercase(),
+                    device.id,
+                    device.name
+                );
+            }
+        }
+        return Ok(());
+    }
+    let config = Config::load(cli.config.as_deref(), flags)?;
+    let recorder = Recorder::open(config)?;
+    let store = recorder.store().clone();
+    match cli.command {
+        Command::Devices { .. } => unreachable!("handled above"),
+        Command::Record {
+            interview,
+            mic,
+            system_audio,
+            duration,
+            until_silence,
+            language,
+            prompt,
+            json,
+        } => {
+            record(
+                &recorder,
+                StartOptions {
+                    interview,
+                    microphone: choice(mic.as_deref()),
+                    system_audio: system_audio.as_deref().map(|id| choice(Some(id))),
+                    language,
+                    prompt,
+                    token: std::env::var("HARK_ACCESS_TOKEN").ok(),
+                },
+                duration,
+                until_silence,
+                json,
+            )
+            .await?;
+        }
+        Command::Sessions { json } => {
+            let sessions = store.call(|s| s.sessions()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&sessions)?);
+            } else {
+                for row in sessions {
+                    println!(
+                        "{}  {:<32} {:>6}  {:>4} segments  {:?}  {}",
+                        row.session.id,
+                        row.job_title,
+                        clock((row.session.seconds_recorded * 1000.0) as i64),
+                        row.segments,
+                        row.session.state,
+                        row.sync_state.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
+        Command::Show { id, json } => {
+            let detail = store.call(move |s| s.session(&id)).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&detail)?);
+            } else {
+                print!("{}", render(&detail, Format::Txt));
+            }
+        }
+        Command::Search { query, limit, json } => {
+            let hits = store.call(move |s| s.search(&query, limit)).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&hits)?);
+            } else {
+                for hit in hits {
+                    println!(
+                        "{}  [{}] {}: {}",
+                        hit.session_id,
+                        clock(hit.start_ms),
+                        hit.job_title,
+                        hit.snippet
+                    );
+                }
+            }
+        }
+        Command::Export { id, format, out } => {
+            let detail = store.call(move |s| s.session(&id)).await?;
+            let text = render(&detail, format);
+            match out {
+                Some(path) => std::fs::write(&path, text)
+                    .map_err(|err| anyhow::anyhow!("cannot write {}: {err}", path.display()))?,
+                None => std::io::stdout().write_all(text.as_bytes())?,
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn record(
+    recorder: &Recorder,
+    options: StartOptions,
+    duration: Option<f64>,
+    until_silence: Option<f64>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let recording = recorder.start(options).await?;
+    let mut events = recording.subscribe();
+    eprintln!(
+        "hark: recording {} (session {}); Ctrl-C stops",
+        recording.interview.job_title, recording.session.id
+    );
+    let started = Instant::now();
+    let deadline = duration.map(|s| started + Duration::from_secs_f64(s));
+    let mut last_sound = Instant::now();
+    let mut heard = false;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        let until_deadline = deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_secs(3600));
+        tokio::select! {
+            _ = &mut ctrl_c => break,
+            _ = tokio::time::sleep(until_deadline), if deadline.is_some() => break,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            event = events.recv() => match event {
+                Ok(event) => {
+                    if let RecorderEvent::Audio { event: AudioEvent::Level { source: 0, peak_dbfs, .. } } = &event
+                        && *peak_dbfs > -50.0
+                    {
+                        last_sound = Instant::now();
+                        heard = true;
+                    }
+                    print_event(&event, json);
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => break,
+            },
+        }
+        if let Some(seconds) = until_silence
+            && heard
+            && last_sound.elapsed() >= Duration::from_secs_f64(seconds)
+        {
+            break;
+        }
+    }
+    eprintln!("hark: stopping…");
+    let stopping = tokio::spawn(recording.stop());
+    // Events of the tail (last segments) still print while stopping.
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(event) => print_event(&event, json),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => break,
+            },
+            _ = tokio::time::sleep(Duration::from_millis(100)) => if stopping.is_finished() { break },
+        }
+    }
+    let summary = stopping.await??;
+    while let Ok(event) = events.try_recv() {
+        print_event(&event, json);
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"type": "stopped", "summary": summary})
+        );
+    }
+    eprintln!(
+        "hark: saved session {} ({:.1} s, {} segments)",
+        summary.session_id, summary.seconds, summary.segments
+    );
+    Ok(())
+}
+
+fn print_event(event: &RecorderEvent, json: bool) {
+    if json {
+        if !matches!(
+            event,
+            RecorderEvent::Audio {
+                event: AudioEvent::Level { .. }
+            }
+        ) {
+            println!("{}", serde_json::to_string(event).unwrap_or_default());
+        }
+        return;
+    }
+    match event {
+        RecorderEvent::Final { segment, .. } => println!(
+            "[{}] {}: {}",
+            clock(segment.start_ms),
+            speaker(&segment.source, segment.speaker_label.as_deref()),
+            segment.text
+        ),
+        RecorderEvent::Warning { message, .. } => eprintln!("hark: warning: {message}"),
+        RecorderEvent::Audio {
+            event: AudioEvent::Warning { warning, .. },
+        } => eprintln!("hark: audio: {warning:?}"),
+        RecorderEvent::Audio {
+            event: AudioEvent::Switched {
+                from, to, reason, ..
+            },
+        } => eprintln!("hark: audio: switched from {from} to {to} ({reason:?})"),
+        _ => {}
+    }
+}

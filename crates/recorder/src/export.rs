@@ -1,0 +1,150 @@
+//! Exports of a session: Markdown and plain text with speakers and timestamps, SRT and WebVTT
+//! with correct cue timing, and JSON with everything.
+
+use hark_store::{SegmentStatus, SessionDetail};
+
+/// An export format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Markdown: a heading, then one paragraph per segment.
+    Md,
+    /// Plain text, one line per segment.
+    Txt,
+    /// SubRip subtitles.
+    Srt,
+    /// WebVTT subtitles.
+    Vtt,
+    /// Everything, as JSON.
+    Json,
+}
+
+/// The speaker shown for a segment: its label, else You (microphone) / Candidate (system).
+pub fn speaker(source: &str, label: Option<&str>) -> String {
+    match label {
+        Some(label) if !label.trim().is_empty() => label.trim().to_string(),
+        _ if source == "system" => "Candidate".into(),
+        _ => "You".into(),
+    }
+}
+
+/// `h:mm:ss` (or `m:ss` under an hour) for reading.
+fn clock(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// `hh:mm:ss{sep}mmm` for subtitles.
+fn cue_time(ms: i64, sep: char) -> String {
+    let ms = ms.max(0);
+    format!(
+        "{:02}:{:02}:{:02}{sep}{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+/// Segments worth exporting: final and back-filled ones with text, in timeline order.
+fn spoken(detail: &SessionDetail) -> impl Iterator<Item = &hark_store::Segment> {
+    detail
+        .segments
+        .iter()
+        .filter(|s| s.status != SegmentStatus::Failed && !s.text.trim().is_empty())
+}
+
+/// Renders `detail` in `format`.
+pub fn render(detail: &SessionDetail, format: Format) -> String {
+    let mut out = String::new();
+    match format {
+        Format::Md => {
+            let title = &detail.interview.job_title;
+            out.push_str(&format!("# {title}\n\n"));
+            if let Some(candidate) = &detail.interview.candidate_name {
+                out.push_str(&format!("Candidate: {candidate}  \n"));
+            }
+            out.push_str(&format!(
+                "Session: {}  \nDuration: {}\n\n",
+                detail.session.id,
+                clock((detail.session.seconds_recorded * 1000.0) as i64)
+            ));
+            for s in spoken(detail) {
+                out.push_str(&format!(
+                    "**{}** [{}]: {}\n\n",
+                    speaker(&s.source, s.speaker_label.as_deref()),
+                    clock(s.start_ms),
+                    s.text.trim()
+                ));
+            }
+            if !detail.notes.is_empty() {
+                out.push_str("## Notes\n\n");
+                for note in &detail.notes {
+                    out.push_str(&format!("- [{}] {}\n", clock(note.at_ms), note.body.trim()));
+                }
+            }
+        }
+        Format::Txt => {
+            for s in spoken(detail) {
+                out.push_str(&format!(
+                    "[{}] {}: {}\n",
+                    clock(s.start_ms),
+                    speaker(&s.source, s.speaker_label.as_deref()),
+                    s.text.trim()
+                ));
+            }
+        }
+        Format::Srt => {
+            for (n, s) in spoken(detail).enumerate() {
+                out.push_str(&format!(
+                    "{}\n{} --> {}\n{}: {}\n\n",
+                    n + 1,
+                    cue_time(s.start_ms, ','),
+                    cue_time(s.end_ms.max(s.start_ms + 1), ','),
+                    speaker(&s.source, s.speaker_label.as_deref()),
+                    s.text.trim()
+                ));
+            }
+        }
+        Format::Vtt => {
+            out.push_str("WEBVTT\n\n");
+            for s in spoken(detail) {
+                out.push_str(&format!(
+                    "{} --> {}\n<v {}>{}\n\n",
+                    cue_time(s.start_ms, '.'),
+                    cue_time(s.end_ms.max(s.start_ms + 1), '.'),
+                    speaker(&s.source, s.speaker_label.as_deref()),
+                    s.text.trim()
+                ));
+            }
+        }
+        Format::Json => {
+            out = serde_json::to_string_pretty(detail).unwrap_or_default();
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cue_times_carry_hours_minutes_and_milliseconds() {
+        assert_eq!(cue_time(3_723_004, ','), "01:02:03,004");
+        assert_eq!(cue_time(59_999, '.'), "00:00:59.999");
+        assert_eq!(clock(3_723_004), "1:02:03");
+        assert_eq!(clock(61_000), "1:01");
+    }
+
+    #[test]
+    fn speakers_default_by_source_and_labels_win() {
+        assert_eq!(speaker("microphone", None), "You");
+        assert_eq!(speaker("system", Some(" ")), "Candidate");
+        assert_eq!(speaker("system", Some("Ada")), "Ada");
+    }
+}

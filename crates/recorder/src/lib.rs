@@ -1,0 +1,13 @@
+//! Hark's recorder: the one API the desktop shell and the `hark` CLI share — record (audio
+//! engine → recording file → realtime calls through the proxy → transcript in SQLite), list,
+//! search, show and export sessions — and the configuration both read.
+
+pub mod config;
+pub mod error;
+pub mod export;
+pub mod recorder;
+pub mod store_thread;
+
+pub use config::Config;
+pub use error::{RecorderError, Result};
+pub use recorder::{Recorder, RecorderEvent, Recording, StartOptions, StopSummary};

@@ -1,0 +1,701 @@
+//! Recording: the audio engine writes every frame to the recording file, a router hands each
+//! source's Opus packets to its uplink (one realtime call per source through the proxy), the
+//! transcript assembler turns the call's events into segments, and each final segment is in
+//! SQLite before it is announced. No proxy, or a proxy that cannot be reached, never stops a
+//! recording: it says so and keeps trying.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hark_audio::engine::{EngineConfig, Event as AudioEvent, Frame, Output, SourceSpec};
+use hark_audio::{DeviceChoice, Engine, SourceKind};
+use hark_realtime::{Assembler, Call, CallEvent, Dial, Update};
+use hark_store::{
+    Interview, NewSession, Note, NoteKind, Segment, SegmentStatus, Session, SessionState,
+};
+use hark_wire::realtime::ServerEvent;
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, watch};
+use uuid::Uuid;
+use webrtc::peer_connection::RTCPeerConnectionState;
+
+use crate::config::Config;
+use crate::error::{RecorderError, Result};
+use crate::store_thread::StoreThread;
+
+/// Frames an uplink may fall behind before the router drops them (1 s; they stay in the file).
+const UPLINK_QUEUE: usize = 50;
+/// How long stopping waits for the last transcripts.
+const TAIL_WAIT: Duration = Duration::from_secs(8);
+
+/// What happens while recording, for the UI and the CLI.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum RecorderEvent {
+    /// From the audio engine: levels, device warnings and switches.
+    Audio {
+        /// The engine's event.
+        event: AudioEvent,
+    },
+    /// A source's call changed state (`connecting`, `connected`, `failed`, …).
+    Connection {
+        /// `microphone` or `system`.
+        source: String,
+        /// The state.
+        state: String,
+    },
+    /// Audio is flowing to the transcriber.
+    Live {
+        /// `microphone` or `system`.
+        source: String,
+        /// From record pressed to the first packet sent on a connected call.
+        after_ms: f64,
+    },
+    /// Provisional text.
+    Partial {
+        /// `microphone` or `system`.
+        source: String,
+        /// OpenAI's item id.
+        item_id: String,
+        /// All text so far.
+        text: String,
+    },
+    /// A final segment, already stored.
+    Final {
+        /// `microphone` or `system`.
+        source: String,
+        /// The stored segment.
+        segment: Segment,
+    },
+    /// A span whose transcription failed (stored, for back-fill).
+    Failed {
+        /// `microphone` or `system`.
+        source: String,
+        /// The stored segment (empty text).
+        segment: Segment,
+        /// Why.
+        message: String,
+    },
+    /// Something the user should know; recording continues.
+    Warning {
+        /// The source concerned, if one.
+        source: Option<String>,
+        /// What and what to do.
+        message: String,
+    },
+}
+
+/// How to record.
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    /// Interview id, or a title (a title matching none creates a local interview).
+    pub interview: String,
+    /// Microphone device.
+    pub microphone: DeviceChoice,
+    /// Also record system audio from this device.
+    pub system_audio: Option<DeviceChoice>,
+    /// Language hint.
+    pub language: Option<String>,
+    /// Vocabulary prompt.
+    pub prompt: Option<String>,
+    /// The user's access token for the proxy (none for a `--dev` proxy).
+    pub token: Option<String>,
+}
+
+/// The recorder: configuration and the local store.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    config: Config,
+    store: StoreThread,
+}
+
+impl Recorder {
+    /// Opens the local store in the configured data folder.
+    pub fn open(config: Config) -> Result<Recorder> {
+        let store = StoreThread::open(&config.database())?;
+        Ok(Recorder { config, store })
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store's thread.
+    pub fn store(&self) -> &StoreThread {
+        &self.store
+    }
+
+    /// The interview with this id or title, creating a local one for a new title.
+    pub async fn interview_for(&self, id_or_title: &str) -> Result<Interview> {
+        let wanted = id_or_title.trim().to_string();
+        if wanted.is_empty() {
+            return Err(RecorderError::Invalid(
+                "name the interview: `--interview \"Backend engineer – Ada\"` (an id or a title)"
+                    .into(),
+            ));
+        }
+        self.store
+            .call(move |store| match store.find_interview(&wanted)? {
+                Some(found) => Ok(found),
+                None => store.create_interview(&wanted, None),
+            })
+            .await
+    }
+
+    /// Starts recording. Fails only if no audio can be recorded at all.
+    pub async fn start(&self, options: StartOptions) -> Result<Recording> {
+        let pressed = Instant::now();
+        let interview = self.interview_for(&options.interview).await?;
+        let mut specs = vec![SourceSpec {
+            label: "microphone".into(),
+            kind: SourceKind::Microphone,
+            device: options.microphone.clone(),
+        }];
+        if let Some(device) = &options.system_audio {
+            specs.push(SourceSpec {
+                label: "system".into(),
+                kind: SourceKind::System,
+                device: device.clone(),
+            });
+        }
+        let session_id = Uuid::new_v4();
+        let recordings = self.config.recordings_dir();
+        std::fs::create_dir_all(&recordings).map_err(|err| {
+            RecorderError::Config(format!(
+                "cannot create the recordings folder {}: {err}; set HARK_DATA_DIR to a writable folder",
+                recordings.display()
+            ))
+        })?;
+        let file = recordings.join(format!("{session_id}.ogg"));
+
+        let (events, _) = broadcast::channel(1024);
+        let mut senders = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in &specs {
+            let (tx, rx) = mpsc::channel(UPLINK_QUEUE);
+            senders.push(tx);
+            receivers.push(rx);
+        }
+        // Calls start connecting while the devices open: neither waits for the other.
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut uplinks = Vec::new();
+        for (spec, frames_rx) in specs.iter().zip(receivers) {
+            let ctx = Uplink {
+                source: spec.label.clone(),
+                session_id,
+                interview_id: interview.id,
+                proxy_url: self.config.proxy_url.clone(),
+                options: options.clone(),
+                events: events.clone(),
+                store: self.store.clone(),
+                pressed,
+            };
+            uplinks.push(tokio::spawn(ctx.run(frames_rx, stop_rx.clone())));
+        }
+        let frames = Arc::new(AtomicU64::new(0));
+        let router = Arc::new(Router {
+            uplinks: senders,
+            events: events.clone(),
+            frames: frames.clone(),
+        });
+        let config = EngineConfig::new(specs.clone(), file.clone());
+        let engine = match tokio::task::spawn_blocking(move || Engine::start(config, router)).await
+        {
+            Ok(Ok(engine)) => engine,
+            failed => {
+                let _ = stop_tx.send(true);
+                return Err(match failed {
+                    Ok(Err(err)) => err.into(),
+                    Err(err) => RecorderError::Invalid(format!("audio start panicked: {err}")),
+                    Ok(Ok(_)) => unreachable!(),
+                });
+            }
+        };
+
+        let new = NewSession {
+            id: Some(session_id),
+            interview_id: interview.id,
+            sources: specs.iter().map(|s| s.label.clone()).collect(),
+            language: options.language.clone(),
+            prompt: options.prompt.clone(),
+            recording_path: Some(file.display().to_string()),
+            ..NewSession::default()
+        };
+        let session = self
+            .store
+            .call(move |store| store.start_session(&new))
+            .await?;
+        if self.config.proxy_url.is_none() {
+            let _ = events.send(RecorderEvent::Warning {
+                source: None,
+                message: "no proxy is configured, so there is no live transcript; the recording \
+                          is kept locally (set HARK_PROXY_URL or proxy_url in the config file)"
+                    .into(),
+            });
+        }
+        Ok(Recording {
+            session,
+            interview,
+            engine: Some(engine),
+            uplinks,
+            events,
+            store: self.store.clone(),
+            stop: stop_tx,
+            frames,
+        })
+    }
+}
+
+/// The audio engine's output: packets to each source's uplink, events to subscribers.
+struct Router {
+    uplinks: Vec<mpsc::Sender<(u64, Vec<u8>)>>,
+    events: broadcast::Sender<RecorderEvent>,
+    frames: Arc<AtomicU64>,
+}
+
+impl Output for Router {
+    fn frame(&self, frame: &Frame<'_>) {
+        if frame.source == 0 {
+            self.frames.store(frame.index + 1, Ordering::Relaxed);
+        }
+        if let Some(uplink) = self.uplinks.get(frame.source) {
+            // A full or closed queue only costs the live transcript; the file has the frame.
+            let _ = uplink.try_send((frame.index, frame.packet.data.clone()));
+        }
+    }
+
+    fn event(&self, event: AudioEvent) {
+        let _ = self.events.send(RecorderEvent::Audio { event });
+    }
+}
+
+/// What stopping reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct StopSummary {
+    /// The session.
+    pub session_id: Uuid,
+    /// Seconds recorded.
+    pub seconds: f64,
+    /// Final segments stored.
+    pub segments: usize,
+    /// Where the recording file is.
+    pub recording: Option<String>,
+}
+
+/// A recording in progress.
+#[derive(Debug)]
+pub struct Recording {
+    /// The session row.
+    pub session: Session,
+    /// Its interview.
+    pub interview: Interview,
+    engine: Option<Engine>,
+    uplinks: Vec<tokio::task::JoinHandle<()>>,
+    events: broadcast::Sender<RecorderEvent>,
+    store: StoreThread,
+    stop: watch::Sender<bool>,
+    frames: Arc<AtomicU64>,
+}
+
+impl Recording {
+    /// Events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<RecorderEvent> {
+        self.events.subscribe()
+    }
+
+    /// Position in the recording (ms).
+    pub fn position_ms(&self) -> i64 {
+        self.frames.load(Ordering::Relaxed) as i64 * 20
+    }
+
+    /// Adds a note or bookmark at the current position.
+    pub async fn add_note(&self, kind: NoteKind, body: &str) -> Result<Note> {
+        let (id, at, body) = (self.session.id, self.position_ms(), body.to_string());
+        self.store
+            .call(move |store| store.add_note(id, kind, at, &body))
+            .await
+    }
+
+    /// Stops: the file is finished, each call commits its tail, waits (bounded) for the last
+    /// transcripts and hangs up; the session is closed and queued for sync.
+    pub async fn stop(mut self) -> Result<StopSummary> {
+        let engine = self.engine.take();
+        let stats = match engine {
+            Some(engine) => tokio::task::spawn_blocking(move || engine.stop())
+                .await
+                .map_err(|err| RecorderError::Invalid(format!("audio stop panicked: {err}")))?,
+            None => Ok(Vec::new()),
+        };
+        let _ = self.stop.send(true);
+        for uplink in self.uplinks.drain(..) {
+            let _ = tokio::time::timeout(TAIL_WAIT + Duration::from_secs(4), uplink).await;
+        }
+        let seconds = stats
+            .as_ref()
+            .ok()
+            .and_then(|s| s.first())
+            .map(|s| s.frames as f64 * 0.02)
+            .unwrap_or(self.position_ms() as f64 / 1000.0);
+        let state = if stats.is_ok() {
+            SessionState::Completed
+        } else {
+            SessionState::Interrupted
+        };
+        let id = self.session.id;
+        let detail = self
+            .store
+            .call(move |store| {
+                store.finish_session(id, seconds, state)?;
+                store.session(&id.to_string())
+            })
+            .await?;
+        stats?;
+        Ok(StopSummary {
+            session_id: id,
+            seconds,
+            segments: detail
+                .segments
+                .iter()
+                .filter(|s| s.status != SegmentStatus::Failed)
+                .count(),
+            recording: detail.session.recording_path,
+        })
+    }
+}
+
+/// One source's path to the transcriber.
+struct Uplink {
+    source: String,
+    session_id: Uuid,
+    interview_id: Uuid,
+    proxy_url: Option<String>,
+    options: StartOptions,
+    events: broadcast::Sender<RecorderEvent>,
+    store: StoreThread,
+    pressed: Instant,
+}
+
+impl Uplink {
+    fn warn(&self, message: String) {
+        tracing::warn!(source = %self.source, "{message}");
+        let _ = self.events.send(RecorderEvent::Warning {
+            source: Some(self.source.clone()),
+            message,
+        });
+    }
+
+    fn state(&self, state: &str) {
+        let _ = self.events.send(RecorderEvent::Connection {
+            source: self.source.clone(),
+            state: state.into(),
+        });
+    }
+
+    async fn run(
+        self,
+        mut frames: mpsc::Receiver<(u64, Vec<u8>)>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let Some(proxy_url) = self.proxy_url.clone() else {
+            // Local only: keep the queue empty until the end.
+            while frames.recv().await.is_some() {}
+            return;
+        };
+        let mut backoff = Duration::from_secs(1);
+        let mut live_reported = false;
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            self.state("connecting");
+            let dial = Dial {
+                proxy_url: proxy_url.clone(),
+                token: self.options.token.clone(),
+                interview_id: self.interview_id,
+                source: self.source.clone(),
+                language: self.options.language.clone(),
+                prompt: self.options.prompt.clone(),
+                bind: "0.0.0.0:0".into(),
+            };
+            let connected = tokio::select! {
+                connected = Call::connect(dial) => connected,
+                _ = stop.changed() => return,
+            };
+            let (call, mut call_events) = match connected {
+                Ok(call) => call,
+                Err(err) => {
+                    let retry = match &err {
+                        hark_realtime::RealtimeError::Refused {
+                            retry_after: Some(s),
+                            ..
+                        } => Duration::from_secs(*s),
+                        _ => backoff,
+                    };
+                    self.warn(format!(
+                        "no live transcript for the {}: {err}; recording continues, retrying in {} s",
+                        self.source,
+                        retry.as_secs()
+                    ));
+                    self.state("offline");
+                    if !self.wait_draining(&mut frames, &mut stop, retry).await {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    continue;
+                }
+            };
+            backoff = Duration::from_secs(1);
+            let ended = self
+                .serve(
+                    &call,
+                    &mut call_events,
+                    &mut frames,
+                    &mut stop,
+                    &mut live_reported,
+                )
+                .await;
+            let _ = call.hang_up().await;
+            match ended {
+                Ended::Stopped => {
+                    self.state("closed");
+                    return;
+                }
+                Ended::Lost(why) => {
+                    self.warn(format!(
+                        "the live transcript of the {} stopped ({why}); recording continues, reconnecting",
+                        self.source
+                    ));
+                    self.state("offline");
+                }
+            }
+        }
+    }
+
+    /// Waits `how_long` (or until stop), discarding queued frames. False when stopping.
+    async fn wait_draining(
+        &self,
+        frames: &mut mpsc::Receiver<(u64, Vec<u8>)>,
+        stop: &mut watch::Receiver<bool>,
+        how_long: Duration,
+    ) -> bool {
+        let deadline = tokio::time::sleep(how_long);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return true,
+                _ = stop.changed() => return false,
+                frame = frames.recv() => if frame.is_none() { return false },
+            }
+        }
+    }
+
+    async fn serve(
+        &self,
+        call: &Call,
+        call_events: &mut mpsc::UnboundedReceiver<CallEvent>,
+        frames: &mut mpsc::Receiver<(u64, Vec<u8>)>,
+        stop: &mut watch::Receiver<bool>,
+        live_reported: &mut bool,
+    ) -> Ended {
+        // Audio sent before the connection is up is lost: wait for it, dropping queued frames
+        // (they are in the file).
+        let connect_deadline = tokio::time::sleep(Duration::from_secs(10));
+        tokio::pin!(connect_deadline);
+        let mut early = Vec::new();
+        loop {
+            tokio::select! {
+                _ = &mut connect_deadline => return Ended::Lost("the connection did not come up within 10 s".into()),
+                _ = stop.changed() => return Ended::Stopped,
+                _ = frames.recv() => {}
+                event = call_events.recv() => match event {
+                    Some(CallEvent::Connection(RTCPeerConnectionState::Connected)) => break,
+                    Some(CallEvent::Connection(state @ (RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed))) => {
+                        return Ended::Lost(format!("connection {state}"));
+                    }
+                    Some(other) => early.push(other),
+                    None => return Ended::Lost("the call went away".into()),
+                },
+            }
+        }
+        self.state("connected");
+        let mut assembler: Option<Assembler> = None;
+        for event in early {
+            if let Some(assembler) = assembler.as_mut() {
+                self.handle(assembler, event).await;
+            }
+        }
+        let mut stopping = false;
+        let mut tail_acknowledged = false;
+        let tail_deadline = tokio::time::sleep(Duration::from_secs(3600 * 24));
+        tokio::pin!(tail_deadline);
+        loop {
+            tokio::select! {
+                frame = frames.recv(), if !stopping => match frame {
+                    Some((index, packet)) => {
+                        // The transcriber's time 0 is the first frame it receives.
+                        assembler.get_or_insert_with(|| Assembler::new(index as i64 * 20));
+                        if call.send_audio(&packet).await.is_ok() && !*live_reported {
+                            *live_reported = true;
+                            let _ = self.events.send(RecorderEvent::Live {
+                                source: self.source.clone(),
+                                after_ms: self.pressed.elapsed().as_secs_f64() * 1000.0,
+                            });
+                        }
+                    }
+                    None => {
+                        // The engine stopped: commit the tail and wait for the last words.
+                        stopping = true;
+                        let _ = call.commit().await;
+                        tail_deadline.as_mut().reset(tokio::time::Instant::now() + TAIL_WAIT);
+                    }
+                },
+                _ = stop.changed(), if !stopping => {
+                    // Frames still queued belong to the tail.
+                    while let Ok((_, packet)) = frames.try_recv() {
+                        let _ = call.send_audio(&packet).await;
+                    }
+                    stopping = true;
+                    let _ = call.commit().await;
+                    tail_deadline.as_mut().reset(tokio::time::Instant::now() + TAIL_WAIT);
+                }
+                _ = &mut tail_deadline, if stopping => return Ended::Stopped,
+                event = call_events.recv() => match event {
+                    Some(CallEvent::Connection(state @ (RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed))) => {
+                        return if stopping { Ended::Stopped } else { Ended::Lost(format!("connection {state}")) };
+                    }
+                    Some(CallEvent::ChannelClosed) => {
+                        return if stopping { Ended::Stopped } else { Ended::Lost("the transcriber hung up".into()) };
+                    }
+                    Some(event) => {
+                        // The tail commit is answered by `committed` (then its transcript
+                        // follows) or by an error (nothing was left to commit).
+                        if stopping
+                            && let CallEvent::Server(server) = &event
+                            && matches!(server.as_ref(), ServerEvent::Committed(_) | ServerEvent::Error(_))
+                        {
+                            tail_acknowledged = true;
+                        }
+                        if let Some(assembler) = assembler.as_mut() {
+                            self.handle(assembler, event).await;
+                            if tail_acknowledged && assembler.unfinished() == 0 {
+                                return Ended::Stopped;
+                            }
+                        } else if stopping {
+                            return Ended::Stopped;
+                        }
+                    }
+                    None => return if stopping { Ended::Stopped } else { Ended::Lost("the call went away".into()) },
+                },
+            }
+        }
+    }
+
+    async fn handle(&self, assembler: &mut Assembler, event: CallEvent) {
+        let CallEvent::Server(event) = event else {
+            return;
+        };
+        if let ServerEvent::Error(error) = event.as_ref() {
+            // An empty tail commit is expected; anything else is worth a line in the log.
+            tracing::info!(source = %self.source, message = %error.error.message, "transcriber error event");
+            return;
+        }
+        for update in assembler.handle(&event) {
+            match update {
+                Update::Partial { item_id, text } => {
+                    let _ = self.events.send(RecorderEvent::Partial {
+                        source: self.source.clone(),
+                        item_id,
+                        text,
+                    });
+                }
+                Update::Final {
+                    item_id,
+                    text,
+                    start_ms,
+                    end_ms,
+                } => {
+                    // A commit of pure silence comes back as an empty transcript: nothing to keep.
+                    if text.trim().is_empty() {
+                        continue;
+                    }
+                    let segment =
+                        self.segment(item_id, text, start_ms, end_ms, SegmentStatus::Final);
+                    let stored = segment.clone();
+                    match self
+                        .store
+                        .call(move |store| store.save_segment(&stored))
+                        .await
+                    {
+                        Ok(()) => {
+                            let _ = self.events.send(RecorderEvent::Final {
+                                source: self.source.clone(),
+                                segment,
+                            });
+                        }
+                        Err(err) => {
+                            self.warn(format!("a transcript segment could not be saved: {err}"))
+                        }
+                    }
+                }
+                Update::Failed {
+                    item_id,
+                    message,
+                    start_ms,
+                    end_ms,
+                } => {
+                    let segment = self.segment(
+                        item_id,
+                        String::new(),
+                        start_ms,
+                        end_ms,
+                        SegmentStatus::Failed,
+                    );
+                    let stored = segment.clone();
+                    if self
+                        .store
+                        .call(move |store| store.save_segment(&stored))
+                        .await
+                        .is_ok()
+                    {
+                        let _ = self.events.send(RecorderEvent::Failed {
+                            source: self.source.clone(),
+                            segment,
+                            message,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn segment(
+        &self,
+        item_id: String,
+        text: String,
+        start_ms: i64,
+        end_ms: i64,
+        status: SegmentStatus,
+    ) -> Segment {
+        Segment {
+            id: Uuid::new_v4(),
+            session_id: self.session_id,
+            item_id: Some(item_id),
+            source: self.source.clone(),
+            speaker_label: None,
+            start_ms: start_ms.max(0),
+            end_ms: end_ms.max(start_ms.max(0)),
+            text,
+            status,
+        }
+    }
+}
+
+/// How a call ended.
+enum Ended {
+    /// We stopped recording.
+    Stopped,
+    /// It broke; reconnect.
+    Lost(String),
+}

@@ -1,0 +1,68 @@
+//! The local store on a thread of its own: callers hand it closures and await the answer, so a
+//! slow disk never blocks the audio or network path.
+
+use std::sync::mpsc;
+
+use hark_store::Store;
+
+use crate::error::{RecorderError, Result};
+
+type Job = Box<dyn FnOnce(&mut Store) + Send>;
+
+/// A handle to the store's thread; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct StoreThread {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl StoreThread {
+    /// Opens the store at `path` on a new thread.
+    pub fn open(path: &std::path::Path) -> Result<StoreThread> {
+        let mut store = Store::open(path)?;
+        // Sessions a crash left "recording" become interrupted and queued before anything else.
+        let interrupted = store.recover_interrupted()?;
+        for session in interrupted {
+            tracing::warn!(session = %session.id, "a session was interrupted by a crash; kept as interrupted");
+        }
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("hark-store".into())
+            .spawn(move || {
+                for job in queue {
+                    job(&mut store);
+                }
+            })
+            .map_err(|err| {
+                RecorderError::Invalid(format!("cannot start the database thread: {err}"))
+            })?;
+        Ok(StoreThread { jobs })
+    }
+
+    /// Runs `f` on the store's thread and waits for it (async).
+    pub async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> hark_store::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move |store| {
+                let _ = tx.send(f(store));
+            }))
+            .map_err(|_| RecorderError::StoreGone)?;
+        Ok(rx.await.map_err(|_| RecorderError::StoreGone)??)
+    }
+
+    /// Runs `f` on the store's thread and waits for it (blocking; not on an async runtime).
+    pub fn call_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> hark_store::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = mpsc::channel();
+        self.jobs
+            .send(Box::new(move |store| {
+                let _ = tx.send(f(store));
+            }))
+            .map_err(|_| RecorderError::StoreGone)?;
+        Ok(rx.recv().map_err(|_| RecorderError::StoreGone)??)
+    }
+}

@@ -1,0 +1,241 @@
+//! The recorder end to end: a DTMF script played into a PulseAudio virtual microphone → cpal →
+//! the audio engine → the realtime client → the proxy (`--dev`) → the emulator, with every final
+//! segment in SQLite; exports checked; and a proxy that cannot be reached, which must not stop
+//! the recording. Needs the virtual microphone from `cargo xtask test`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use hark_audio::DeviceChoice;
+use hark_recorder::config::Layer;
+use hark_recorder::export::{Format, render};
+use hark_recorder::{Config, Recorder, RecorderEvent, StartOptions};
+use hark_tests::dtmf::Script;
+use hark_tests::emulator::Emulator;
+
+use crate::support::emulator;
+
+#[path = "../../crates/audio/tests/support/mod.rs"]
+mod audio_support;
+
+use audio_support::{VirtualMic, scratch};
+
+/// A `--dev` proxy in front of `emulator`; returns its `…/v1`.
+async fn dev_proxy(emulator: &Emulator) -> String {
+    let vars: HashMap<String, String> = HashMap::from([
+        ("OPENAI_API_KEY".to_owned(), emulator.api_key().to_owned()),
+        ("OPENAI_BASE_URL".to_owned(), emulator.base_url()),
+    ]);
+    let config =
+        hark_proxy::Config::from_vars(|name| vars.get(name).cloned(), true).expect("valid config");
+    let state = hark_proxy::state_from_config(&config).expect("proxy state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, hark_proxy::app(state)).await });
+    format!("http://{addr}/v1")
+}
+
+fn write_wav(path: &Path, samples: &[f32]) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).unwrap();
+    for s in samples {
+        writer.write_sample((s * 32767.0) as i16).unwrap();
+    }
+    writer.finalize().unwrap();
+}
+
+fn recorder(name: &str, proxy_url: Option<String>) -> Recorder {
+    let flags = Layer {
+        proxy_url,
+        data_dir: Some(scratch(name).join("data")),
+        ..Layer::default()
+    };
+    let config =
+        Config::load_with(Some(&scratch(name).join("none.toml")), flags, |_| None).unwrap();
+    Recorder::open(config).unwrap()
+}
+
+fn options(mic: &VirtualMic, interview: &str) -> StartOptions {
+    StartOptions {
+        interview: interview.into(),
+        microphone: DeviceChoice::Id(mic.id()),
+        system_audio: None,
+        language: Some("en".into()),
+        prompt: None,
+        token: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_through_the_virtual_microphone_lands_in_sqlite_and_exports() {
+    let emulator = emulator().await;
+    let proxy = dev_proxy(&emulator).await;
+    let mic = VirtualMic::new("hark_it_recorder", 48_000, 1);
+    let script = Script::new()
+        .pause(600)
+        .say("1 2 3")
+        .pause(900)
+        .say("4 5 6 7")
+        .pause(900)
+        .say("9 0")
+        .pause(900);
+    let wav = scratch("recorder").join("script.wav");
+    write_wav(&wav, script.samples());
+
+    let recorder = recorder("recorder", Some(proxy));
+    // A just-created virtual device takes the sound server a moment to settle; real ones don't.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let recording = recorder
+        .start(options(&mic, "Backend engineer"))
+        .await
+        .unwrap();
+    let mut events = recording.subscribe();
+    // Play once the call is live, as a recruiter speaks after pressing record.
+    let live = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(RecorderEvent::Live { after_ms, .. }) = events.recv().await {
+                return after_ms;
+            }
+        }
+    })
+    .await
+    .expect("audio flowing to the transcriber");
+    let played_at_ms = recording.position_ms();
+    let player = tokio::task::spawn_blocking({
+        let wav = wav.clone();
+        move || mic.play(&wav)
+    });
+    let mut finals = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while finals.len() < 3 {
+            if let Ok(RecorderEvent::Final { segment, .. }) = events.recv().await {
+                finals.push(segment);
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("three finals, got {finals:?}"));
+    player.await.unwrap();
+    let summary = recording.stop().await.unwrap();
+    eprintln!("recorder: record pressed → live after {live:.1} ms");
+
+    // Exactly the script, in order, stored before it was announced.
+    let texts: Vec<&str> = finals.iter().map(|s| s.text.as_str()).collect();
+    assert_eq!(texts, script.expected_transcripts());
+    let id = summary.session_id.to_string();
+    let detail = recorder
+        .store()
+        .call(move |store| store.session(&id))
+        .await
+        .unwrap();
+    let stored: Vec<&str> = detail.segments.iter().map(|s| s.text.as_str()).collect();
+    assert_eq!(stored, script.expected_transcripts());
+    // Plausible timings: in order, after the script started playing, within the recording.
+    let mut previous = played_at_ms;
+    for segment in &detail.segments {
+        assert!(segment.start_ms >= previous - 400, "{detail:#?}");
+        assert!(segment.end_ms > segment.start_ms);
+        assert!(segment.end_ms <= (summary.seconds * 1000.0) as i64 + 100);
+        previous = segment.end_ms;
+    }
+    assert_eq!(summary.segments, 3);
+    let recording_file = summary.recording.clone().unwrap();
+    let tracks = hark_audio::recording::read(Path::new(&recording_file)).unwrap();
+    assert!((tracks[0].seconds() - summary.seconds).abs() < 0.1);
+
+    // Exports: every segment once, cues in order with valid times.
+    let srt = render(&detail, Format::Srt);
+    let cues = parse_cues(&srt, ',');
+    assert_eq!(cues.len(), 3, "{srt}");
+    let vtt = render(&detail, Format::Vtt);
+    assert!(vtt.starts_with("WEBVTT\n\n"));
+    let vtt_cues = parse_cues(&vtt, '.');
+    assert_eq!(vtt_cues, cues);
+    for (cue, segment) in cues.iter().zip(&detail.segments) {
+        assert_eq!((cue.0, cue.1), (segment.start_ms, segment.end_ms));
+        assert!(cue.2.ends_with(&segment.text));
+    }
+    let md = render(&detail, Format::Md);
+    assert!(md.starts_with("# Backend engineer\n"));
+    assert!(md.contains("**You** [0:0"), "{md}");
+    let json: serde_json::Value = serde_json::from_str(&render(&detail, Format::Json)).unwrap();
+    assert_eq!(json["segments"].as_array().unwrap().len(), 3);
+    // Searchable at once.
+    let hits = recorder
+        .store()
+        .call(|store| store.search("4 5 6", 10))
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_proxy_warns_and_the_recording_is_kept() {
+    let mic = VirtualMic::new("hark_it_offline", 48_000, 1);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let recorder = recorder("offline", Some(url));
+    let recording = recorder
+        .start(options(&mic, "Offline interview"))
+        .await
+        .unwrap();
+    let mut events = recording.subscribe();
+    let warning = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(RecorderEvent::Warning { message, .. }) = events.recv().await {
+                return message;
+            }
+        }
+    })
+    .await
+    .expect("a warning");
+    assert!(warning.contains("cannot reach the Hark proxy"), "{warning}");
+    assert!(warning.contains("recording continues"), "{warning}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let summary = recording.stop().await.unwrap();
+    assert!(summary.seconds >= 1.0, "{summary:?}");
+    let tracks =
+        hark_audio::recording::read(Path::new(summary.recording.as_ref().unwrap())).unwrap();
+    assert!(tracks[0].seconds() >= 1.0);
+    let sessions = recorder
+        .store()
+        .call(|store| store.sessions())
+        .await
+        .unwrap();
+    assert_eq!(sessions[0].sync_state.as_deref(), Some("pending"));
+}
+
+/// Reads SRT/VTT cues: (start ms, end ms, text); panics on a malformed cue or times out of order.
+fn parse_cues(text: &str, sep: char) -> Vec<(i64, i64, String)> {
+    let time = |t: &str| -> i64 {
+        let (hms, ms) = t.trim().split_once(sep).expect("milliseconds");
+        let parts: Vec<i64> = hms.split(':').map(|p| p.parse().unwrap()).collect();
+        assert_eq!(parts.len(), 3, "hh:mm:ss in {t}");
+        ((parts[0] * 60 + parts[1]) * 60 + parts[2]) * 1000 + ms.parse::<i64>().unwrap()
+    };
+    let mut cues = Vec::new();
+    let mut last_end = 0;
+    for block in text.split("\n\n").filter(|b| b.contains("-->")) {
+        let line = block.lines().find(|l| l.contains("-->")).unwrap();
+        let (start, end) = line.split_once("-->").unwrap();
+        let (start, end) = (time(start), time(end));
+        assert!(start < end && start >= last_end, "cue times in {block}");
+        last_end = end;
+        let body = block
+            .lines()
+            .skip_while(|l| !l.contains("-->"))
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let body = body.replace("<v You>", "You: ");
+        cues.push((start, end, body));
+    }
+    cues
+}
