@@ -239,3 +239,177 @@ fn parse_cues(text: &str, sep: char) -> Vec<(i64, i64, String)> {
     }
     cues
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn microphone_and_system_audio_give_two_labelled_transcripts() {
+    let emulator = emulator().await;
+    let proxy = dev_proxy(&emulator).await;
+    let mic = VirtualMic::new("hark_it_two_mic", 48_000, 1);
+    let speakers = VirtualMic::new("hark_it_two_speakers", 48_000, 2);
+    let you = Script::new().pause(400).say("1 1").pause(900);
+    let candidate = Script::new().pause(400).say("8 8 8").pause(900);
+    let dir = scratch("two-sources");
+    write_wav(&dir.join("you.wav"), you.samples());
+    write_wav(&dir.join("candidate.wav"), candidate.samples());
+    let recorder = recorder("two-sources", Some(proxy));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut start = options(&mic, "Two sources");
+    start.system_audio = Some(DeviceChoice::Id(format!(
+        "pulseaudio:{}_feed.monitor",
+        speakers.name
+    )));
+    let recording = recorder.start(start).await.unwrap();
+    let mut events = recording.subscribe();
+    let mut live = 0;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while live < 2 {
+            if let Ok(RecorderEvent::Live { .. }) = events.recv().await {
+                live += 1;
+            }
+        }
+    })
+    .await
+    .expect("both sources live");
+    let (you_wav, candidate_wav) = (dir.join("you.wav"), dir.join("candidate.wav"));
+    let play_you = tokio::task::spawn_blocking(move || mic.play(&you_wav));
+    let play_candidate = tokio::task::spawn_blocking(move || speakers.play(&candidate_wav));
+    let mut finals = Vec::new();
+    tokio::time::timeout(Duration::from_secs(15), async {
+        while finals.len() < 2 {
+            if let Ok(RecorderEvent::Final { source, segment }) = events.recv().await {
+                finals.push((source, segment.text));
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("two finals, got {finals:?}"));
+    play_you.await.unwrap();
+    play_candidate.await.unwrap();
+    let summary = recording.stop().await.unwrap();
+    finals.sort();
+    assert_eq!(
+        finals,
+        [
+            ("microphone".to_string(), "1 1".to_string()),
+            ("system".to_string(), "8 8 8".to_string())
+        ]
+    );
+    let id = summary.session_id.to_string();
+    let detail = recorder
+        .store()
+        .call(move |s| s.session(&id))
+        .await
+        .unwrap();
+    let txt = render(&detail, Format::Txt);
+    assert!(
+        txt.contains("You: 1 1") && txt.contains("Candidate: 8 8 8"),
+        "{txt}"
+    );
+    let tracks =
+        hark_audio::recording::read(Path::new(summary.recording.as_ref().unwrap())).unwrap();
+    let labels: Vec<&str> = tracks.iter().map(|t| t.source.as_str()).collect();
+    assert_eq!(labels, ["microphone", "system"]);
+}
+
+/// The `hark` binary, built beside this test binary by `cargo test --workspace`.
+fn hark_binary() -> std::path::PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let path = deps
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join(format!("hark{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p hark-recorder` (cargo xtask test does)",
+        path.display()
+    );
+    path
+}
+
+fn hark(data_dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(hark_binary())
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--config")
+        .arg(data_dir.join("absent.toml"))
+        .env_remove("HARK_PROXY_URL")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hark_cli_records_lists_exports_and_fails_clearly() {
+    let emulator = emulator().await;
+    let proxy = dev_proxy(&emulator).await;
+    let mic = VirtualMic::new("hark_it_cli", 48_000, 1);
+    let script = Script::new()
+        .pause(1_500)
+        .say("2 4 6")
+        .pause(900)
+        .say("8 0")
+        .pause(900);
+    let dir = scratch("cli");
+    let data = dir.join("data");
+    write_wav(&dir.join("script.wav"), script.samples());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mic_id = mic.id();
+    let record = tokio::task::spawn_blocking({
+        let (data, proxy) = (data.clone(), proxy.clone());
+        move || {
+            hark(
+                &data,
+                &[
+                    "record",
+                    "--interview",
+                    "CLI interview",
+                    "--mic",
+                    &mic_id,
+                    "--duration",
+                    "7",
+                    "--proxy-url",
+                    &proxy,
+                ],
+            )
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let wav = dir.join("script.wav");
+    tokio::task::spawn_blocking(move || mic.play(&wav))
+        .await
+        .unwrap();
+    let output = record.await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].ends_with("] You: 2 4 6") && lines[1].ends_with("] You: 8 0"),
+        "{stdout}"
+    );
+
+    let sessions = hark(&data, &["sessions", "--json"]);
+    let sessions: serde_json::Value = serde_json::from_slice(&sessions.stdout).unwrap();
+    let id = sessions[0]["session"]["id"].as_str().unwrap().to_string();
+    assert_eq!(sessions[0]["segments"], 2);
+    assert_eq!(sessions[0]["job_title"], "CLI interview");
+    let vtt = hark(&data, &["export", &id[..8], "--format", "vtt"]);
+    assert!(vtt.status.success());
+    let cues = parse_cues(&String::from_utf8_lossy(&vtt.stdout), '.');
+    assert_eq!(cues.len(), 2);
+    let found = hark(&data, &["search", "8 0"]);
+    assert!(String::from_utf8_lossy(&found.stdout).contains(&id));
+
+    // Scripts can rely on the exit codes and a message naming the fix.
+    let missing = hark(&data, &["show", "ffffffff"]);
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("hark sessions"));
+    let bad = hark(
+        &data,
+        &["record", "--interview", "x", "--proxy-url", "ftp://nowhere"],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not an http(s) URL"));
+}
