@@ -122,6 +122,20 @@ async fn a_recording_through_the_virtual_microphone_lands_in_sqlite_and_exports(
     .await
     .unwrap_or_else(|_| panic!("three finals, got {finals:?}"));
     player.await.unwrap();
+    // Language and prompt change mid-session with `session.update` on the live call.
+    recording.set_hints(Some("fr".into()), Some("Hark, WebRTC".into()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !emulator
+        .calls()
+        .iter()
+        .any(|c| c.client_events.iter().any(|e| e == "session.update"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no session.update reached the emulator"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let summary = recording.stop().await.unwrap();
     eprintln!("recorder: record pressed → live after {live:.1} ms");
 
@@ -412,4 +426,36 @@ async fn the_hark_cli_records_lists_exports_and_fails_clearly() {
     );
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not an http(s) URL"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_call_warns_with_the_reason_and_keeps_recording() {
+    let emulator = emulator().await;
+    emulator.set_faults(hark_tests::emulator::Faults {
+        reject_status: Some(429),
+        retry_after_secs: Some(7),
+        ..Default::default()
+    });
+    let proxy = dev_proxy(&emulator).await;
+    let mic = VirtualMic::new("hark_it_refused", 48_000, 1);
+    let recorder = recorder("refused", Some(proxy));
+    let recording = recorder.start(options(&mic, "Refused")).await.unwrap();
+    let mut events = recording.subscribe();
+    let warning = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(RecorderEvent::Warning { message, .. }) = events.recv().await {
+                return message;
+            }
+        }
+    })
+    .await
+    .expect("a warning");
+    assert!(
+        warning.contains("refused the call (503, upstream_busy)"),
+        "{warning}"
+    );
+    assert!(warning.contains("retrying in 7 s"), "{warning}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let summary = recording.stop().await.unwrap();
+    assert!(summary.seconds > 0.4, "{summary:?}");
 }

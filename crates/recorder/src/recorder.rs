@@ -14,7 +14,7 @@ use hark_realtime::{Assembler, Call, CallEvent, Dial, Update};
 use hark_store::{
     Interview, NewSession, Note, NoteKind, Segment, SegmentStatus, Session, SessionState,
 };
-use hark_wire::realtime::ServerEvent;
+use hark_wire::realtime::{ClientEvent, ServerEvent};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, watch};
 use uuid::Uuid;
@@ -180,6 +180,10 @@ impl Recorder {
         }
         // Calls start connecting while the devices open: neither waits for the other.
         let (stop_tx, stop_rx) = watch::channel(false);
+        let (hints_tx, hints_rx) = watch::channel(Hints {
+            language: options.language.clone(),
+            prompt: options.prompt.clone(),
+        });
         let mut uplinks = Vec::new();
         for (spec, frames_rx) in specs.iter().zip(receivers) {
             let ctx = Uplink {
@@ -192,7 +196,11 @@ impl Recorder {
                 store: self.store.clone(),
                 pressed,
             };
-            uplinks.push(tokio::spawn(ctx.run(frames_rx, stop_rx.clone())));
+            uplinks.push(tokio::spawn(ctx.run(
+                frames_rx,
+                stop_rx.clone(),
+                hints_rx.clone(),
+            )));
         }
         let frames = Arc::new(AtomicU64::new(0));
         let router = Arc::new(Router {
@@ -243,6 +251,7 @@ impl Recorder {
             events,
             store: self.store.clone(),
             stop: stop_tx,
+            hints: hints_tx,
             frames,
         })
     }
@@ -296,10 +305,24 @@ pub struct Recording {
     events: broadcast::Sender<RecorderEvent>,
     store: StoreThread,
     stop: watch::Sender<bool>,
+    hints: watch::Sender<Hints>,
     frames: Arc<AtomicU64>,
 }
 
+/// Language and vocabulary hints for the transcriber.
+#[derive(Debug, Clone, PartialEq)]
+struct Hints {
+    language: Option<String>,
+    prompt: Option<String>,
+}
+
 impl Recording {
+    /// Changes the language hint and vocabulary prompt mid-session (`session.update` on every
+    /// live call; calls set up later use them from the start).
+    pub fn set_hints(&self, language: Option<String>, prompt: Option<String>) {
+        self.hints.send_replace(Hints { language, prompt });
+    }
+
     /// Events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<RecorderEvent> {
         self.events.subscribe()
@@ -397,6 +420,7 @@ impl Uplink {
         self,
         mut frames: mpsc::Receiver<(u64, Vec<u8>)>,
         mut stop: watch::Receiver<bool>,
+        mut hints: watch::Receiver<Hints>,
     ) {
         let Some(proxy_url) = self.proxy_url.clone() else {
             // Local only: keep the queue empty until the end.
@@ -410,13 +434,14 @@ impl Uplink {
                 return;
             }
             self.state("connecting");
+            let current = hints.borrow_and_update().clone();
             let dial = Dial {
                 proxy_url: proxy_url.clone(),
                 token: self.options.token.clone(),
                 interview_id: self.interview_id,
                 source: self.source.clone(),
-                language: self.options.language.clone(),
-                prompt: self.options.prompt.clone(),
+                language: current.language,
+                prompt: current.prompt,
                 bind: "0.0.0.0:0".into(),
             };
             let connected = tokio::select! {
@@ -453,6 +478,7 @@ impl Uplink {
                     &mut call_events,
                     &mut frames,
                     &mut stop,
+                    &mut hints,
                     &mut live_reported,
                 )
                 .await;
@@ -497,6 +523,7 @@ impl Uplink {
         call_events: &mut mpsc::UnboundedReceiver<CallEvent>,
         frames: &mut mpsc::Receiver<(u64, Vec<u8>)>,
         stop: &mut watch::Receiver<bool>,
+        hints: &mut watch::Receiver<Hints>,
         live_reported: &mut bool,
     ) -> Ended {
         // Audio sent before the connection is up is lost: wait for it, dropping queued frames
@@ -561,6 +588,14 @@ impl Uplink {
                     tail_deadline.as_mut().reset(tokio::time::Instant::now() + TAIL_WAIT);
                 }
                 _ = &mut tail_deadline, if stopping => return Ended::Stopped,
+                changed = hints.changed(), if !stopping => {
+                    if changed.is_ok() {
+                        let hints = hints.borrow_and_update().clone();
+                        if let Err(err) = call.send(&session_update(&call.session.model, &hints)).await {
+                            self.warn(format!("the new language/prompt could not be sent: {err}"));
+                        }
+                    }
+                }
                 event = call_events.recv() => match event {
                     Some(CallEvent::Connection(state @ (RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed))) => {
                         return if stopping { Ended::Stopped } else { Ended::Lost(format!("connection {state}")) };
@@ -690,6 +725,23 @@ impl Uplink {
             status,
         }
     }
+}
+
+/// `session.update` changing only the transcription's language and prompt.
+fn session_update(model: &str, hints: &Hints) -> ClientEvent {
+    let mut transcription = serde_json::json!({ "model": model });
+    if let Some(language) = &hints.language {
+        transcription["language"] = language.clone().into();
+    }
+    if let Some(prompt) = &hints.prompt {
+        transcription["prompt"] = prompt.clone().into();
+    }
+    let session = serde_json::json!({
+        "type": "transcription",
+        "audio": { "input": { "transcription": transcription } }
+    });
+    let session = serde_json::from_value(session).expect("a transcription session");
+    ClientEvent::session_update(None, session)
 }
 
 /// How a call ended.
