@@ -81,6 +81,10 @@ pub fn test() -> anyhow::Result<()> {
     let mut build = cargo();
     build.args(["test", "--workspace", "--locked", "--no-run"]);
     step("cargo test --no-run", build)?;
+    // The binaries too: the integration tests run `hark` as a user would.
+    let mut bins = cargo();
+    bins.args(["build", "--workspace", "--bins", "--locked"]);
+    step("cargo build --bins", bins)?;
     let root = workspace_root();
     let (pg_passed, rust) = {
         println!("xtask: starting the test services");
@@ -157,6 +161,9 @@ pub fn stack() -> anyhow::Result<()> {
     // The same build as `test`, so the two commands share one set of artifacts.
     build.args(["test", "--workspace", "--locked", "--no-run"]);
     step("cargo build (test services)", build)?;
+    let mut bins = cargo();
+    bins.args(["build", "--workspace", "--bins", "--locked"]);
+    step("cargo build --bins", bins)?;
     let stack = Stack::start(&workspace_root())?;
     for (key, value) in stack.env() {
         println!("export {key}='{value}'");
