@@ -107,14 +107,17 @@ async fn a_recording_through_the_virtual_microphone_lands_in_sqlite_and_exports(
     .await
     .expect("audio flowing to the transcriber");
     let played_at_ms = recording.position_ms();
+    let play_started = std::time::Instant::now();
     let player = tokio::task::spawn_blocking({
         let wav = wav.clone();
         move || mic.play(&wav)
     });
     let mut finals = Vec::new();
+    let mut stored_after = Vec::new();
     tokio::time::timeout(Duration::from_secs(20), async {
         while finals.len() < 3 {
             if let Ok(RecorderEvent::Final { segment, .. }) = events.recv().await {
+                stored_after.push(play_started.elapsed());
                 finals.push(segment);
             }
         }
@@ -138,6 +141,13 @@ async fn a_recording_through_the_virtual_microphone_lands_in_sqlite_and_exports(
     }
     let summary = recording.stop().await.unwrap();
     eprintln!("recorder: record pressed → live after {live:.1} ms");
+    // Speech end → final stored (includes the server's 500 ms silence window).
+    for ((_, end), at) in utterance_spans(script.samples()).iter().zip(&stored_after) {
+        eprintln!(
+            "recorder: utterance ending at {end} ms stored {:.0} ms after it ended",
+            at.as_secs_f64() * 1000.0 - *end as f64
+        );
+    }
 
     // Exactly the script, in order, stored before it was announced.
     let texts: Vec<&str> = finals.iter().map(|s| s.text.as_str()).collect();
@@ -458,4 +468,20 @@ async fn a_refused_call_warns_with_the_reason_and_keeps_recording() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let summary = recording.stop().await.unwrap();
     assert!(summary.seconds > 0.4, "{summary:?}");
+}
+
+/// Start and end (ms) of each run of tones, split where the silence lasts over 300 ms.
+fn utterance_spans(samples: &[f32]) -> Vec<(i64, i64)> {
+    let mut spans: Vec<(i64, i64)> = Vec::new();
+    for (ms, chunk) in samples.chunks(48).enumerate() {
+        if !chunk.iter().any(|s| s.abs() > 0.01) {
+            continue;
+        }
+        let ms = ms as i64;
+        match spans.last_mut() {
+            Some((_, end)) if ms - *end <= 300 => *end = ms + 1,
+            _ => spans.push((ms, ms + 1)),
+        }
+    }
+    spans
 }
