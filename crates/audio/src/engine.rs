@@ -223,6 +223,7 @@ pub struct SourceStats {
 #[derive(Debug)]
 pub struct Engine {
     stop: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
     writer: Arc<Mutex<Option<RecordingWriter>>>,
     stats: Arc<Vec<Mutex<SourceStats>>>,
@@ -257,6 +258,7 @@ impl Engine {
         let errors = Arc::new(Mutex::new(Vec::new()));
         let mut engine = Engine {
             stop,
+            paused: Arc::new(AtomicBool::new(false)),
             workers: Vec::new(),
             writer,
             stats,
@@ -271,6 +273,7 @@ impl Engine {
                 output: output.clone(),
                 writer: engine.writer.clone(),
                 stop: engine.stop.clone(),
+                paused: engine.paused.clone(),
                 stats: engine.stats.clone(),
                 errors: engine.errors.clone(),
             };
@@ -295,6 +298,17 @@ impl Engine {
             }
         }
         Ok(engine)
+    }
+
+    /// Pauses or resumes recording: while paused the devices stay open (so resuming is
+    /// instant) but nothing reaches the file or the owner, and the timeline does not advance.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::SeqCst);
+    }
+
+    /// Whether recording is paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
     }
 
     /// Figures per source so far.
@@ -342,6 +356,7 @@ struct Worker {
     output: Arc<dyn Output>,
     writer: Arc<Mutex<Option<RecordingWriter>>>,
     stop: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
     stats: Arc<Vec<Mutex<SourceStats>>>,
     errors: Arc<Mutex<Vec<AudioError>>>,
 }
@@ -590,10 +605,24 @@ impl Worker {
                         fatal = Some(err);
                     }
                 }
+                // Paused: keep the device drained and the clocks current, record nothing.
+                let paused = self.paused.load(Ordering::SeqCst);
+                if paused {
+                    while let Ok(tick) = current.capture.ticks.pop() {
+                        current.last_callback = tick.at;
+                    }
+                    let waiting = current.capture.samples.slots();
+                    if let Ok(chunk) = current.capture.samples.read_chunk(waiting) {
+                        chunk.commit_all();
+                    }
+                    current.first_audio = None;
+                    last_audio = now;
+                    frames_at_last_audio = timeline.frames;
+                }
                 // The first audio of a (re)opened device: put the silence of the switch on the
                 // timeline first, so positions stay on wall time however short the gap was.
                 let waiting = current.capture.samples.slots();
-                if current.consumed == 0 && waiting > 0 {
+                if !paused && current.consumed == 0 && waiting > 0 {
                     let per_second = f64::from(current.capture.rate)
                         * f64::from(current.capture.channels.max(1));
                     let arrived = Duration::from_secs_f64(waiting as f64 / per_second);
@@ -605,7 +634,7 @@ impl Worker {
                         self.frame(&mut timeline, &[0.0; FRAME_SAMPLES], true)?;
                     }
                 }
-                got_audio = self.drain(current, &mut timeline, &mut scratch)?;
+                got_audio = !paused && self.drain(current, &mut timeline, &mut scratch)?;
                 if got_audio {
                     // Audio the sound server lost (an overrun while a stream was moved, say)
                     // leaves the device behind wall time: put the missing time back as silence.
@@ -670,6 +699,10 @@ impl Worker {
             }
 
             // Keep the timeline on wall time while nothing arrives.
+            if self.paused.load(Ordering::SeqCst) {
+                last_audio = now;
+                frames_at_last_audio = timeline.frames;
+            }
             if !got_audio && !stopping {
                 let gap = now.saturating_duration_since(last_audio);
                 if gap >= GAP_FILL_AFTER {

@@ -550,3 +550,32 @@ fn a_stalled_worker_overflows_the_ring_and_says_so() {
         "{stats:?}"
     );
 }
+
+#[test]
+fn pausing_keeps_the_device_open_and_the_paused_time_out_of_the_recording() {
+    let dir = scratch("pause");
+    let mic = VirtualMic::new("hark_test_pause", 48_000, 1);
+    let collector = Arc::new(Collector::default());
+    let config = EngineConfig::new(vec![mic_source(mic.id())], dir.join("recording.ogg"));
+    let engine = Engine::start(config, collector.clone()).unwrap();
+    let opened = collector.wait_for("opened", Duration::from_secs(5), |e| {
+        matches!(e, Event::Opened { .. })
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    engine.set_paused(true);
+    assert!(engine.is_paused());
+    std::thread::sleep(Duration::from_millis(1_500));
+    engine.set_paused(false);
+    std::thread::sleep(Duration::from_millis(700));
+    let recorded_for = opened.elapsed().as_secs_f64() - 1.5;
+    let stats = engine.stop().unwrap();
+    let seconds = stats[0].frames as f64 * 0.02;
+    assert!(
+        (seconds - recorded_for).abs() < 0.2,
+        "{seconds:.2} s recorded for {recorded_for:.2} s unpaused: {stats:?}"
+    );
+    assert_eq!(stats[0].filled_frames, 0, "{stats:?}");
+    assert_eq!(stats[0].opens, 1, "the device stayed open");
+    let tracks = hark_audio::recording::read(&dir.join("recording.ogg")).unwrap();
+    assert!((tracks[0].seconds() - seconds).abs() < 0.05);
+}

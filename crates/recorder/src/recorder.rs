@@ -77,6 +77,11 @@ pub enum RecorderEvent {
         /// Why.
         message: String,
     },
+    /// Recording was paused or resumed.
+    Paused {
+        /// Whether it is paused now.
+        paused: bool,
+    },
     /// Something the user should know; recording continues.
     Warning {
         /// The source concerned, if one.
@@ -326,6 +331,24 @@ impl Recording {
     /// Events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<RecorderEvent> {
         self.events.subscribe()
+    }
+
+    /// Pauses: nothing is recorded or transcribed until [`Recording::resume`]; devices and
+    /// calls stay open so resuming is instant.
+    pub fn pause(&self) {
+        self.set_paused(true);
+    }
+
+    /// Resumes after [`Recording::pause`].
+    pub fn resume(&self) {
+        self.set_paused(false);
+    }
+
+    fn set_paused(&self, paused: bool) {
+        if let Some(engine) = &self.engine {
+            engine.set_paused(paused);
+            let _ = self.events.send(RecorderEvent::Paused { paused });
+        }
     }
 
     /// Position in the recording (ms).
