@@ -23,10 +23,18 @@ use audio_support::{VirtualMic, scratch};
 
 /// A `--dev` proxy in front of `emulator`; returns its `…/v1`.
 async fn dev_proxy(emulator: &Emulator) -> String {
-    let vars: HashMap<String, String> = HashMap::from([
+    dev_proxy_with(emulator, &[]).await
+}
+
+/// [`dev_proxy`] with extra settings (`TRANSCRIBE_MODEL`, …).
+async fn dev_proxy_with(emulator: &Emulator, extra: &[(&str, &str)]) -> String {
+    let mut vars: HashMap<String, String> = HashMap::from([
         ("OPENAI_API_KEY".to_owned(), emulator.api_key().to_owned()),
         ("OPENAI_BASE_URL".to_owned(), emulator.base_url()),
     ]);
+    for (key, value) in extra {
+        vars.insert((*key).to_owned(), (*value).to_owned());
+    }
     let config =
         hark_proxy::Config::from_vars(|name| vars.get(name).cloned(), true).expect("valid config");
     let state = hark_proxy::state_from_config(&config).expect("proxy state");
@@ -484,4 +492,66 @@ fn utterance_spans(samples: &[f32]) -> Vec<(i64, i64)> {
         }
     }
     spans
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_turn_mode_commits_each_utterance_found_by_the_client_vad() {
+    let emulator = emulator().await;
+    let proxy = dev_proxy_with(&emulator, &[("TRANSCRIBE_MODEL", "gpt-live-transcribe")]).await;
+    let mic = VirtualMic::new("hark_it_manual", 48_000, 1);
+    let script = Script::new()
+        .pause(600)
+        .say("3 1 4")
+        .pause(1_000)
+        .say("1 5 9 2")
+        .pause(1_000);
+    let wav = scratch("manual").join("script.wav");
+    write_wav(&wav, script.samples());
+    let recorder = recorder("manual", Some(proxy));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let recording = recorder.start(options(&mic, "Manual mode")).await.unwrap();
+    let mut events = recording.subscribe();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !matches!(events.recv().await, Ok(RecorderEvent::Live { .. })) {}
+    })
+    .await
+    .expect("live");
+    let played_at_ms = recording.position_ms();
+    tokio::task::spawn_blocking(move || mic.play(&wav))
+        .await
+        .unwrap();
+    let mut finals = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while finals.len() < 2 {
+            if let Ok(RecorderEvent::Final { segment, .. }) = events.recv().await {
+                finals.push(segment);
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("two finals, got {finals:?}"));
+    recording.stop().await.unwrap();
+    let texts: Vec<&str> = finals.iter().map(|s| s.text.as_str()).collect();
+    assert_eq!(texts, script.expected_transcripts());
+    // The spans are the client's own: each covers its tones, prefix included.
+    for (segment, (tones_start, tones_end)) in finals.iter().zip(utterance_spans(script.samples()))
+    {
+        let (tones_start, tones_end) = (played_at_ms + tones_start, played_at_ms + tones_end);
+        assert!(
+            segment.start_ms <= tones_start + 100 && segment.start_ms >= tones_start - 500,
+            "start near {tones_start}: {segment:?}"
+        );
+        assert!(
+            segment.end_ms >= tones_end - 100 && segment.end_ms <= tones_end + 300,
+            "end near {tones_end}: {segment:?}"
+        );
+    }
+    let calls = emulator.calls();
+    assert_eq!(calls[0].turn_detection, "manual");
+    let commits = calls[0]
+        .client_events
+        .iter()
+        .filter(|e| *e == "input_audio_buffer.commit")
+        .count();
+    assert_eq!(commits, 2, "{:?}", calls[0].client_events);
 }

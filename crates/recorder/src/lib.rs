@@ -7,6 +7,7 @@ pub mod error;
 pub mod export;
 pub mod recorder;
 pub mod store_thread;
+pub mod vad;
 
 pub use config::Config;
 pub use error::{RecorderError, Result};

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use hark_audio::engine::{EngineConfig, Event as AudioEvent, Frame, Output, SourceSpec};
 use hark_audio::{DeviceChoice, Engine, SourceKind};
-use hark_realtime::{Assembler, Call, CallEvent, Dial, Update};
+use hark_realtime::{Assembler, Call, CallEvent, Dial, TurnDetector, Update};
 use hark_store::{
     Interview, NewSession, Note, NoteKind, Segment, SegmentStatus, Session, SessionState,
 };
-use hark_wire::realtime::{ClientEvent, ServerEvent};
+use hark_wire::realtime::{ClientEvent, ServerEvent, TurnMode};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, watch};
 use uuid::Uuid;
@@ -23,6 +23,7 @@ use webrtc::peer_connection::RTCPeerConnectionState;
 use crate::config::Config;
 use crate::error::{RecorderError, Result};
 use crate::store_thread::StoreThread;
+use crate::vad::Vad;
 
 /// Frames an uplink may fall behind before the router drops them (1 s; they stay in the file).
 const UPLINK_QUEUE: usize = 50;
@@ -209,6 +210,10 @@ impl Recorder {
         }
         let frames = Arc::new(AtomicU64::new(0));
         let router = Arc::new(Router {
+            vads: senders
+                .iter()
+                .map(|_| std::sync::Mutex::new(Vad::default()))
+                .collect(),
             uplinks: senders,
             events: events.clone(),
             frames: frames.clone(),
@@ -264,7 +269,8 @@ impl Recorder {
 
 /// The audio engine's output: packets to each source's uplink, events to subscribers.
 struct Router {
-    uplinks: Vec<mpsc::Sender<(u64, Vec<u8>)>>,
+    uplinks: Vec<mpsc::Sender<Packet>>,
+    vads: Vec<std::sync::Mutex<Vad>>,
     events: broadcast::Sender<RecorderEvent>,
     frames: Arc<AtomicU64>,
 }
@@ -274,15 +280,35 @@ impl Output for Router {
         if frame.source == 0 {
             self.frames.store(frame.index + 1, Ordering::Relaxed);
         }
+        let voiced = self
+            .vads
+            .get(frame.source)
+            .and_then(|vad| vad.lock().ok().map(|mut vad| vad.voiced(frame.pcm)))
+            .unwrap_or(false);
         if let Some(uplink) = self.uplinks.get(frame.source) {
             // A full or closed queue only costs the live transcript; the file has the frame.
-            let _ = uplink.try_send((frame.index, frame.packet.data.clone()));
+            let _ = uplink.try_send(Packet {
+                index: frame.index,
+                opus: frame.packet.data.clone(),
+                voiced,
+            });
         }
     }
 
     fn event(&self, event: AudioEvent) {
         let _ = self.events.send(RecorderEvent::Audio { event });
     }
+}
+
+/// One frame for an uplink.
+#[derive(Debug)]
+struct Packet {
+    /// Frame number on the recording's timeline.
+    index: u64,
+    /// The Opus packet.
+    opus: Vec<u8>,
+    /// Whether the frame holds voice (for manual turn mode).
+    voiced: bool,
 }
 
 /// What stopping reports.
@@ -441,7 +467,7 @@ impl Uplink {
 
     async fn run(
         self,
-        mut frames: mpsc::Receiver<(u64, Vec<u8>)>,
+        mut frames: mpsc::Receiver<Packet>,
         mut stop: watch::Receiver<bool>,
         mut hints: watch::Receiver<Hints>,
     ) {
@@ -525,7 +551,7 @@ impl Uplink {
     /// Waits `how_long` (or until stop), discarding queued frames. False when stopping.
     async fn wait_draining(
         &self,
-        frames: &mut mpsc::Receiver<(u64, Vec<u8>)>,
+        frames: &mut mpsc::Receiver<Packet>,
         stop: &mut watch::Receiver<bool>,
         how_long: Duration,
     ) -> bool {
@@ -544,7 +570,7 @@ impl Uplink {
         &self,
         call: &Call,
         call_events: &mut mpsc::UnboundedReceiver<CallEvent>,
-        frames: &mut mpsc::Receiver<(u64, Vec<u8>)>,
+        frames: &mut mpsc::Receiver<Packet>,
         stop: &mut watch::Receiver<bool>,
         hints: &mut watch::Receiver<Hints>,
         live_reported: &mut bool,
@@ -578,15 +604,26 @@ impl Uplink {
         }
         let mut stopping = false;
         let mut tail_acknowledged = false;
+        // Models without server VAD need the client to say where utterances end.
+        let mut turns =
+            (call.session.turn_detection == TurnMode::Manual).then(TurnDetector::default);
         let tail_deadline = tokio::time::sleep(Duration::from_secs(3600 * 24));
         tokio::pin!(tail_deadline);
         loop {
             tokio::select! {
                 frame = frames.recv(), if !stopping => match frame {
-                    Some((index, packet)) => {
+                    Some(packet) => {
                         // The transcriber's time 0 is the first frame it receives.
-                        assembler.get_or_insert_with(|| Assembler::new(index as i64 * 20));
-                        if call.send_audio(&packet).await.is_ok() && !*live_reported {
+                        let assembler = assembler.get_or_insert_with(|| Assembler::new(packet.index as i64 * 20));
+                        let sent = call.send_audio(&packet.opus).await.is_ok();
+                        // Manual turn mode: commit each utterance our own VAD finds.
+                        if let Some(turns) = turns.as_mut()
+                            && let Some((start, end)) = turns.push(packet.index as i64 * 20, packet.voiced)
+                        {
+                            assembler.expect_commit(start, end);
+                            let _ = call.commit().await;
+                        }
+                        if sent && !*live_reported {
                             *live_reported = true;
                             let _ = self.events.send(RecorderEvent::Live {
                                 source: self.source.clone(),
@@ -597,17 +634,32 @@ impl Uplink {
                     None => {
                         // The engine stopped: commit the tail and wait for the last words.
                         stopping = true;
-                        let _ = call.commit().await;
+                        tail_acknowledged = !self.commit_tail(call, &mut turns, assembler.as_mut()).await;
+                    if tail_acknowledged && assembler.as_ref().is_none_or(|a| a.unfinished() == 0) {
+                        return Ended::Stopped;
+                    }
+                        if tail_acknowledged && assembler.as_ref().is_none_or(|a| a.unfinished() == 0) {
+                            return Ended::Stopped;
+                        }
                         tail_deadline.as_mut().reset(tokio::time::Instant::now() + TAIL_WAIT);
                     }
                 },
                 _ = stop.changed(), if !stopping => {
                     // Frames still queued belong to the tail.
-                    while let Ok((_, packet)) = frames.try_recv() {
-                        let _ = call.send_audio(&packet).await;
+                    while let Ok(packet) = frames.try_recv() {
+                        let _ = call.send_audio(&packet.opus).await;
+                        if let (Some(turns), Some(assembler)) = (turns.as_mut(), assembler.as_mut())
+                            && let Some((start, end)) = turns.push(packet.index as i64 * 20, packet.voiced)
+                        {
+                            assembler.expect_commit(start, end);
+                            let _ = call.commit().await;
+                        }
                     }
                     stopping = true;
-                    let _ = call.commit().await;
+                    tail_acknowledged = !self.commit_tail(call, &mut turns, assembler.as_mut()).await;
+                    if tail_acknowledged && assembler.as_ref().is_none_or(|a| a.unfinished() == 0) {
+                        return Ended::Stopped;
+                    }
                     tail_deadline.as_mut().reset(tokio::time::Instant::now() + TAIL_WAIT);
                 }
                 _ = &mut tail_deadline, if stopping => return Ended::Stopped,
@@ -648,6 +700,26 @@ impl Uplink {
                 },
             }
         }
+    }
+
+    /// At stop: in manual mode, commit the utterance in progress (if any) with its span; with
+    /// server VAD, commit whatever the server has not segmented yet. Whether a commit was sent
+    /// (and so an acknowledgement is awaited).
+    async fn commit_tail(
+        &self,
+        call: &Call,
+        turns: &mut Option<TurnDetector>,
+        assembler: Option<&mut Assembler>,
+    ) -> bool {
+        if let Some(turns) = turns.as_mut() {
+            let Some((start, end)) = turns.flush() else {
+                return false;
+            };
+            if let Some(assembler) = assembler {
+                assembler.expect_commit(start, end);
+            }
+        }
+        call.commit().await.is_ok()
     }
 
     async fn handle(&self, assembler: &mut Assembler, event: CallEvent) {
