@@ -469,10 +469,22 @@ async fn transcribe(
     State(state): State<Shared>,
     headers: HeaderMap,
     multipart: axum::extract::Multipart,
-) -> Result<Json<serde_json::Value>> {
+) -> axum::response::Response {
     let result = transcribe_inner(&state, &headers, multipart).await;
     state.metrics.record("transcriptions", &result);
-    result.map(Json)
+    match result {
+        Ok(body) => Json(body).into_response(),
+        // A refusal may come before the upload was read; the server then drops the
+        // connection, so tell the client not to send its next request on it.
+        Err(err) => {
+            let mut response = err.into_response();
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            response
+        }
+    }
 }
 
 fn multipart_error(err: axum::extract::multipart::MultipartError) -> AppError {

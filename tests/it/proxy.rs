@@ -696,6 +696,8 @@ async fn batch_transcription_is_authorised_and_metered() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
+    // Refused before the upload was read: the client is told not to reuse the connection.
+    assert_eq!(anonymous.headers()["connection"], "close");
     let viewer = client
         .post(&url)
         .bearer_auth(&o.viewer.access_token)
