@@ -2,33 +2,17 @@
 //! crate's encoder → webrtc-rs → the proxy (`--dev`) → the emulator as OpenAI, events through the
 //! transcript assembler; hang-up through the proxy; refusals and an unreachable proxy.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use hark_audio::encoder::Encoder;
 use hark_realtime::{Assembler, Call, CallEvent, Dial, RealtimeError, Update};
 use hark_tests::dtmf::Script;
-use hark_tests::emulator::{Emulator, EndReason, Faults};
+use hark_tests::emulator::{EndReason, Faults};
 use hark_wire::realtime::TurnMode;
 use uuid::Uuid;
 use webrtc::peer_connection::RTCPeerConnectionState;
 
-use crate::support::{WAIT, emulator};
-
-/// A `--dev` proxy in front of `emulator`; returns its `…/v1`.
-async fn dev_proxy(emulator: &Emulator) -> String {
-    let vars: HashMap<String, String> = HashMap::from([
-        ("OPENAI_API_KEY".to_owned(), emulator.api_key().to_owned()),
-        ("OPENAI_BASE_URL".to_owned(), emulator.base_url()),
-    ]);
-    let config =
-        hark_proxy::Config::from_vars(|name| vars.get(name).cloned(), true).expect("valid config");
-    let state = hark_proxy::state_from_config(&config).expect("proxy state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, hark_proxy::app(state)).await });
-    format!("http://{addr}/v1")
-}
+use crate::support::{WAIT, dev_proxy, emulator, utterance_spans};
 
 fn dial(proxy_url: &str) -> Dial {
     Dial {
@@ -210,24 +194,4 @@ async fn refusals_and_an_unreachable_proxy_are_clear_errors() {
         "{err}"
     );
     assert!(err.to_string().contains("HARK_PROXY_URL"), "{err}");
-}
-
-/// Start and end (ms) of each run of tones, split where the silence lasts over 300 ms.
-fn utterance_spans(samples: &[f32]) -> Vec<(i64, i64)> {
-    let loud: Vec<bool> = samples
-        .chunks(48)
-        .map(|ms| ms.iter().any(|s| s.abs() > 0.01))
-        .collect();
-    let mut spans: Vec<(i64, i64)> = Vec::new();
-    for (ms, &on) in loud.iter().enumerate() {
-        let ms = ms as i64;
-        if !on {
-            continue;
-        }
-        match spans.last_mut() {
-            Some((_, end)) if ms - *end <= 300 => *end = ms + 1,
-            _ => spans.push((ms, ms + 1)),
-        }
-    }
-    spans
 }

@@ -3,7 +3,6 @@
 //! segment in SQLite; exports checked; and a proxy that cannot be reached, which must not stop
 //! the recording. Needs the virtual microphone from `cargo xtask test`.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,37 +11,13 @@ use hark_recorder::config::Layer;
 use hark_recorder::export::{Format, render};
 use hark_recorder::{Config, Recorder, RecorderEvent, StartOptions};
 use hark_tests::dtmf::Script;
-use hark_tests::emulator::Emulator;
 
-use crate::support::emulator;
+use crate::support::{dev_proxy, dev_proxy_with, emulator, utterance_spans};
 
 #[path = "../../crates/audio/tests/support/mod.rs"]
 mod audio_support;
 
 use audio_support::{VirtualMic, scratch};
-
-/// A `--dev` proxy in front of `emulator`; returns its `…/v1`.
-async fn dev_proxy(emulator: &Emulator) -> String {
-    dev_proxy_with(emulator, &[]).await
-}
-
-/// [`dev_proxy`] with extra settings (`TRANSCRIBE_MODEL`, …).
-async fn dev_proxy_with(emulator: &Emulator, extra: &[(&str, &str)]) -> String {
-    let mut vars: HashMap<String, String> = HashMap::from([
-        ("OPENAI_API_KEY".to_owned(), emulator.api_key().to_owned()),
-        ("OPENAI_BASE_URL".to_owned(), emulator.base_url()),
-    ]);
-    for (key, value) in extra {
-        vars.insert((*key).to_owned(), (*value).to_owned());
-    }
-    let config =
-        hark_proxy::Config::from_vars(|name| vars.get(name).cloned(), true).expect("valid config");
-    let state = hark_proxy::state_from_config(&config).expect("proxy state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, hark_proxy::app(state)).await });
-    format!("http://{addr}/v1")
-}
 
 fn write_wav(path: &Path, samples: &[f32]) {
     let spec = hound::WavSpec {
@@ -476,22 +451,6 @@ async fn a_refused_call_warns_with_the_reason_and_keeps_recording() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let summary = recording.stop().await.unwrap();
     assert!(summary.seconds > 0.4, "{summary:?}");
-}
-
-/// Start and end (ms) of each run of tones, split where the silence lasts over 300 ms.
-fn utterance_spans(samples: &[f32]) -> Vec<(i64, i64)> {
-    let mut spans: Vec<(i64, i64)> = Vec::new();
-    for (ms, chunk) in samples.chunks(48).enumerate() {
-        if !chunk.iter().any(|s| s.abs() > 0.01) {
-            continue;
-        }
-        let ms = ms as i64;
-        match spans.last_mut() {
-            Some((_, end)) if ms - *end <= 300 => *end = ms + 1,
-            _ => spans.push((ms, ms + 1)),
-        }
-    }
-    spans
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

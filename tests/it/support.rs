@@ -1,6 +1,9 @@
-//! Shared helpers: start an emulator, build sessions, make a DTMF script.
+//! Shared helpers: start an emulator and a `--dev` proxy in front of it, build sessions, find
+//! the utterances of a DTMF script.
 
 use std::time::Duration;
+
+use std::collections::HashMap;
 
 use hark_tests::emulator::{Emulator, EmulatorConfig};
 use hark_wire::realtime::SessionConfig;
@@ -29,3 +32,42 @@ pub fn transcription_session(model: &str, turn_detection: Option<&str>) -> Sessi
 
 /// Generous bound for anything a test waits on over loopback.
 pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A `--dev` proxy in front of `emulator`; returns its `…/v1`.
+pub async fn dev_proxy(emulator: &Emulator) -> String {
+    dev_proxy_with(emulator, &[]).await
+}
+
+/// [`dev_proxy`] with extra settings (`TRANSCRIBE_MODEL`, …).
+pub async fn dev_proxy_with(emulator: &Emulator, extra: &[(&str, &str)]) -> String {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("OPENAI_API_KEY".to_owned(), emulator.api_key().to_owned()),
+        ("OPENAI_BASE_URL".to_owned(), emulator.base_url()),
+    ]);
+    for (key, value) in extra {
+        vars.insert((*key).to_owned(), (*value).to_owned());
+    }
+    let config =
+        hark_proxy::Config::from_vars(|name| vars.get(name).cloned(), true).expect("valid config");
+    let state = hark_proxy::state_from_config(&config).expect("proxy state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, hark_proxy::app(state)).await });
+    format!("http://{addr}/v1")
+}
+
+/// Start and end (ms) of each run of tones, split where the silence lasts over 300 ms.
+pub fn utterance_spans(samples: &[f32]) -> Vec<(i64, i64)> {
+    let mut spans: Vec<(i64, i64)> = Vec::new();
+    for (ms, chunk) in samples.chunks(48).enumerate() {
+        if !chunk.iter().any(|s| s.abs() > 0.01) {
+            continue;
+        }
+        let ms = ms as i64;
+        match spans.last_mut() {
+            Some((_, end)) if ms - *end <= 300 => *end = ms + 1,
+            _ => spans.push((ms, ms + 1)),
+        }
+    }
+    spans
+}
