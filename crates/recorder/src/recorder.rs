@@ -222,13 +222,15 @@ impl Recorder {
         let engine = match tokio::task::spawn_blocking(move || Engine::start(config, router)).await
         {
             Ok(Ok(engine)) => engine,
-            failed => {
+            Ok(Err(err)) => {
                 let _ = stop_tx.send(true);
-                return Err(match failed {
-                    Ok(Err(err)) => err.into(),
-                    Err(err) => RecorderError::Invalid(format!("audio start panicked: {err}")),
-                    Ok(Ok(_)) => unreachable!(),
-                });
+                return Err(err.into());
+            }
+            Err(err) => {
+                let _ = stop_tx.send(true);
+                return Err(RecorderError::Invalid(format!(
+                    "audio start panicked: {err}"
+                )));
             }
         };
 
