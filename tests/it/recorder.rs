@@ -11,6 +11,7 @@ use hark_recorder::config::Layer;
 use hark_recorder::export::{Format, render};
 use hark_recorder::{Config, Recorder, RecorderEvent, StartOptions};
 use hark_tests::dtmf::Script;
+use tokio::sync::broadcast;
 
 use crate::support::{dev_proxy, dev_proxy_with, emulator, utterance_spans};
 
@@ -55,6 +56,37 @@ fn options(mic: &VirtualMic, interview: &str) -> StartOptions {
     }
 }
 
+/// Takes what `pick` keeps from the recorder's events until it has `n`; panics naming `what`
+/// and what it had after 20 s.
+async fn collect<T: std::fmt::Debug>(
+    events: &mut broadcast::Receiver<RecorderEvent>,
+    n: usize,
+    what: &str,
+    mut pick: impl FnMut(RecorderEvent) -> Option<T>,
+) -> Vec<T> {
+    let mut taken = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), async {
+        while taken.len() < n {
+            if let Ok(event) = events.recv().await {
+                taken.extend(pick(event));
+            }
+        }
+    })
+    .await;
+    assert_eq!(taken.len(), n, "{what}: got only {taken:?}");
+    taken
+}
+
+/// The first warning's message.
+async fn first_warning(events: &mut broadcast::Receiver<RecorderEvent>) -> String {
+    collect(events, 1, "a warning", |e| match e {
+        RecorderEvent::Warning { message, .. } => Some(message),
+        _ => None,
+    })
+    .await
+    .remove(0)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recording_through_the_virtual_microphone_lands_in_sqlite_and_exports() {
     let emulator = emulator().await;
@@ -80,33 +112,30 @@ async fn a_recording_through_the_virtual_microphone_lands_in_sqlite_and_exports(
         .unwrap();
     let mut events = recording.subscribe();
     // Play once the call is live, as a recruiter speaks after pressing record.
-    let live = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Ok(RecorderEvent::Live { after_ms, .. }) = events.recv().await {
-                return after_ms;
-            }
-        }
-    })
-    .await
-    .expect("audio flowing to the transcriber");
+    let live = collect(
+        &mut events,
+        1,
+        "audio flowing to the transcriber",
+        |e| match e {
+            RecorderEvent::Live { after_ms, .. } => Some(after_ms),
+            _ => None,
+        },
+    )
+    .await[0];
     let played_at_ms = recording.position_ms();
     let play_started = std::time::Instant::now();
     let player = tokio::task::spawn_blocking({
         let wav = wav.clone();
         move || mic.play(&wav)
     });
-    let mut finals = Vec::new();
-    let mut stored_after = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while finals.len() < 3 {
-            if let Ok(RecorderEvent::Final { segment, .. }) = events.recv().await {
-                stored_after.push(play_started.elapsed());
-                finals.push(segment);
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("three finals, got {finals:?}"));
+    let (stored_after, finals): (Vec<_>, Vec<_>) =
+        collect(&mut events, 3, "three finals", |e| match e {
+            RecorderEvent::Final { segment, .. } => Some((play_started.elapsed(), segment)),
+            _ => None,
+        })
+        .await
+        .into_iter()
+        .unzip();
     player.await.unwrap();
     // Language and prompt change mid-session with `session.update` on the live call.
     recording.set_hints(Some("fr".into()), Some("Hark, WebRTC".into()));
@@ -194,15 +223,7 @@ async fn an_unreachable_proxy_warns_and_the_recording_is_kept() {
         .await
         .unwrap();
     let mut events = recording.subscribe();
-    let warning = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Ok(RecorderEvent::Warning { message, .. }) = events.recv().await {
-                return message;
-            }
-        }
-    })
-    .await
-    .expect("a warning");
+    let warning = first_warning(&mut events).await;
     assert!(warning.contains("cannot reach the Hark proxy"), "{warning}");
     assert!(warning.contains("recording continues"), "{warning}");
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -267,29 +288,18 @@ async fn microphone_and_system_audio_give_two_labelled_transcripts() {
     )));
     let recording = recorder.start(start).await.unwrap();
     let mut events = recording.subscribe();
-    let mut live = 0;
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while live < 2 {
-            if let Ok(RecorderEvent::Live { .. }) = events.recv().await {
-                live += 1;
-            }
-        }
+    collect(&mut events, 2, "both sources live", |e| {
+        matches!(e, RecorderEvent::Live { .. }).then_some(())
     })
-    .await
-    .expect("both sources live");
+    .await;
     let (you_wav, candidate_wav) = (dir.join("you.wav"), dir.join("candidate.wav"));
     let play_you = tokio::task::spawn_blocking(move || mic.play(&you_wav));
     let play_candidate = tokio::task::spawn_blocking(move || speakers.play(&candidate_wav));
-    let mut finals = Vec::new();
-    tokio::time::timeout(Duration::from_secs(15), async {
-        while finals.len() < 2 {
-            if let Ok(RecorderEvent::Final { source, segment }) = events.recv().await {
-                finals.push((source, segment.text));
-            }
-        }
+    let mut finals = collect(&mut events, 2, "two finals", |e| match e {
+        RecorderEvent::Final { source, segment } => Some((source, segment.text)),
+        _ => None,
     })
-    .await
-    .unwrap_or_else(|_| panic!("two finals, got {finals:?}"));
+    .await;
     play_you.await.unwrap();
     play_candidate.await.unwrap();
     let summary = recording.stop().await.unwrap();
@@ -434,15 +444,7 @@ async fn a_refused_call_warns_with_the_reason_and_keeps_recording() {
     let recorder = recorder("refused", Some(proxy));
     let recording = recorder.start(options(&mic, "Refused")).await.unwrap();
     let mut events = recording.subscribe();
-    let warning = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Ok(RecorderEvent::Warning { message, .. }) = events.recv().await {
-                return message;
-            }
-        }
-    })
-    .await
-    .expect("a warning");
+    let warning = first_warning(&mut events).await;
     assert!(
         warning.contains("refused the call (503, upstream_busy)"),
         "{warning}"
@@ -470,25 +472,19 @@ async fn manual_turn_mode_commits_each_utterance_found_by_the_client_vad() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let recording = recorder.start(options(&mic, "Manual mode")).await.unwrap();
     let mut events = recording.subscribe();
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while !matches!(events.recv().await, Ok(RecorderEvent::Live { .. })) {}
+    collect(&mut events, 1, "live", |e| {
+        matches!(e, RecorderEvent::Live { .. }).then_some(())
     })
-    .await
-    .expect("live");
+    .await;
     let played_at_ms = recording.position_ms();
     tokio::task::spawn_blocking(move || mic.play(&wav))
         .await
         .unwrap();
-    let mut finals = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while finals.len() < 2 {
-            if let Ok(RecorderEvent::Final { segment, .. }) = events.recv().await {
-                finals.push(segment);
-            }
-        }
+    let finals = collect(&mut events, 2, "two finals", |e| match e {
+        RecorderEvent::Final { segment, .. } => Some(segment),
+        _ => None,
     })
-    .await
-    .unwrap_or_else(|_| panic!("two finals, got {finals:?}"));
+    .await;
     recording.stop().await.unwrap();
     let texts: Vec<&str> = finals.iter().map(|s| s.text.as_str()).collect();
     assert_eq!(texts, script.expected_transcripts());
