@@ -581,29 +581,25 @@ impl Uplink {
         // (they are in the file).
         let connect_deadline = tokio::time::sleep(Duration::from_secs(10));
         tokio::pin!(connect_deadline);
-        let mut early = Vec::new();
         loop {
             tokio::select! {
                 _ = &mut connect_deadline => return Ended::Lost("the connection did not come up within 10 s".into()),
                 _ = stop.changed() => return Ended::Stopped,
-                _ = frames.recv() => {}
+                // The engine stopped before the call came up: nothing to transcribe.
+                frame = frames.recv() => if frame.is_none() { return Ended::Stopped },
                 event = call_events.recv() => match event {
                     Some(CallEvent::Connection(RTCPeerConnectionState::Connected)) => break,
                     Some(CallEvent::Connection(state @ (RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed))) => {
                         return Ended::Lost(format!("connection {state}"));
                     }
-                    Some(other) => early.push(other),
+                    // Nothing before the connection carries transcript.
+                    Some(_) => {}
                     None => return Ended::Lost("the call went away".into()),
                 },
             }
         }
         self.state("connected");
         let mut assembler: Option<Assembler> = None;
-        for event in early {
-            if let Some(assembler) = assembler.as_mut() {
-                self.handle(assembler, event).await;
-            }
-        }
         let mut stopping = false;
         let mut tail_acknowledged = false;
         // Models without server VAD need the client to say where utterances end.
