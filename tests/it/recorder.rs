@@ -137,6 +137,12 @@ async fn a_recording_through_the_virtual_microphone_lands_in_sqlite_and_exports(
         .into_iter()
         .unzip();
     player.await.unwrap();
+    // A bookmark lands at the current position.
+    let note = recording
+        .add_note(hark_store::NoteKind::Bookmark, "strong answer")
+        .await
+        .unwrap();
+    assert!(note.at_ms >= played_at_ms && note.at_ms <= recording.position_ms());
     // Language and prompt change mid-session with `session.update` on the live call.
     recording.set_hints(Some("fr".into()), Some("Hark, WebRTC".into()));
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -200,6 +206,11 @@ async fn a_recording_through_the_virtual_microphone_lands_in_sqlite_and_exports(
     let md = render(&detail, Format::Md);
     assert!(md.starts_with("# Backend engineer\n"));
     assert!(md.contains("**You** [0:0"), "{md}");
+    assert_eq!(detail.notes.len(), 1);
+    assert!(
+        md.contains("## Notes") && md.contains("strong answer"),
+        "{md}"
+    );
     let json: serde_json::Value = serde_json::from_str(&render(&detail, Format::Json)).unwrap();
     assert_eq!(json["segments"].as_array().unwrap().len(), 3);
     // Searchable at once.
