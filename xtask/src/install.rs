@@ -37,6 +37,18 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ("espeak-ng", "speaks the test utterances"),
     ("sox", "makes DTMF tones and converts test audio"),
     ("opus-tools", "opusenc, the baseline of the audio benchmark"),
+    (
+        "dbus-daemon",
+        "a private D-Bus session for the keyring tests",
+    ),
+    (
+        "gnome-keyring",
+        "a real Secret Service, where the app keeps the refresh token",
+    ),
+    (
+        "libsecret-tools",
+        "secret-tool, checks the keyring is ready",
+    ),
 ];
 
 /// Tools that must be on PATH whatever the system.

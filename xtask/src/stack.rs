@@ -79,6 +79,7 @@ impl Stack {
             env: Vec::new(),
         };
         stack.start_pulseaudio()?;
+        stack.start_keyring()?;
         stack.start_postgres(root)?;
         stack.start_supabase_api()?;
         Ok(stack)
@@ -163,6 +164,76 @@ impl Stack {
             .push(("HARK_TEST_VIRTUAL_MIC_FEED".into(), "hark_mic_feed".into()));
         self.env
             .push(("HARK_TEST_SPEAKERS".into(), "hark_speakers".into()));
+        Ok(())
+    }
+
+    /// A private D-Bus session with GNOME Keyring as its Secret Service (login keyring created
+    /// and unlocked), so the app's keyring path runs for real without touching the user's.
+    fn start_keyring(&mut self) -> anyhow::Result<()> {
+        let dir = self.dir.join("keyring");
+        let runtime = dir.join("run");
+        let home = dir.join("home");
+        std::fs::create_dir_all(&runtime)?;
+        std::fs::create_dir_all(&home)?;
+        set_mode(&runtime, 0o700)?;
+        let socket = dir.join("bus");
+        let address = format!("unix:path={}", socket.display());
+        let mut bus = Command::new("dbus-daemon");
+        bus.args(["--session", "--nofork", "--nopidfile"])
+            .arg(format!("--address={address}"));
+        self.spawn("D-Bus session", bus)?;
+        wait_for_socket(&socket, Duration::from_secs(10))
+            .map_err(|err| anyhow::anyhow!("{err}\n{}", self.log_tail("D-Bus session")))?;
+
+        let log = std::fs::File::create(self.dir.join("gnome-keyring.log"))?;
+        let mut keyring = Command::new("gnome-keyring-daemon");
+        keyring
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("HOME", &home)
+            .args(["--foreground", "--components=secrets", "--unlock"])
+            .stdin(Stdio::piped())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        let mut child = keyring
+            .spawn()
+            .context("cannot start gnome-keyring-daemon (install the gnome-keyring package)")?;
+        // The login keyring's password, then end of input: it is created and unlocked.
+        if let Some(mut stdin) = child.stdin.take() {
+            use std::io::Write;
+            stdin.write_all(b"hark-test-keyring")?;
+        }
+        println!("xtask: started GNOME Keyring (pid {})", child.id());
+        self.children.push(("GNOME Keyring", child));
+
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let mut probe = Command::new("secret-tool")
+                .env("DBUS_SESSION_BUS_ADDRESS", &address)
+                .args(["store", "--label=hark probe", "hark-probe", "ready"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .context("cannot run secret-tool (install the libsecret-tools package)")?;
+            if let Some(mut stdin) = probe.stdin.take() {
+                use std::io::Write;
+                stdin.write_all(b"ok")?;
+            }
+            let output = probe.wait_with_output()?;
+            if output.status.success() {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the Secret Service did not come up: {}\n{}",
+                    String::from_utf8_lossy(&output.stderr),
+                    self.log_tail("gnome-keyring")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        self.env.push(("DBUS_SESSION_BUS_ADDRESS".into(), address));
         Ok(())
     }
 
@@ -281,12 +352,24 @@ impl Stack {
         let anon_key = json_field(&keys, "anon_key")?;
         let service_key = json_field(&keys, "service_role_key")?;
 
-        let mut postrust = Command::new(install::ensure_postrust()?);
+        let postrust_bin = install::ensure_postrust()?;
+        let db_uri =
+            format!("postgres://authenticator:authenticator@127.0.0.1:{pg_port}/{DATABASE}");
+        // For tests that stop and restart a project of their own in the middle of a sync.
+        self.env.extend([
+            (
+                "HARK_TEST_POSTRUST_BIN".to_owned(),
+                postrust_bin.display().to_string(),
+            ),
+            ("HARK_TEST_POSTRUST_DB_URI".to_owned(), db_uri.clone()),
+            (
+                "HARK_TEST_NGINX_BIN".to_owned(),
+                install::nginx_binary()?.display().to_string(),
+            ),
+        ]);
+        let mut postrust = Command::new(postrust_bin);
         postrust
-            .env(
-                "PGRST_DB_URI",
-                format!("postgres://authenticator:authenticator@127.0.0.1:{pg_port}/{DATABASE}"),
-            )
+            .env("PGRST_DB_URI", db_uri)
             .env("PGRST_DB_SCHEMAS", "public")
             .env("PGRST_DB_ANON_ROLE", "anon")
             .env("PGRST_JWT_SECRET", &jwt_secret)

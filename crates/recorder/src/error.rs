@@ -18,6 +18,9 @@ pub enum RecorderError {
     /// The store's thread is gone (the recorder is shutting down).
     #[error("the local database thread stopped; restart Hark (nothing recorded so far is lost)")]
     StoreGone,
+    /// The organisation's project (sign-in, sync) failed.
+    #[error(transparent)]
+    Cloud(#[from] hark_cloud::CloudError),
     /// A request that makes no sense now.
     #[error("{0}")]
     Invalid(String),

@@ -1,7 +1,9 @@
 //! Hark's recorder: the one API the desktop shell and the `hark` CLI share — record (audio
 //! engine → recording file → realtime calls through the proxy → transcript in SQLite), list,
-//! search, show and export sessions — and the configuration both read.
+//! search, show and export sessions, sign in and sync with the organisation — and the
+//! configuration both read.
 
+pub mod cloud;
 pub mod config;
 pub mod error;
 pub mod export;
@@ -9,6 +11,7 @@ pub mod recorder;
 pub mod store_thread;
 pub mod vad;
 
+pub use cloud::Cloud;
 pub use config::Config;
 pub use error::{RecorderError, Result};
 pub use recorder::{Recorder, RecorderEvent, Recording, StartOptions, StopSummary};

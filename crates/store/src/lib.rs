@@ -4,6 +4,7 @@
 
 mod error;
 mod schema;
+mod sync;
 
 use std::path::Path;
 
@@ -12,6 +13,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 pub use error::{Result, StoreError};
+pub use sync::{Outgoing, Retry};
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
@@ -28,12 +30,16 @@ pub struct Interview {
     pub id: Uuid,
     /// The organisation, for interviews pulled from the cloud.
     pub org_id: Option<Uuid>,
+    /// The candidate's id in the organisation, when known.
+    pub candidate_id: Option<Uuid>,
     /// The candidate's name, when known.
     pub candidate_name: Option<String>,
     /// What the interview is for.
     pub job_title: String,
     /// When it was created (Unix ms).
     pub created_at_ms: i64,
+    /// Whether the organisation's project has it (pulled from there, or pushed by a sync).
+    pub in_cloud: bool,
 }
 
 /// A recording session's state.
@@ -294,15 +300,32 @@ fn session_of(row: &Row<'_>) -> rusqlite::Result<Session> {
     })
 }
 
-const INTERVIEW_COLUMNS: &str = "i.id, i.org_id, i.candidate_name, i.job_title, i.created_at_ms";
+const INTERVIEW_COLUMNS: &str =
+    "i.id, i.org_id, i.candidate_id, i.candidate_name, i.job_title, i.created_at_ms, i.origin";
 
 fn interview_of(row: &Row<'_>) -> rusqlite::Result<Interview> {
     Ok(Interview {
         id: uuid_of(row, 0)?,
         org_id: opt_uuid_of(row, 1)?,
-        candidate_name: row.get(2)?,
-        job_title: row.get(3)?,
-        created_at_ms: row.get(4)?,
+        candidate_id: opt_uuid_of(row, 2)?,
+        candidate_name: row.get(3)?,
+        job_title: row.get(4)?,
+        created_at_ms: row.get(5)?,
+        in_cloud: row.get::<_, String>(6)? == "cloud",
+    })
+}
+
+fn note_of(row: &Row<'_>) -> rusqlite::Result<Note> {
+    Ok(Note {
+        id: uuid_of(row, 0)?,
+        session_id: uuid_of(row, 1)?,
+        kind: if row.get::<_, String>(2)? == "bookmark" {
+            NoteKind::Bookmark
+        } else {
+            NoteKind::Note
+        },
+        at_ms: row.get(3)?,
+        body: row.get(4)?,
     })
 }
 
@@ -403,12 +426,14 @@ impl Store {
         let interview = Interview {
             id: Uuid::new_v4(),
             org_id: None,
+            candidate_id: None,
             candidate_name: candidate_name
                 .map(str::trim)
                 .filter(|n| !n.is_empty())
                 .map(Into::into),
             job_title: job_title.into(),
             created_at_ms: now_ms(),
+            in_cloud: false,
         };
         self.conn
             .execute(
@@ -429,18 +454,19 @@ impl Store {
     pub fn upsert_cloud_interview(&self, interview: &Interview) -> Result<()> {
         self.conn
             .execute(
-                "insert into interviews (id, org_id, candidate_name, job_title, origin, created_at_ms, updated_at_ms) \
-                 values (?1, ?2, ?3, ?4, 'cloud', ?5, ?6) \
+                "insert into interviews (id, org_id, candidate_id, candidate_name, job_title, origin, \
+                   created_at_ms, updated_at_ms) values (?1, ?2, ?7, ?3, ?4, 'cloud', ?5, ?6) \
                  on conflict (id) do update set org_id = excluded.org_id, \
-                   candidate_name = excluded.candidate_name, job_title = excluded.job_title, \
-                   origin = 'cloud', updated_at_ms = excluded.updated_at_ms",
+                   candidate_id = excluded.candidate_id, candidate_name = excluded.candidate_name, \
+                   job_title = excluded.job_title, origin = 'cloud', updated_at_ms = excluded.updated_at_ms",
                 params![
                     interview.id.to_string(),
                     interview.org_id.map(|id| id.to_string()),
                     interview.candidate_name,
                     interview.job_title,
                     interview.created_at_ms,
-                    now_ms()
+                    now_ms(),
+                    interview.candidate_id.map(|id| id.to_string())
                 ],
             )
             .map_err(StoreError::sql("save interview"))?;
@@ -766,19 +792,7 @@ impl Store {
             )
             .map_err(StoreError::sql("read notes"))?;
         let notes = statement
-            .query_map([id.to_string()], |row| {
-                Ok(Note {
-                    id: uuid_of(row, 0)?,
-                    session_id: uuid_of(row, 1)?,
-                    kind: if row.get::<_, String>(2)? == "bookmark" {
-                        NoteKind::Bookmark
-                    } else {
-                        NoteKind::Note
-                    },
-                    at_ms: row.get(3)?,
-                    body: row.get(4)?,
-                })
-            })
+            .query_map([id.to_string()], note_of)
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(StoreError::sql("read notes"))?;
         Ok(SessionDetail {

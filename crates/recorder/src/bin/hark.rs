@@ -1,6 +1,7 @@
 //! `hark`: record interviews with a live transcript from the command line, and list, search,
-//! show and export the sessions. Exit codes: 0 done, 1 failure, 2 bad usage or configuration,
-//! 3 not found (or ambiguous), 4 no usable audio device.
+//! show and export the sessions; sign in to the organisation and sync. Exit codes: 0 done,
+//! 1 failure, 2 bad usage or configuration, 3 not found (or ambiguous), 4 no usable audio
+//! device, 5 not signed in (or the sign-in was refused or cannot be kept).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -10,9 +11,10 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use hark_audio::DeviceChoice;
 use hark_audio::engine::Event as AudioEvent;
+use hark_cloud::{CloudError, SyncStatus};
 use hark_recorder::config::Layer;
 use hark_recorder::export::{Format, render, speaker};
-use hark_recorder::{Config, Recorder, RecorderError, RecorderEvent, StartOptions};
+use hark_recorder::{Cloud, Config, Recorder, RecorderError, RecorderEvent, StartOptions};
 use hark_store::StoreError;
 
 #[derive(Parser)]
@@ -96,6 +98,45 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Signs in to the organisation (email and password unless `--otp` or `--sso`); the
+    /// sign-in is kept in the OS keyring.
+    Login {
+        /// Your email (asked for if left out).
+        #[arg(long)]
+        email: Option<String>,
+        /// Read the password from standard input (one line) instead of asking.
+        #[arg(long, conflicts_with_all = ["otp", "sso"])]
+        password_stdin: bool,
+        /// Sign in with a code sent by email (read from standard input).
+        #[arg(long, conflicts_with = "sso")]
+        otp: bool,
+        /// Single sign-on in the browser with this provider (`google`, `azure`, …).
+        #[arg(long)]
+        sso: Option<String>,
+    },
+    /// Signs out: revokes this computer's session and forgets the tokens.
+    Logout,
+    /// Shows who is signed in and their organisations.
+    Whoami {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sends finished sessions to the organisation and pulls its interviews.
+    Sync {
+        /// Also send again sessions that failed for good (after fixing the cause).
+        #[arg(long)]
+        retry_failed: bool,
+        /// Print every status change as a JSON line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists the interviews that can be recorded (pulled from the organisation, or local).
+    Interviews {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Exports a session to stdout (or a file).
     Export {
         /// Session id (or a unique prefix).
@@ -112,6 +153,14 @@ enum Command {
 fn exit_code(err: &anyhow::Error) -> u8 {
     match err.downcast_ref::<RecorderError>() {
         Some(RecorderError::Config(_) | RecorderError::Invalid(_)) => 2,
+        Some(RecorderError::Cloud(CloudError::NotConfigured | CloudError::BadConfig(_))) => 2,
+        Some(RecorderError::Cloud(
+            CloudError::NotSignedIn
+            | CloudError::SignInEnded { .. }
+            | CloudError::Auth { .. }
+            | CloudError::NoKeyring { .. }
+            | CloudError::Browser { .. },
+        )) => 5,
         Some(RecorderError::Store(StoreError::NotFound { .. } | StoreError::Ambiguous { .. })) => 3,
         Some(RecorderError::Audio(
             hark_audio::AudioError::NoDevice { .. }
@@ -186,7 +235,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let config = Config::load(cli.config.as_deref(), flags)?;
-    let recorder = Recorder::open(config)?;
+    let recorder = Recorder::open(config.clone())?;
     let store = recorder.store().clone();
     match cli.command {
         Command::Devices { .. } => unreachable!("handled above"),
@@ -200,7 +249,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             prompt,
             json,
         } => {
-            record(
+            let cloud = signed_in(&config).await;
+            let token = match (std::env::var("HARK_ACCESS_TOKEN").ok(), &cloud) {
+                (Some(token), _) => Some(token),
+                (None, Some(cloud)) => cloud.account.access_token().await.ok(),
+                (None, None) => None,
+            };
+            let session_id = record(
                 &recorder,
                 StartOptions {
                     interview,
@@ -208,13 +263,96 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     system_audio: system_audio.as_deref().map(|id| choice(Some(id))),
                     language,
                     prompt,
-                    token: std::env::var("HARK_ACCESS_TOKEN").ok(),
+                    token,
                 },
                 duration,
                 until_silence,
                 json,
             )
             .await?;
+            if let Some(cloud) = cloud {
+                match tokio::time::timeout(Duration::from_secs(30), cloud.sync.sync_one(session_id))
+                    .await
+                {
+                    Ok(Ok(())) => eprintln!("hark: synced to the organisation"),
+                    Ok(Err(err)) => {
+                        eprintln!("hark: not synced yet ({err}); `hark sync` sends it later")
+                    }
+                    Err(_) => eprintln!("hark: sync is slow; `hark sync` sends it later"),
+                }
+            }
+        }
+        Command::Login {
+            email,
+            password_stdin,
+            otp,
+            sso,
+        } => login(&config, email, password_stdin, otp, sso).await?,
+        Command::Logout => {
+            Cloud::require(&config)?
+                .account
+                .sign_out()
+                .await
+                .map_err(RecorderError::from)?;
+            eprintln!("hark: signed out");
+        }
+        Command::Whoami { json } => {
+            let cloud = Cloud::require(&config)?;
+            if !cloud.restore().await? {
+                return Err(RecorderError::from(CloudError::NotSignedIn).into());
+            }
+            let user = cloud
+                .account
+                .user()
+                .await
+                .ok_or(RecorderError::from(CloudError::NotSignedIn))?;
+            let memberships = hark_cloud::Rest::new(cloud.account.clone())
+                .memberships()
+                .await
+                .map_err(RecorderError::from)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"user": user, "memberships": memberships, "project": cloud.account.project().url})
+                );
+            } else {
+                println!(
+                    "{} ({}) at {}",
+                    user.email.as_deref().unwrap_or("(no email)"),
+                    user.id,
+                    cloud.account.project().url
+                );
+                for m in memberships {
+                    println!("  {} ({}): {}", m.org_name, m.org_id, m.role);
+                }
+            }
+        }
+        Command::Sync { retry_failed, json } => {
+            let cloud = Cloud::require(&config)?;
+            if !cloud.restore().await? {
+                return Err(RecorderError::from(CloudError::NotSignedIn).into());
+            }
+            sync(&cloud, &recorder, retry_failed, json).await?;
+        }
+        Command::Interviews { json } => {
+            let interviews = store.call(|s| s.interviews()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&interviews)?);
+            } else {
+                for i in interviews {
+                    println!(
+                        "{}  {:<40} {:<24} {}",
+                        i.id,
+                        i.job_title,
+                        i.candidate_name.as_deref().unwrap_or("-"),
+                        if i.in_cloud {
+                            "organisation"
+                        } else {
+                            "this computer"
+                        }
+                    );
+                }
+            }
         }
         Command::Sessions { json } => {
             let sessions = store.call(|s| s.sessions()).await?;
@@ -271,13 +409,189 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The organisation's account with the saved sign-in restored, if one is configured and
+/// signed in; problems are warnings (recording works without it).
+async fn signed_in(config: &Config) -> Option<Cloud> {
+    let cloud = match Cloud::open(config) {
+        Ok(Some(cloud)) => cloud,
+        Ok(None) => return None,
+        Err(err) => {
+            eprintln!("hark: warning: {err}");
+            return None;
+        }
+    };
+    match cloud.restore().await {
+        Ok(true) => Some(cloud),
+        Ok(false) => None,
+        Err(err) => {
+            eprintln!("hark: warning: {err}");
+            None
+        }
+    }
+}
+
+fn read_line(prompt: &str) -> anyhow::Result<String> {
+    eprint!("{prompt}");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let line = line.trim_end_matches(['\r', '\n']).to_owned();
+    if line.is_empty() {
+        anyhow::bail!(RecorderError::Invalid(format!(
+            "nothing was entered for {:?}",
+            prompt.trim_end_matches([':', ' '])
+        )));
+    }
+    Ok(line)
+}
+
+async fn login(
+    config: &Config,
+    email: Option<String>,
+    password_stdin: bool,
+    otp: bool,
+    sso: Option<String>,
+) -> anyhow::Result<()> {
+    let cloud = Cloud::require(config)?;
+    let account = &cloud.account;
+    let signed = if let Some(provider) = sso {
+        account
+            .sign_in_sso(
+                &provider,
+                |url| {
+                    eprintln!("hark: finish signing in in your browser: {url}");
+                    if let Err(err) = webbrowser::open(url) {
+                        eprintln!(
+                            "hark: cannot open a browser ({err}); open the address above by hand"
+                        );
+                    }
+                    Ok(())
+                },
+                Duration::from_secs(300),
+            )
+            .await
+    } else {
+        let email = match email {
+            Some(email) => email,
+            None => read_line("Email: ")?,
+        };
+        if otp {
+            account
+                .send_email_code(&email)
+                .await
+                .map_err(RecorderError::from)?;
+            let code = read_line(&format!("A code was sent to {email}. Code: "))?;
+            account.verify_email_code(&email, &code).await
+        } else {
+            let password = if password_stdin || !std::io::IsTerminal::is_terminal(&std::io::stdin())
+            {
+                read_line("")?
+            } else {
+                rpassword::prompt_password("Password: ")?
+            };
+            account.sign_in_password(&email, &password).await
+        }
+    }
+    .map_err(RecorderError::from)?;
+    eprintln!(
+        "hark: signed in as {}",
+        signed
+            .user
+            .email
+            .as_deref()
+            .unwrap_or(&signed.user.id.to_string())
+    );
+    if let Some(reason) = signed.memory_only {
+        // A command ends at once: a sign-in that cannot be kept is of no use to it.
+        return Err(RecorderError::from(CloudError::NoKeyring { reason }).into());
+    }
+    match cloud.sync.pull().await {
+        Ok(n) => eprintln!("hark: {n} interviews from the organisation are ready to record"),
+        Err(err) => eprintln!("hark: warning: cannot pull interviews yet: {err}"),
+    }
+    Ok(())
+}
+
+async fn sync(
+    cloud: &Cloud,
+    recorder: &Recorder,
+    retry_failed: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let store = recorder.store().clone();
+    if retry_failed {
+        store.call(|s| s.retry_sync_now()).await?;
+    }
+    match cloud.sync.pull().await {
+        Ok(n) => eprintln!("hark: pulled {n} interviews"),
+        Err(err) => eprintln!("hark: warning: cannot pull interviews: {err}"),
+    }
+    let mut events = cloud.sync.subscribe();
+    let printer = tokio::spawn(async move {
+        while let Ok(event) = events.recv().await {
+            if json {
+                println!("{}", serde_json::to_string(&event).unwrap_or_default());
+            } else {
+                match &event.status {
+                    SyncStatus::Synced { segments } => {
+                        println!("{}  synced ({segments} segments)", event.session_id)
+                    }
+                    SyncStatus::Failed {
+                        reason,
+                        retry_at_ms,
+                    } => println!(
+                        "{}  {}: {reason}",
+                        event.session_id,
+                        if retry_at_ms.is_some() {
+                            "will retry"
+                        } else {
+                            "failed"
+                        }
+                    ),
+                    _ => {}
+                }
+            }
+        }
+    });
+    let report = cloud.sync.sync_due().await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    printer.abort();
+    let report = report.map_err(RecorderError::from)?;
+    let waiting = store
+        .call(|s| s.outbox())
+        .await?
+        .into_iter()
+        .filter(|e| {
+            e.state == "pending" && !report.retrying.iter().any(|(id, _)| *id == e.session_id)
+        })
+        .count();
+    eprintln!(
+        "hark: {} synced, {} to retry, {} failed{}",
+        report.synced.len(),
+        report.retrying.len(),
+        report.failed.len(),
+        if waiting > 0 {
+            format!(", {waiting} waiting for their retry time")
+        } else {
+            String::new()
+        }
+    );
+    if !report.failed.is_empty() || !report.retrying.is_empty() {
+        anyhow::bail!(
+            "{} sessions were not synced; `hark sessions` shows them, `hark sync --retry-failed` sends them again",
+            report.failed.len() + report.retrying.len()
+        );
+    }
+    Ok(())
+}
+
 async fn record(
     recorder: &Recorder,
     options: StartOptions,
     duration: Option<f64>,
     until_silence: Option<f64>,
     json: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<uuid::Uuid> {
     let recording = recorder.start(options).await?;
     let mut events = recording.subscribe();
     eprintln!(
@@ -346,7 +660,7 @@ async fn record(
         "hark: saved session {} ({:.1} s, {} segments)",
         summary.session_id, summary.seconds, summary.segments
     );
-    Ok(())
+    Ok(summary.session_id)
 }
 
 fn print_event(event: &RecorderEvent, json: bool) {

@@ -1,0 +1,302 @@
+//! The store's side of cloud sync: what a session looks like on the way out, the outbox's
+//! state changes (pending → syncing → synced, or back to pending with a retry time, or failed
+//! for good with the reason), and marking interviews as belonging to an organisation.
+
+use rusqlite::{OptionalExtension, params};
+use uuid::Uuid;
+
+use crate::{
+    Interview, Note, OutboxEntry, Result, Segment, Store, StoreError, interview_of, now_ms,
+    opt_uuid_of, uuid_of,
+};
+
+/// Everything a session sends to the organisation's project, read in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    /// The session's id.
+    pub id: Uuid,
+    /// Its interview, with organisation and candidate when known.
+    pub interview: Interview,
+    /// The interview's candidate id (local interviews get one when first pushed).
+    pub candidate_id: Option<Uuid>,
+    /// `microphone`, `system`.
+    pub sources: Vec<String>,
+    /// Device name per source (a JSON object).
+    pub device_names: serde_json::Value,
+    /// Transcription model.
+    pub model: Option<String>,
+    /// Start (Unix ms).
+    pub started_at_ms: i64,
+    /// End (Unix ms), if it ended.
+    pub ended_at_ms: Option<i64>,
+    /// Seconds of audio recorded.
+    pub seconds_recorded: f64,
+    /// Who confirmed the recording notice (a user id), and when (Unix ms).
+    pub consent: Option<(Uuid, i64)>,
+    /// Segments, in timeline order per source.
+    pub segments: Vec<Segment>,
+    /// Notes and bookmarks.
+    pub notes: Vec<Note>,
+}
+
+/// Where a session stands with the cloud, as the library shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Try again at this time (Unix ms).
+    At(i64),
+    /// Never again by itself: the reason needs a person.
+    Never,
+}
+
+impl Store {
+    /// Outbox entries that may be sent now (pending or left `syncing` by a crash, and due),
+    /// oldest first.
+    pub fn outbox_due(&self, now: i64) -> Result<Vec<Uuid>> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "select session_id from sync_outbox where state in ('pending', 'syncing') \
+                 and coalesce(next_attempt_at_ms, 0) <= ?1 order by updated_at_ms",
+            )
+            .map_err(StoreError::sql("read outbox"))?;
+        let rows = statement
+            .query_map([now], |row| uuid_of(row, 0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(StoreError::sql("read outbox"))?;
+        Ok(rows)
+    }
+
+    /// One outbox entry.
+    pub fn outbox_entry(&self, session_id: Uuid) -> Result<Option<OutboxEntry>> {
+        self.conn
+            .query_row(
+                "select session_id, state, attempts, last_error, next_attempt_at_ms from sync_outbox \
+                 where session_id = ?1",
+                [session_id.to_string()],
+                |row| {
+                    Ok(OutboxEntry {
+                        session_id: uuid_of(row, 0)?,
+                        state: row.get(1)?,
+                        attempts: row.get::<_, i64>(2)? as u32,
+                        last_error: row.get(3)?,
+                        next_attempt_at_ms: row.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(StoreError::sql("read outbox"))
+    }
+
+    /// The session as it will be sent.
+    pub fn outgoing(&mut self, session_id: Uuid) -> Result<Outgoing> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(StoreError::sql("read session for sync"))?;
+        let outgoing = {
+            let head = tx
+                .query_row(
+                    "select s.interview_id, s.sources, s.device_names, s.model, s.started_at_ms, \
+                       s.ended_at_ms, s.seconds_recorded, s.consent_confirmed_by, \
+                       s.consent_confirmed_at_ms, i.candidate_id \
+                     from recording_sessions s join interviews i on i.id = s.interview_id \
+                     where s.id = ?1",
+                    [session_id.to_string()],
+                    |row| {
+                        let sources: String = row.get(1)?;
+                        let devices: String = row.get(2)?;
+                        let consent_by = opt_uuid_of(row, 7)?;
+                        let consent_at: Option<i64> = row.get(8)?;
+                        Ok((
+                            uuid_of(row, 0)?,
+                            serde_json::from_str::<Vec<String>>(&sources).unwrap_or_default(),
+                            serde_json::from_str::<serde_json::Value>(&devices)
+                                .unwrap_or(serde_json::Value::Null),
+                            row.get::<_, Option<String>>(3)?,
+                            row.get::<_, i64>(4)?,
+                            row.get::<_, Option<i64>>(5)?,
+                            row.get::<_, f64>(6)?,
+                            consent_by.zip(consent_at),
+                            opt_uuid_of(row, 9)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(StoreError::sql("read session for sync"))?
+                .ok_or(StoreError::NotFound {
+                    what: "session",
+                    id: session_id.to_string(),
+                })?;
+            let (
+                interview_id,
+                sources,
+                device_names,
+                model,
+                started,
+                ended,
+                seconds,
+                consent,
+                candidate_id,
+            ) = head;
+            let interview = tx
+                .query_row(
+                    &format!(
+                        "select {} from interviews i where i.id = ?1",
+                        crate::INTERVIEW_COLUMNS
+                    ),
+                    [interview_id.to_string()],
+                    interview_of,
+                )
+                .map_err(StoreError::sql("read interview for sync"))?;
+            let mut statement = tx
+                .prepare_cached(
+                    "select id, session_id, item_id, source, speaker_label, start_ms, end_ms, text, status \
+                     from transcript_segments where session_id = ?1 order by source, start_ms, end_ms, rowid",
+                )
+                .map_err(StoreError::sql("read segments for sync"))?;
+            let segments = statement
+                .query_map([session_id.to_string()], crate::segment_of)
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(StoreError::sql("read segments for sync"))?;
+            drop(statement);
+            let mut statement = tx
+                .prepare_cached(
+                    "select id, session_id, kind, at_ms, body from session_notes \
+                     where session_id = ?1 order by at_ms, rowid",
+                )
+                .map_err(StoreError::sql("read notes for sync"))?;
+            let notes = statement
+                .query_map([session_id.to_string()], crate::note_of)
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(StoreError::sql("read notes for sync"))?;
+            drop(statement);
+            Outgoing {
+                id: session_id,
+                interview,
+                candidate_id,
+                sources,
+                device_names,
+                model,
+                started_at_ms: started,
+                ended_at_ms: ended,
+                seconds_recorded: seconds,
+                consent,
+                segments,
+                notes,
+            }
+        };
+        tx.commit()
+            .map_err(StoreError::sql("read session for sync"))?;
+        Ok(outgoing)
+    }
+
+    /// A send has begun (one more attempt).
+    pub fn sync_started(&self, session_id: Uuid) -> Result<()> {
+        self.set_outbox(
+            "update sync_outbox set state = 'syncing', attempts = attempts + 1, updated_at_ms = ?2 \
+             where session_id = ?1",
+            params![session_id.to_string(), now_ms()],
+        )
+    }
+
+    /// The project has every row of the session.
+    pub fn sync_succeeded(&self, session_id: Uuid) -> Result<()> {
+        self.set_outbox(
+            "update sync_outbox set state = 'synced', last_error = null, next_attempt_at_ms = null, \
+               updated_at_ms = ?2 where session_id = ?1",
+            params![session_id.to_string(), now_ms()],
+        )
+    }
+
+    /// The send failed: try again later, or never (with the reason kept for the user).
+    pub fn sync_failed(&self, session_id: Uuid, reason: &str, retry: Retry) -> Result<()> {
+        let (state, at) = match retry {
+            Retry::At(at) => ("pending", Some(at)),
+            Retry::Never => ("failed", None),
+        };
+        self.set_outbox(
+            "update sync_outbox set state = ?2, last_error = ?3, next_attempt_at_ms = ?4, \
+               updated_at_ms = ?5 where session_id = ?1",
+            params![session_id.to_string(), state, reason, at, now_ms()],
+        )
+    }
+
+    /// Puts sessions that failed for good (or are waiting for their retry time) back in the
+    /// queue now, e.g. after the user fixed the cause; returns how many.
+    pub fn retry_sync_now(&self) -> Result<usize> {
+        self.conn
+            .execute(
+                "update sync_outbox set state = 'pending', next_attempt_at_ms = null, updated_at_ms = ?1 \
+                 where state in ('failed', 'pending')",
+                [now_ms()],
+            )
+            .map_err(StoreError::sql("requeue sessions"))
+    }
+
+    /// Records that a local interview now lives in an organisation (after it was pushed, or when
+    /// it is about to be), with the candidate row made for it.
+    pub fn set_interview_org(
+        &self,
+        interview_id: Uuid,
+        org_id: Uuid,
+        candidate_id: Option<Uuid>,
+    ) -> Result<()> {
+        let changed = self
+            .conn
+            .execute(
+                "update interviews set org_id = ?2, candidate_id = coalesce(?3, candidate_id), \
+                   updated_at_ms = ?4 where id = ?1",
+                params![
+                    interview_id.to_string(),
+                    org_id.to_string(),
+                    candidate_id.map(|id| id.to_string()),
+                    now_ms()
+                ],
+            )
+            .map_err(StoreError::sql("update interview"))?;
+        if changed == 0 {
+            return Err(StoreError::NotFound {
+                what: "interview",
+                id: interview_id.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Records that the organisation's project now has a local interview.
+    pub fn interview_pushed(&self, interview_id: Uuid) -> Result<()> {
+        self.conn
+            .execute(
+                "update interviews set origin = 'cloud', updated_at_ms = ?2 where id = ?1",
+                params![interview_id.to_string(), now_ms()],
+            )
+            .map_err(StoreError::sql("update interview"))?;
+        Ok(())
+    }
+
+    /// Records who confirmed the recording notice for a session, and when.
+    pub fn confirm_consent(&self, session_id: Uuid, by: Uuid, at_ms: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "update recording_sessions set consent_confirmed_by = ?2, consent_confirmed_at_ms = ?3, \
+                   updated_at_ms = ?4 where id = ?1",
+                params![session_id.to_string(), by.to_string(), at_ms, now_ms()],
+            )
+            .map_err(StoreError::sql("record consent"))?;
+        Ok(())
+    }
+
+    fn set_outbox(&self, sql: &str, params: impl rusqlite::Params) -> Result<()> {
+        let changed = self
+            .conn
+            .execute(sql, params)
+            .map_err(StoreError::sql("update outbox"))?;
+        if changed == 0 {
+            return Err(StoreError::NotFound {
+                what: "outbox entry",
+                id: "for this session".into(),
+            });
+        }
+        Ok(())
+    }
+}
