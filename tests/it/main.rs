@@ -16,5 +16,10 @@ mod supabase_http;
 mod realtime_client;
 // The recorder: virtual microphone → engine → client → proxy → emulator → SQLite; exports; offline.
 mod recorder;
+// The organisation: every sign-in method, keyring, CLI recording synced and read back, faults.
+mod cloud;
+// The audio crate's test helpers: the PulseAudio virtual microphone, scratch folders.
+#[path = "../../crates/audio/tests/support/mod.rs"]
+mod audio_support;
 // Helpers shared by the modules above.
 mod support;

@@ -13,29 +13,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{WAIT, emulator};
-
-/// Serves a proxy for `emulator` (and `project`, else `--dev`) on a free port; returns its `…/v1`.
-async fn proxy(emulator: &Emulator, project: Option<&Project>, extra: &[(&str, String)]) -> String {
-    let mut vars: HashMap<String, String> = HashMap::from([
-        ("OPENAI_API_KEY".to_owned(), emulator.api_key().to_owned()),
-        ("OPENAI_BASE_URL".to_owned(), emulator.base_url()),
-    ]);
-    if let Some(project) = project {
-        vars.insert("SUPABASE_URL".into(), project.url.clone());
-        vars.insert("SUPABASE_ANON_KEY".into(), project.anon_key.clone());
-    }
-    for (key, value) in extra {
-        vars.insert((*key).to_owned(), value.clone());
-    }
-    let config = hark_proxy::Config::from_vars(|name| vars.get(name).cloned(), project.is_none())
-        .expect("valid config");
-    let state = hark_proxy::state_from_config(&config).expect("proxy state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, hark_proxy::app(state)).await });
-    format!("http://{addr}/v1")
-}
+use crate::support::{WAIT, emulator, proxy};
 
 /// Dials through `proxy` as `who` (no token: the `--dev` user) for `interview`.
 async fn dial_as(proxy: &str, who: Option<&Session>, interview: Uuid) -> anyhow::Result<Caller> {

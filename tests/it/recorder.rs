@@ -13,26 +13,11 @@ use hark_recorder::{Config, Recorder, RecorderEvent, StartOptions};
 use hark_tests::dtmf::Script;
 use tokio::sync::broadcast;
 
-use crate::support::{dev_proxy, dev_proxy_with, emulator, utterance_spans};
+use crate::support::{
+    dev_proxy, dev_proxy_with, emulator, hark_binary, utterance_spans, write_wav,
+};
 
-#[path = "../../crates/audio/tests/support/mod.rs"]
-mod audio_support;
-
-use audio_support::{VirtualMic, scratch};
-
-fn write_wav(path: &Path, samples: &[f32]) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 48_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut writer = hound::WavWriter::create(path, spec).unwrap();
-    for s in samples {
-        writer.write_sample((s * 32767.0) as i16).unwrap();
-    }
-    writer.finalize().unwrap();
-}
+use crate::audio_support::{VirtualMic, scratch};
 
 fn recorder(name: &str, proxy_url: Option<String>) -> Recorder {
     let flags = Layer {
@@ -337,22 +322,6 @@ async fn microphone_and_system_audio_give_two_labelled_transcripts() {
         hark_audio::recording::read(Path::new(summary.recording.as_ref().unwrap())).unwrap();
     let labels: Vec<&str> = tracks.iter().map(|t| t.source.as_str()).collect();
     assert_eq!(labels, ["microphone", "system"]);
-}
-
-/// The `hark` binary, built beside this test binary by `cargo test --workspace`.
-fn hark_binary() -> std::path::PathBuf {
-    let deps = std::env::current_exe().unwrap();
-    let path = deps
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join(format!("hark{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p hark-recorder` (cargo xtask test does)",
-        path.display()
-    );
-    path
 }
 
 fn hark(data_dir: &Path, args: &[&str]) -> std::process::Output {

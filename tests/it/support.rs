@@ -6,6 +6,7 @@ use std::time::Duration;
 use std::collections::HashMap;
 
 use hark_tests::emulator::{Emulator, EmulatorConfig};
+use hark_tests::supabase::Project;
 use hark_wire::realtime::SessionConfig;
 
 /// An emulator on a free loopback port.
@@ -40,15 +41,29 @@ pub async fn dev_proxy(emulator: &Emulator) -> String {
 
 /// [`dev_proxy`] with extra settings (`TRANSCRIBE_MODEL`, …).
 pub async fn dev_proxy_with(emulator: &Emulator, extra: &[(&str, &str)]) -> String {
+    let extra: Vec<(&str, String)> = extra.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+    proxy(emulator, None, &extra).await
+}
+
+/// Serves a proxy for `emulator` (and `project`, else `--dev`) on a free port; returns its `…/v1`.
+pub async fn proxy(
+    emulator: &Emulator,
+    project: Option<&Project>,
+    extra: &[(&str, String)],
+) -> String {
     let mut vars: HashMap<String, String> = HashMap::from([
         ("OPENAI_API_KEY".to_owned(), emulator.api_key().to_owned()),
         ("OPENAI_BASE_URL".to_owned(), emulator.base_url()),
     ]);
-    for (key, value) in extra {
-        vars.insert((*key).to_owned(), (*value).to_owned());
+    if let Some(project) = project {
+        vars.insert("SUPABASE_URL".into(), project.url.clone());
+        vars.insert("SUPABASE_ANON_KEY".into(), project.anon_key.clone());
     }
-    let config =
-        hark_proxy::Config::from_vars(|name| vars.get(name).cloned(), true).expect("valid config");
+    for (key, value) in extra {
+        vars.insert((*key).to_owned(), value.clone());
+    }
+    let config = hark_proxy::Config::from_vars(|name| vars.get(name).cloned(), project.is_none())
+        .expect("valid config");
     let state = hark_proxy::state_from_config(&config).expect("proxy state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -70,4 +85,35 @@ pub fn utterance_spans(samples: &[f32]) -> Vec<(i64, i64)> {
         }
     }
     spans
+}
+
+/// Writes 48 kHz mono samples as a 16-bit WAV file (for the virtual microphone to play).
+pub fn write_wav(path: &std::path::Path, samples: &[f32]) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).unwrap();
+    for s in samples {
+        writer.write_sample((s * 32767.0) as i16).unwrap();
+    }
+    writer.finalize().unwrap();
+}
+
+/// The `hark` binary, built beside this test binary (`cargo xtask test` builds it).
+pub fn hark_binary() -> std::path::PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let path = deps
+        .parent()
+        .and_then(std::path::Path::parent)
+        .unwrap()
+        .join(format!("hark{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p hark-recorder` (cargo xtask test does)",
+        path.display()
+    );
+    path
 }

@@ -102,6 +102,9 @@ struct AuthState {
     signer: Signer,
     db: tokio_postgres::Client,
     access_ttl_secs: AtomicU64,
+    /// Access-token lifetime for particular users (email → seconds), for expiry tests that
+    /// must not shorten other tests' tokens.
+    ttl_by_email: Mutex<HashMap<String, u64>>,
     users: Mutex<HashMap<Uuid, User>>,
     /// Session id → revoked.
     sessions: Mutex<HashMap<Uuid, bool>>,
@@ -145,6 +148,7 @@ impl AuthStandin {
         let addr = listener.local_addr()?;
         let state = Arc::new(AuthState {
             access_ttl_secs: AtomicU64::new(config.access_token_ttl.as_secs()),
+            ttl_by_email: Mutex::new(HashMap::new()),
             signer: new_signer()?,
             keys: keys.clone(),
             config,
@@ -322,7 +326,10 @@ impl AuthState {
     ) -> AuthResult<Value> {
         let session_id = session_id.unwrap_or_else(Uuid::new_v4);
         lock(&self.sessions).entry(session_id).or_insert(false);
-        let ttl = self.access_ttl_secs.load(Ordering::Relaxed);
+        let ttl = lock(&self.ttl_by_email)
+            .get(&user.email)
+            .copied()
+            .unwrap_or_else(|| self.access_ttl_secs.load(Ordering::Relaxed));
         let iat = now_secs();
         let claims = json!({
             "iss": self.config.issuer, "sub": user.id, "aud": "authenticated", "exp": iat + ttl, "iat": iat,
@@ -800,11 +807,22 @@ async fn mailbox(
 #[serde(deny_unknown_fields)]
 struct StandinConfig {
     access_token_ttl_secs: u64,
+    /// Only for this user (otherwise for everyone).
+    #[serde(default)]
+    email: Option<String>,
 }
 
 async fn set_config(State(state): State<Shared>, Json(config): Json<StandinConfig>) -> StatusCode {
-    state
-        .access_ttl_secs
-        .store(config.access_token_ttl_secs, Ordering::Relaxed);
+    match config.email {
+        Some(email) => {
+            lock(&state.ttl_by_email).insert(
+                email.trim().to_ascii_lowercase(),
+                config.access_token_ttl_secs,
+            );
+        }
+        None => state
+            .access_ttl_secs
+            .store(config.access_token_ttl_secs, Ordering::Relaxed),
+    }
     StatusCode::NO_CONTENT
 }

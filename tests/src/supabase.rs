@@ -257,3 +257,168 @@ pub fn session_payload(session_id: Uuid, interview: Uuid, n_segments: usize) -> 
         "notes": [{"id": Uuid::new_v4(), "kind": "bookmark", "at_ms": 60000, "body": "strong answer"}],
     })
 }
+
+/// A second gateway and PostgREST (postrust) over the same database and Auth stand-in, which a
+/// test may stop and start again (the shared ones serve every other test).
+#[derive(Debug)]
+pub struct StoppableProject {
+    /// Its `SUPABASE_URL`.
+    pub url: String,
+    dir: std::path::PathBuf,
+    gateway_port: u16,
+    rest_port: u16,
+    rest: Option<std::process::Child>,
+    gateway: Option<std::process::Child>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn wait_for_port(port: u16, up: bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() == up {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!(
+        "port {port} did not come {}",
+        if up { "up" } else { "down" }
+    );
+}
+
+/// SIGTERM (nginx then takes its workers with it), then waits.
+fn terminate(mut child: std::process::Child) {
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+}
+
+impl StoppableProject {
+    /// Starts both (see [`StoppableProject::start_rest`], [`StoppableProject::start_gateway`]).
+    pub fn start(name: &str) -> StoppableProject {
+        let dir =
+            std::env::temp_dir().join(format!("hark-it-project-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("project dir");
+        let mut project = StoppableProject {
+            url: String::new(),
+            dir,
+            gateway_port: free_port(),
+            rest_port: free_port(),
+            rest: None,
+            gateway: None,
+        };
+        project.url = format!("http://127.0.0.1:{}", project.gateway_port);
+        project.start_rest();
+        project.start_gateway();
+        project
+    }
+
+    /// Starts postrust on its port (again), configured as the shared one.
+    pub fn start_rest(&mut self) {
+        let var = |name: &str| {
+            std::env::var(name)
+                .unwrap_or_else(|_| panic!("{name} is not set: run with `cargo xtask test`"))
+        };
+        let auth = var("HARK_TEST_AUTH_URL");
+        let child = std::process::Command::new(var("HARK_TEST_POSTRUST_BIN"))
+            .env("PGRST_DB_URI", var("HARK_TEST_POSTRUST_DB_URI"))
+            .env("PGRST_DB_SCHEMAS", "public")
+            .env("PGRST_DB_ANON_ROLE", "anon")
+            .env("PGRST_JWT_SECRET", var("HARK_TEST_JWT_SECRET"))
+            .env(
+                "PGRST_JWT_JWKS_URL",
+                format!("{auth}/.well-known/jwks.json"),
+            )
+            .env("PGRST_SERVER_HOST", "127.0.0.1")
+            .env("PGRST_SERVER_PORT", self.rest_port.to_string())
+            .env("PGRST_COMPAT_MODE", "true")
+            .env("PGRST_MAX_BODY_SIZE", (16 * 1024 * 1024).to_string())
+            .env("PGRST_LOG_LEVEL", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("postrust starts");
+        self.rest = Some(child);
+        wait_for_port(self.rest_port, true);
+    }
+
+    /// Kills postrust: the gateway answers 502 until it is back.
+    pub fn stop_rest(&mut self) {
+        if let Some(child) = self.rest.take() {
+            terminate(child);
+        }
+        wait_for_port(self.rest_port, false);
+    }
+
+    /// Starts the nginx gateway (`/rest/v1/` → this postrust, `/auth/v1/` → the Auth stand-in).
+    pub fn start_gateway(&mut self) {
+        let var = |name: &str| {
+            std::env::var(name)
+                .unwrap_or_else(|_| panic!("{name} is not set: run with `cargo xtask test`"))
+        };
+        let auth = var("HARK_TEST_AUTH_URL");
+        let dir = self.dir.display();
+        let conf = format!(
+            r#"worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log crit;
+events {{ worker_connections 128; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  client_max_body_size 20m;
+  server {{
+    listen 127.0.0.1:{port};
+    location /rest/v1/ {{ proxy_pass http://127.0.0.1:{rest}/; }}
+    location /auth/v1/ {{ proxy_pass {auth}/; }}
+  }}
+}}
+"#,
+            port = self.gateway_port,
+            rest = self.rest_port,
+        );
+        let path = self.dir.join("nginx.conf");
+        std::fs::write(&path, conf).expect("nginx.conf");
+        let child = std::process::Command::new(var("HARK_TEST_NGINX_BIN"))
+            .arg("-p")
+            .arg(&self.dir)
+            .arg("-e")
+            .arg(self.dir.join("startup.log"))
+            .arg("-c")
+            .arg(&path)
+            .args(["-g", "daemon off;"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nginx starts");
+        self.gateway = Some(child);
+        wait_for_port(self.gateway_port, true);
+    }
+
+    /// Stops the gateway: connections are refused until it is back.
+    pub fn stop_gateway(&mut self) {
+        if let Some(child) = self.gateway.take() {
+            terminate(child);
+        }
+        wait_for_port(self.gateway_port, false);
+    }
+}
+
+impl Drop for StoppableProject {
+    fn drop(&mut self) {
+        self.stop_gateway();
+        self.stop_rest();
+    }
+}

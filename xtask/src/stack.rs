@@ -704,6 +704,10 @@ http {{
     location = /auth/v1/.well-known/jwks.json {{
       proxy_pass http://127.0.0.1:{auth_port}/.well-known/jwks.json;
     }}
+    # The browser reaches the provider hand-off without a key, as on Supabase.
+    location /auth/v1/authorize {{
+      proxy_pass http://127.0.0.1:{auth_port}/authorize;
+    }}
     location /auth/v1/ {{{key_checks}
       proxy_pass http://127.0.0.1:{auth_port}/;
     }}

@@ -167,3 +167,49 @@ impl CloudError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rest(status: u16, code: &str, message: &str) -> CloudError {
+        CloudError::Rest {
+            status,
+            code: code.into(),
+            message: message.into(),
+            hint: None,
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn only_an_expired_token_is_refreshed_and_only_transient_failures_are_retried() {
+        // What postrust answers for an expired JWT.
+        assert!(rest(401, "PGRST303", "JWT expired").is_expired_token());
+        // Refusals by row-level security or a function also come as 401/403: not a refresh.
+        assert!(!rest(401, "42501", "permission denied for table interviews").is_expired_token());
+        assert!(
+            !rest(403, "42501", "new row violates row-level security policy").is_expired_token()
+        );
+        assert!(!rest(401, "PGRST301", "JWSError JWSInvalidSignature").is_expired_token());
+        assert!(rest(502, "unknown", "Bad Gateway").is_retryable());
+        assert!(rest(429, "unknown", "slow down").is_retryable());
+        assert!(
+            !rest(
+                400,
+                "22023",
+                "sync_session: session.device_names must be an object"
+            )
+            .is_retryable()
+        );
+        assert!(!rest(401, "42501", "nope").is_retryable());
+        assert!(
+            CloudError::Unreachable {
+                url: "u".into(),
+                message: "refused".into()
+            }
+            .is_retryable()
+        );
+        assert!(rest(403, "42501", "x").to_string().contains("ask an admin"));
+    }
+}

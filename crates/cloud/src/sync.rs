@@ -302,7 +302,7 @@ impl SyncEngine {
             let mut stored = 0;
             for payload in payloads(&out, max_segments) {
                 let n = payload["segments"].as_array().map(Vec::len).unwrap_or(0);
-                let params = payload.to_string();
+                let params = json!({ "payload": payload }).to_string();
                 match self
                     .rest
                     .call(|c| c.rpc("sync_session", params.clone()))

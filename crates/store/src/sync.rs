@@ -56,7 +56,7 @@ impl Store {
             .conn
             .prepare_cached(
                 "select session_id from sync_outbox where state in ('pending', 'syncing') \
-                 and coalesce(next_attempt_at_ms, 0) <= ?1 order by updated_at_ms",
+                 and coalesce(next_attempt_at_ms, 0) <= ?1 order by updated_at_ms, rowid",
             )
             .map_err(StoreError::sql("read outbox"))?;
         let rows = statement

@@ -1,0 +1,663 @@
+//! The cloud crate against the real stack (gateway + postrust + PostgreSQL with RLS + the Auth
+//! stand-in) and the real keyring (GNOME Keyring on the test D-Bus session): every sign-in
+//! method, refresh, sign-out; a CLI recording synced and read back as its organisation and as
+//! an outsider; a project that stops mid-sync; an expiring token; a poison session.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hark_cloud::{Account, CloudError, Rest, SyncEngine, SyncStatus};
+use hark_store::{NewSession, Segment, SegmentStatus, SessionState, Store};
+use hark_tests::dtmf::Script;
+use hark_tests::supabase::{Project, Session, StoppableProject, send};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::support::{emulator, hark_binary, proxy, write_wav};
+
+use crate::audio_support::{VirtualMic, scratch};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn cloud_project(url: &str) -> hark_cloud::Project {
+    hark_cloud::Project::new(url, &Project::from_env().anon_key).unwrap()
+}
+
+/// An account of a fresh profile (its own keyring entry).
+fn account(url: &str, profile: &str) -> Account {
+    Account::new(
+        cloud_project(url),
+        &format!("{profile}-{}", Uuid::new_v4().simple()),
+    )
+    .unwrap()
+}
+
+/// A user with a password; returns the email.
+async fn user(project: &Project, label: &str) -> (String, Session) {
+    let email = format!("{label}-{}@example.test", Uuid::new_v4().simple());
+    project.create_user(&email, PASSWORD).await;
+    let session = project.sign_in(&email, PASSWORD).await;
+    (email, session)
+}
+
+/// Follows GoTrue's hand-off like a browser whose user picks `email` at the provider: the
+/// authorize page (no API key, as a browser has none), its form, then the redirect to the
+/// app's loopback listener.
+async fn scripted_browser(url: String, email: String) {
+    let http = reqwest::Client::builder().build().unwrap();
+    let page = http.get(&url).send().await.unwrap().text().await.unwrap();
+    let flow = page
+        .split("name=flow value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no flow in the provider page: {page}"))
+        .to_owned();
+    let action = format!("{}/sign-in", url.split('?').next().unwrap());
+    let done = http
+        .post(action)
+        .form(&[("flow", flow.as_str()), ("email", email.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(done.status().is_success(), "{:?}", done.status());
+    assert!(done.text().await.unwrap().contains("Signed in to Hark"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sign_in_method_works_and_the_keyring_keeps_only_the_refresh_token() {
+    let project = Project::from_env();
+    let (email, _) = user(&project, "signin").await;
+    let profile = format!("signin-{}", Uuid::new_v4().simple());
+    let account = Account::new(cloud_project(&project.url), &profile).unwrap();
+    assert!(account.memory_only().is_none(), "the test keyring is up");
+
+    // Password: wrong, then right.
+    let err = account.sign_in_password(&email, "nope").await.unwrap_err();
+    assert!(
+        matches!(&err, CloudError::Auth { code, .. } if code == "invalid_credentials"),
+        "{err}"
+    );
+    let signed = account.sign_in_password(&email, PASSWORD).await.unwrap();
+    assert_eq!(signed.user.email.as_deref(), Some(email.as_str()));
+    assert!(signed.memory_only.is_none());
+
+    // The keyring holds the refresh token: a new process (a new Account) is signed in.
+    let vault = hark_cloud::vault::Vault::open(&format!("{} {profile}", project.url));
+    let saved = vault.load().unwrap().expect("saved in the keyring");
+    assert_eq!(saved.user_id, signed.user.id);
+    let again = Account::new(cloud_project(&project.url), &profile).unwrap();
+    assert_eq!(
+        again.restore().await.unwrap().map(|u| u.id),
+        Some(signed.user.id)
+    );
+    // Restoring rotated the refresh token; the keyring followed, the old one is spent.
+    let rotated = vault.load().unwrap().unwrap();
+    assert_ne!(rotated.refresh_token, saved.refresh_token);
+    let reuse = again
+        .auth()
+        .refresh(&saved.refresh_token)
+        .await
+        .unwrap_err();
+    assert!(matches!(reuse, CloudError::SignInEnded { .. }), "{reuse}");
+
+    // Refresh before expiry: with 2-second tokens every access is within the margin.
+    let reply = project
+        .auth(
+            reqwest::Method::PUT,
+            "/_standin/config",
+            None,
+            Some(json!({"email": email, "access_token_ttl_secs": 2})),
+        )
+        .await;
+    assert_eq!(reply.status, 204);
+    let short = Account::new(cloud_project(&project.url), &profile).unwrap();
+    short.restore().await.unwrap();
+    let before = short.refresh_count();
+    short.access_token().await.unwrap();
+    short.access_token().await.unwrap();
+    assert_eq!(short.refresh_count(), before + 2, "refreshed before expiry");
+
+    // Email code: a wrong code, then the one from the mailbox.
+    let by_code = account_for(&project, "otp");
+    by_code.send_email_code(&email).await.unwrap();
+    let wrong = by_code
+        .verify_email_code(&email, "000000")
+        .await
+        .unwrap_err();
+    assert!(matches!(wrong, CloudError::Auth { .. }), "{wrong}");
+    by_code.send_email_code(&email).await.unwrap();
+    let mail = project
+        .auth(
+            reqwest::Method::GET,
+            &format!("/_standin/mailbox/{email}"),
+            None,
+            None,
+        )
+        .await;
+    let code = mail.body["code"]
+        .as_str()
+        .expect("a code was mailed")
+        .to_owned();
+    let signed = by_code.verify_email_code(&email, &code).await.unwrap();
+    assert_eq!(signed.user.email.as_deref(), Some(email.as_str()));
+    // Unknown addresses are not signed up by the app: the organisation invites.
+    let stranger = by_code
+        .send_email_code("nobody-invited@example.test")
+        .await
+        .unwrap_err();
+    assert!(stranger.to_string().contains("ask an admin"), "{stranger}");
+
+    // Single sign-on: the browser hands the code to a real loopback listener.
+    let sso_email = format!("sso-{}@example.test", Uuid::new_v4().simple());
+    let sso = account_for(&project, "sso");
+    let browser_email = sso_email.clone();
+    let signed = sso
+        .sign_in_sso(
+            "azure",
+            move |url| {
+                assert!(url.contains("code_challenge_method=s256"));
+                assert!(url.contains("redirect_to=http%3A%2F%2F127.0.0.1%3A"));
+                tokio::spawn(scripted_browser(url.to_owned(), browser_email));
+                Ok(())
+            },
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    assert_eq!(signed.user.email.as_deref(), Some(sso_email.as_str()));
+    assert_eq!(signed.user.app_metadata["provider"], "azure");
+
+    // Sign-out revokes the session at the project and clears the keyring.
+    let token_before = again.access_token().await.unwrap();
+    again.sign_out().await.unwrap();
+    assert!(vault.load().unwrap().is_none());
+    let revoked = again.auth().user(&token_before).await.unwrap_err();
+    assert!(
+        matches!(&revoked, CloudError::Auth { code, .. } if code == "session_not_found"),
+        "{revoked}"
+    );
+    let fresh = Account::new(cloud_project(&project.url), &profile).unwrap();
+    assert_eq!(fresh.restore().await.unwrap(), None);
+    assert!(matches!(
+        fresh.access_token().await.unwrap_err(),
+        CloudError::NotSignedIn
+    ));
+
+    // Without a keyring the CLI says so and keeps nothing.
+    let data = scratch("cloud-no-keyring");
+    let output = hark(&data, &project.url)
+        .args(["login", "--email", &email, "--password-stdin"])
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(format!("{PASSWORD}\n").as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("no OS keyring is available"), "{stderr}");
+}
+
+fn account_for(project: &Project, label: &str) -> Account {
+    account(&project.url, label)
+}
+
+/// The `hark` binary, set up for `url`'s project with its data in `data`.
+fn hark(data: &Path, url: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(hark_binary());
+    command
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--config")
+        .arg(data.join("absent.toml"))
+        .env("HARK_SUPABASE_URL", url)
+        .env("HARK_SUPABASE_ANON_KEY", Project::from_env().anon_key)
+        .env_remove("HARK_PROXY_URL")
+        .env_remove("HARK_ACCESS_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    command
+}
+
+fn run_with_stdin(mut command: std::process::Command, stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = command.stdin(std::process::Stdio::piped()).spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_recording_syncs_and_only_its_organisation_can_read_it() {
+    let project = Project::from_env();
+    let owner = project.new_user("owner").await;
+    let (email, recruiter) = user(&project, "recruiter").await;
+    let org = project
+        .organization(&owner, &[(&recruiter, "recruiter")])
+        .await;
+    let interview = project.interview(&owner, org).await;
+    let outsider = project.new_user("outsider").await;
+    project.organization(&outsider, &[]).await;
+
+    let emulator = emulator().await;
+    let proxy = proxy(&emulator, Some(&project), &[]).await;
+    let dir = scratch("cloud-cli");
+    let data = dir.join("data");
+
+    let login = run_with_stdin(
+        {
+            let mut c = hark(&data, &project.url);
+            c.args(["login", "--email", &email, "--password-stdin"]);
+            c
+        },
+        &format!("{PASSWORD}\n"),
+    );
+    let stderr = String::from_utf8_lossy(&login.stderr);
+    assert!(login.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("1 interviews from the organisation"),
+        "{stderr}"
+    );
+    let listed = hark(&data, &project.url)
+        .args(["interviews", "--json"])
+        .output()
+        .unwrap();
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["id"], interview.to_string());
+    assert_eq!(listed[0]["candidate_name"], "Grace Candidate");
+    assert_eq!(listed[0]["in_cloud"], true);
+    let whoami = hark(&data, &project.url)
+        .args(["whoami", "--json"])
+        .output()
+        .unwrap();
+    let whoami: Value = serde_json::from_slice(&whoami.stdout).unwrap();
+    assert_eq!(whoami["user"]["email"], email.as_str());
+    assert_eq!(whoami["memberships"][0]["org_id"], org.to_string());
+    assert_eq!(whoami["memberships"][0]["role"], "recruiter");
+
+    // Record through the real proxy (which checks this user's token and admits the call).
+    let mic = VirtualMic::new("hark_it_cloud", 48_000, 1);
+    let script = Script::new()
+        .pause(1_500)
+        .say("1 3 5")
+        .pause(900)
+        .say("7 9")
+        .pause(900);
+    write_wav(&dir.join("script.wav"), script.samples());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut record = hark(&data, &project.url);
+    record.args([
+        "record",
+        "--interview",
+        "Platform Engineer",
+        "--mic",
+        &mic.id(),
+        "--duration",
+        "7",
+        "--proxy-url",
+        &proxy,
+    ]);
+    let recording = tokio::task::spawn_blocking(move || record.output().unwrap());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let wav = dir.join("script.wav");
+    let mic = tokio::task::spawn_blocking(move || {
+        mic.play(&wav);
+        mic
+    })
+    .await
+    .unwrap();
+    let output = recording.await.unwrap();
+    drop(mic);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("You: 1 3 5") && stdout.contains("You: 7 9"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stderr.contains("synced to the organisation"), "{stderr}");
+
+    let sessions = hark(&data, &project.url)
+        .args(["sessions", "--json"])
+        .output()
+        .unwrap();
+    let sessions: Value = serde_json::from_slice(&sessions.stdout).unwrap();
+    assert_eq!(sessions[0]["sync_state"], "synced");
+    let session_id = sessions[0]["session"]["id"].as_str().unwrap().to_owned();
+
+    // Read back through PostgREST as the recruiter: the same transcript.
+    let rows = send(
+        project
+            .rest(Some(&recruiter))
+            .from("transcript_segments")
+            .select("text,source,speaker_label")
+            .eq("session_id", &session_id)
+            .order("start_ms"),
+    )
+    .await;
+    let texts: Vec<&str> = rows
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["1 3 5", "7 9"], "{:?}", rows.body);
+    let session_row = send(
+        project
+            .rest(Some(&recruiter))
+            .from("recording_sessions")
+            .select("interview_id,recorder_id,seconds_recorded")
+            .eq("id", &session_id),
+    )
+    .await;
+    assert_eq!(session_row.body[0]["interview_id"], interview.to_string());
+    assert_eq!(
+        session_row.body[0]["recorder_id"],
+        recruiter.user_id.to_string()
+    );
+    assert!(session_row.body[0]["seconds_recorded"].as_f64().unwrap() > 6.0);
+
+    // Another organisation's user sees nothing of it.
+    for table in ["transcript_segments", "recording_sessions"] {
+        let column = if table == "recording_sessions" {
+            "id"
+        } else {
+            "session_id"
+        };
+        let seen = send(
+            project
+                .rest(Some(&outsider))
+                .from(table)
+                .select("*")
+                .eq(column, &session_id),
+        )
+        .await;
+        assert_eq!(seen.body, json!([]), "{table}");
+    }
+
+    // Sign-out ends it for the CLI.
+    let logout = hark(&data, &project.url).arg("logout").output().unwrap();
+    assert!(
+        logout.status.success(),
+        "{}",
+        String::from_utf8_lossy(&logout.stderr)
+    );
+    let whoami = hark(&data, &project.url).arg("whoami").output().unwrap();
+    assert_eq!(whoami.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&whoami.stderr).contains("hark login"));
+}
+
+/// A finished session of `segments` segments (one per 2 s) for `interview`.
+fn seed_session(store: &mut Store, interview: Uuid, segments: usize) -> Uuid {
+    let session = store
+        .start_session(&NewSession {
+            interview_id: interview,
+            sources: vec!["microphone".into()],
+            ..NewSession::default()
+        })
+        .unwrap();
+    for i in 0..segments {
+        store
+            .save_segment(&Segment {
+                id: Uuid::new_v4(),
+                session_id: session.id,
+                item_id: Some(format!("item_{i}")),
+                source: "microphone".into(),
+                speaker_label: None,
+                start_ms: i as i64 * 2000,
+                end_ms: i as i64 * 2000 + 1500,
+                text: format!("segment {i} of a long interview"),
+                status: SegmentStatus::Final,
+            })
+            .unwrap();
+    }
+    store
+        .add_note(session.id, hark_store::NoteKind::Bookmark, 1000, "good")
+        .unwrap();
+    store
+        .finish_session(session.id, segments as f64 * 2.0, SessionState::Completed)
+        .unwrap();
+    session.id
+}
+
+/// The organisation's interview, as a pull would store it.
+fn cloud_interview(store: &Store, interview: Uuid, org: Uuid) {
+    store
+        .upsert_cloud_interview(&hark_store::Interview {
+            id: interview,
+            org_id: Some(org),
+            candidate_id: None,
+            candidate_name: None,
+            job_title: "Platform Engineer".into(),
+            created_at_ms: 0,
+            in_cloud: true,
+        })
+        .unwrap();
+}
+
+/// Rows per session in the database itself (as the superuser, past RLS).
+async fn stored_counts(sessions: &[Uuid]) -> Vec<(i64, i64, i64)> {
+    let url = std::env::var("HARK_TEST_DATABASE_URL").unwrap();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let mut counts = Vec::new();
+    for id in sessions {
+        let row = client
+            .query_one(
+                "select (select count(*) from public.recording_sessions where id = $1::text::uuid), \
+                   (select count(*) from public.transcript_segments where session_id = $1::text::uuid), \
+                   (select count(*) from public.session_notes where session_id = $1::text::uuid)",
+                &[&id.to_string()],
+            )
+            .await
+            .unwrap();
+        counts.push((row.get(0), row.get(1), row.get(2)));
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_stopping_mid_sync_and_an_app_restart_lose_and_duplicate_nothing() {
+    let shared = Project::from_env();
+    let (email, recruiter) = user(&shared, "outage").await;
+    let org = shared.organization(&recruiter, &[]).await;
+    let interview = shared.interview(&recruiter, org).await;
+    let mut project = StoppableProject::start("outage");
+
+    let dir = scratch("cloud-outage");
+    let database = dir.join("hark.db");
+    let mut store = Store::open(&database).unwrap();
+    cloud_interview(&store, interview, org);
+    // The second is long (3,000 segments, 300 calls of 10): PostgREST stops in its middle.
+    let sizes = [300, 3000, 300, 300];
+    let sessions: Vec<Uuid> = sizes
+        .iter()
+        .map(|n| seed_session(&mut store, interview, *n))
+        .collect();
+
+    let profile = format!("outage-{}", Uuid::new_v4().simple());
+    let account = Arc::new(Account::new(cloud_project(&project.url), &profile).unwrap());
+    account.sign_in_password(&email, PASSWORD).await.unwrap();
+    let engine = SyncEngine::new(Rest::new(account.clone()), &database)
+        .unwrap()
+        .with_max_segments(10);
+    let mut events = engine.subscribe();
+
+    // Stop PostgREST while the second session is half sent.
+    let second = sessions[1];
+    let pass = tokio::spawn({
+        let engine = Arc::new(engine);
+        let handle = engine.clone();
+        async move { (handle.sync_due().await, engine) }
+    });
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(30), events.recv())
+            .await
+            .expect("sync events")
+            .unwrap();
+        if event.session_id == second
+            && matches!(event.status, SyncStatus::Syncing { sent, .. } if sent >= 100)
+        {
+            break;
+        }
+    }
+    project.stop_rest();
+    let (report, engine) = pass.await.unwrap();
+    let report = report.unwrap();
+    assert_eq!(report.synced, vec![sessions[0]]);
+    assert_eq!(report.retrying.len(), 3, "{report:?}");
+    assert!(report.retrying[0].1.contains("502"), "{report:?}");
+
+    // Now the gateway too: the pass stops at the first refusal to connect.
+    project.stop_gateway();
+    store.retry_sync_now().unwrap();
+    let err = engine.sync_due().await.unwrap_err();
+    assert!(matches!(err, CloudError::Unreachable { .. }), "{err}");
+    let entry = store.outbox_entry(sessions[1]).unwrap().unwrap();
+    assert_eq!(entry.state, "pending");
+    assert!(entry.next_attempt_at_ms.unwrap() > hark_store::now_ms());
+
+    // Hark quits; later the project is back and Hark starts again (a new account restores
+    // the sign-in from the keyring, a new engine reads the outbox).
+    drop(engine);
+    drop(account);
+    project.start_rest();
+    project.start_gateway();
+    store.retry_sync_now().unwrap();
+    let account = Arc::new(Account::new(cloud_project(&project.url), &profile).unwrap());
+    assert!(account.restore().await.unwrap().is_some());
+    let engine = SyncEngine::new(Rest::new(account.clone()), &database).unwrap();
+    let report = engine.sync_due().await.unwrap();
+    assert_eq!(report.synced, sessions[1..].to_vec(), "{report:?}");
+    assert!(store.outbox().unwrap().is_empty());
+
+    // Everything arrived once: exactly the local rows, no more.
+    let expected: Vec<(i64, i64, i64)> = sizes.iter().map(|n| (1, *n as i64, 1)).collect();
+    assert_eq!(stored_counts(&sessions).await, expected);
+    // And sending again changes nothing.
+    engine.sync_one(sessions[0]).await.unwrap();
+    assert_eq!(stored_counts(&sessions[..1]).await, vec![(1, 300, 1)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_tokens_are_refreshed_and_a_poison_session_fails_alone() {
+    let project = Project::from_env();
+    let (email, recruiter) = user(&project, "poison").await;
+    let org = project.organization(&recruiter, &[]).await;
+    let interview = project.interview(&recruiter, org).await;
+    let reply = project
+        .auth(
+            reqwest::Method::PUT,
+            "/_standin/config",
+            None,
+            Some(json!({"email": email, "access_token_ttl_secs": 1})),
+        )
+        .await;
+    assert_eq!(reply.status, 204);
+
+    let dir = scratch("cloud-poison");
+    let database = dir.join("hark.db");
+    let mut store = Store::open(&database).unwrap();
+    cloud_interview(&store, interview, org);
+    let good = seed_session(&mut store, interview, 20);
+    let poison = seed_session(&mut store, interview, 20);
+    // A local-only interview with a candidate: pushed to the organisation first.
+    let local = store
+        .create_interview("Data Engineer", Some("Ada Local"))
+        .unwrap();
+    let local_session = seed_session(&mut store, local.id, 5);
+    // A session for another organisation's interview: refused (PostgREST answers such
+    // refusals with 401 or 403 too; only the code says it is not an expired token).
+    let stranger = project.new_user("stranger").await;
+    let other_org = project.organization(&stranger, &[]).await;
+    let foreign = project.interview(&stranger, other_org).await;
+    cloud_interview(&store, foreign, other_org);
+    let forbidden = seed_session(&mut store, foreign, 3);
+    // Corrupt one session in the file, as a bug or a disk error might.
+    rusqlite::Connection::open(&database)
+        .unwrap()
+        .execute(
+            "update recording_sessions set device_names = '[1]' where id = ?1",
+            [poison.to_string()],
+        )
+        .unwrap();
+
+    let account = Arc::new(account(&project.url, "poison").with_refresh_margin(Duration::ZERO));
+    account.sign_in_password(&email, PASSWORD).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let engine = SyncEngine::new(Rest::new(account.clone()), &database).unwrap();
+    let mut report = engine.sync_due().await.unwrap();
+    report.synced.sort();
+    let mut expected = vec![good, local_session];
+    expected.sort();
+    assert_eq!(report.synced, expected, "{report:?}");
+    assert_eq!(report.failed.len(), 2, "{report:?}");
+    let reason = |id: Uuid| {
+        report
+            .failed
+            .iter()
+            .find(|(s, _)| *s == id)
+            .map(|(_, r)| r.clone())
+            .unwrap()
+    };
+    assert!(reason(poison).contains("device_names"), "{report:?}");
+    assert!(
+        reason(forbidden).contains("42501")
+            && reason(forbidden).contains("not in any organisation"),
+        "{report:?}"
+    );
+    // One refresh for the token that expired while idle; none for the refusal.
+    assert_eq!(account.refresh_count(), 1, "{report:?}");
+    assert_eq!(
+        stored_counts(&[good, poison, local_session]).await,
+        vec![(1, 20, 1), (0, 0, 0), (1, 5, 1)]
+    );
+
+    // The poison is not retried by itself; the reason stays for the user.
+    let report = engine.sync_due().await.unwrap();
+    assert!(report.synced.is_empty() && report.failed.is_empty());
+    let entry = store.outbox_entry(poison).unwrap().unwrap();
+    assert_eq!(entry.state, "failed");
+    assert!(entry.last_error.unwrap().contains("device_names"));
+
+    // The local interview now lives in the organisation, with its candidate.
+    let pushed = send(
+        project
+            .rest(Some(&recruiter))
+            .from("interviews")
+            .select("job_title,org_id,candidate_id")
+            .eq("id", local.id.to_string()),
+    )
+    .await;
+    assert_eq!(
+        pushed.body[0]["job_title"], "Data Engineer",
+        "{:?}",
+        pushed.body
+    );
+    assert_eq!(pushed.body[0]["org_id"], org.to_string());
+    let candidate = send(
+        project
+            .rest(Some(&recruiter))
+            .from("candidates")
+            .select("full_name")
+            .eq("id", pushed.body[0]["candidate_id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(candidate.body[0]["full_name"], "Ada Local");
+    assert!(store.interview(local.id).unwrap().in_cloud);
+}
