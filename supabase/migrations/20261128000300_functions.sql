@@ -70,6 +70,7 @@ declare
   v_existing record;
   v_bad record;
   v_key text;
+  v_ids uuid[];
   v_sessions_written integer;
   v_segments_written integer;
   v_notes_written integer;
@@ -207,15 +208,17 @@ begin
   elsif exists (select 1 from public.transcript_segments where id = v_session_id) then
     perform hark_private.bad_input('session.id', 'is already used by another row');
   end if;
+  -- Index lookups by an array parameter: a join on the payload's JSON would be "leaky" under
+  -- row-level security and scan the whole table instead.
+  v_ids := array(select (seg ->> 'id')::uuid from jsonb_array_elements(v_segments) seg);
   select s.id into v_bad from public.transcript_segments s
-  where s.id in (select (seg ->> 'id')::uuid from jsonb_array_elements(v_segments) seg)
-    and s.session_id <> v_session_id limit 1;
+  where s.id = any (v_ids) and s.session_id <> v_session_id limit 1;
   if found then
     perform hark_private.bad_input('segments', format('id %s already belongs to another session', v_bad.id));
   end if;
+  v_ids := array(select (note ->> 'id')::uuid from jsonb_array_elements(v_notes) note);
   select n.id into v_bad from public.session_notes n
-  where n.id in (select (note ->> 'id')::uuid from jsonb_array_elements(v_notes) note)
-    and n.session_id <> v_session_id limit 1;
+  where n.id = any (v_ids) and n.session_id <> v_session_id limit 1;
   if found then
     perform hark_private.bad_input('notes', format('id %s already belongs to another session', v_bad.id));
   end if;

@@ -635,6 +635,26 @@ async fn expired_tokens_are_refreshed_and_a_poison_session_fails_alone() {
     assert_eq!(entry.state, "failed");
     assert!(entry.last_error.unwrap().contains("device_names"));
 
+    // In the background the engine sends a session as soon as it is woken (a recording
+    // stopped), without anyone running a sync.
+    let engine = Arc::new(engine);
+    let mut events = engine.subscribe();
+    let background = tokio::spawn(engine.clone().run());
+    let late = seed_session(&mut store, interview, 7);
+    engine.wake();
+    let synced = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let event = events.recv().await.unwrap();
+            if event.session_id == late && matches!(event.status, SyncStatus::Synced { .. }) {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("the background sync sent the new session");
+    assert_eq!(synced.status, SyncStatus::Synced { segments: 7 });
+    background.abort();
+
     // The local interview now lives in the organisation, with its candidate.
     let pushed = send(
         project

@@ -206,3 +206,65 @@ fn interviews_are_found_by_id_title_or_candidate_and_ambiguity_is_an_error() {
     let err = store.find_interview("Staff engineer").unwrap_err();
     assert!(matches!(err, StoreError::Ambiguous { .. }), "{err}");
 }
+
+#[test]
+fn the_outbox_moves_through_its_states_and_survives_a_crash_mid_sync() {
+    let mut store = Store::open_in_memory().unwrap();
+    let interview = store.create_interview("Engineer", Some("Ada")).unwrap();
+    let session = store
+        .start_session(&NewSession {
+            interview_id: interview.id,
+            ..NewSession::default()
+        })
+        .unwrap();
+    assert!(
+        store.outbox_due(now_ms()).unwrap().is_empty(),
+        "still recording"
+    );
+    store
+        .finish_session(session.id, 3.0, SessionState::Completed)
+        .unwrap();
+    assert_eq!(store.outbox_due(now_ms()).unwrap(), vec![session.id]);
+
+    // A crash while syncing leaves it `syncing`: still due at the next start.
+    store.sync_started(session.id).unwrap();
+    assert_eq!(store.outbox_due(now_ms()).unwrap(), vec![session.id]);
+    // A retryable failure waits for its time; a permanent one waits for a person.
+    let later = now_ms() + 60_000;
+    store
+        .sync_failed(session.id, "502 from the gateway", Retry::At(later))
+        .unwrap();
+    assert!(store.outbox_due(now_ms()).unwrap().is_empty());
+    assert_eq!(store.outbox_due(later).unwrap(), vec![session.id]);
+    store
+        .sync_failed(session.id, "device_names must be an object", Retry::Never)
+        .unwrap();
+    let entry = store.outbox_entry(session.id).unwrap().unwrap();
+    assert_eq!((entry.state.as_str(), entry.attempts), ("failed", 1));
+    assert!(store.outbox_due(later).unwrap().is_empty());
+    assert_eq!(store.retry_sync_now().unwrap(), 1);
+    assert_eq!(store.outbox_due(now_ms()).unwrap(), vec![session.id]);
+    store.sync_succeeded(session.id).unwrap();
+    assert!(store.outbox().unwrap().is_empty());
+    assert_eq!(
+        store.sessions().unwrap()[0].sync_state.as_deref(),
+        Some("synced")
+    );
+
+    // What goes out: the session, its interview (local until pushed) and its rows.
+    let out = store.outgoing(session.id).unwrap();
+    assert_eq!(out.interview.id, interview.id);
+    assert!(!out.interview.in_cloud);
+    let org = uuid::Uuid::new_v4();
+    let candidate = uuid::Uuid::new_v4();
+    store
+        .set_interview_org(interview.id, org, Some(candidate))
+        .unwrap();
+    store.interview_pushed(interview.id).unwrap();
+    let out = store.outgoing(session.id).unwrap();
+    assert!(out.interview.in_cloud);
+    assert_eq!(
+        (out.interview.org_id, out.candidate_id),
+        (Some(org), Some(candidate))
+    );
+}
