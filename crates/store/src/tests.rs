@@ -255,8 +255,8 @@ fn the_outbox_moves_through_its_states_and_survives_a_crash_mid_sync() {
     let out = store.outgoing(session.id).unwrap();
     assert_eq!(out.interview.id, interview.id);
     assert!(!out.interview.in_cloud);
-    let org = uuid::Uuid::new_v4();
-    let candidate = uuid::Uuid::new_v4();
+    let org = Uuid::new_v4();
+    let candidate = Uuid::new_v4();
     store
         .set_interview_org(interview.id, org, Some(candidate))
         .unwrap();
