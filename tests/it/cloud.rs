@@ -634,6 +634,10 @@ async fn expired_tokens_are_refreshed_and_a_poison_session_fails_alone() {
     let entry = store.outbox_entry(poison).unwrap().unwrap();
     assert_eq!(entry.state, "failed");
     assert!(entry.last_error.unwrap().contains("device_names"));
+    let listed = store.sessions().unwrap();
+    let row = listed.iter().find(|r| r.session.id == poison).unwrap();
+    assert_eq!(row.sync_state.as_deref(), Some("failed"));
+    assert!(row.sync_error.as_deref().unwrap().contains("device_names"));
 
     // In the background the engine sends a session as soon as it is woken (a recording
     // stopped), without anyone running a sync.

@@ -209,6 +209,8 @@ pub struct SessionSummary {
     pub segments: u64,
     /// Sync state (`pending`, `syncing`, `synced`, `failed`), or `None` while recording.
     pub sync_state: Option<String>,
+    /// Why the last sync attempt failed, if it did.
+    pub sync_error: Option<String>,
 }
 
 /// Everything about one session.
@@ -740,7 +742,7 @@ impl Store {
             .conn
             .prepare_cached(&format!(
                 "select {SESSION_COLUMNS}, i.job_title, i.candidate_name, \
-                   (select count(*) from transcript_segments t where t.session_id = s.id), o.state \
+                   (select count(*) from transcript_segments t where t.session_id = s.id), o.state, o.last_error \
                  from recording_sessions s join interviews i on i.id = s.interview_id \
                  left join sync_outbox o on o.session_id = s.id \
                  order by s.started_at_ms desc"
@@ -754,6 +756,7 @@ impl Store {
                     candidate_name: row.get(11)?,
                     segments: row.get::<_, i64>(12)? as u64,
                     sync_state: row.get(13)?,
+                    sync_error: row.get(14)?,
                 })
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())

@@ -367,7 +367,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         clock((row.session.seconds_recorded * 1000.0) as i64),
                         row.segments,
                         row.session.state,
-                        row.sync_state.as_deref().unwrap_or("-")
+                        match (&row.sync_state, &row.sync_error) {
+                            (Some(state), Some(error)) if state != "synced" =>
+                                format!("{state}: {error}"),
+                            (Some(state), _) => state.clone(),
+                            (None, _) => "-".into(),
+                        }
                     );
                 }
             }
