@@ -160,18 +160,7 @@ async fn email_one_time_code() {
         )
         .await;
     assert_eq!((sent.status, sent.body.clone()), (200, json!({})));
-    let mail = project
-        .auth(
-            Method::GET,
-            &format!("/_standin/mailbox/{email}"),
-            None,
-            None,
-        )
-        .await;
-    let code = mail.body["code"]
-        .as_str()
-        .expect("a code was mailed")
-        .to_owned();
+    let code = project.mailed_code(&email).await;
     let wrong = project
         .auth(
             Method::POST,

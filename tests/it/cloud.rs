@@ -102,15 +102,7 @@ async fn every_sign_in_method_works_and_the_keyring_keeps_only_the_refresh_token
     assert!(matches!(reuse, CloudError::SignInEnded { .. }), "{reuse}");
 
     // Refresh before expiry: with 2-second tokens every access is within the margin.
-    let reply = project
-        .auth(
-            reqwest::Method::PUT,
-            "/_standin/config",
-            None,
-            Some(json!({"email": email, "access_token_ttl_secs": 2})),
-        )
-        .await;
-    assert_eq!(reply.status, 204);
+    project.set_token_lifetime(&email, 2).await;
     let short = Account::new(cloud_project(&project.url), &profile).unwrap();
     short.restore().await.unwrap();
     let before = short.refresh_count();
@@ -127,18 +119,7 @@ async fn every_sign_in_method_works_and_the_keyring_keeps_only_the_refresh_token
         .unwrap_err();
     assert!(matches!(wrong, CloudError::Auth { .. }), "{wrong}");
     by_code.send_email_code(&email).await.unwrap();
-    let mail = project
-        .auth(
-            reqwest::Method::GET,
-            &format!("/_standin/mailbox/{email}"),
-            None,
-            None,
-        )
-        .await;
-    let code = mail.body["code"]
-        .as_str()
-        .expect("a code was mailed")
-        .to_owned();
+    let code = project.mailed_code(&email).await;
     let signed = by_code.verify_email_code(&email, &code).await.unwrap();
     assert_eq!(signed.user.email.as_deref(), Some(email.as_str()));
     // Unknown addresses are not signed up by the app: the organisation invites.
@@ -560,15 +541,7 @@ async fn expired_tokens_are_refreshed_and_a_poison_session_fails_alone() {
     let (email, recruiter) = user(&project, "poison").await;
     let org = project.organization(&recruiter, &[]).await;
     let interview = project.interview(&recruiter, org).await;
-    let reply = project
-        .auth(
-            reqwest::Method::PUT,
-            "/_standin/config",
-            None,
-            Some(json!({"email": email, "access_token_ttl_secs": 1})),
-        )
-        .await;
-    assert_eq!(reply.status, 204);
+    project.set_token_lifetime(&email, 1).await;
 
     let dir = scratch("cloud-poison");
     let database = dir.join("hark.db");

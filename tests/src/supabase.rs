@@ -154,6 +154,35 @@ impl Project {
         session_from(reply.body)
     }
 
+    /// The last one-time code the Auth stand-in "mailed" to `email`.
+    pub async fn mailed_code(&self, email: &str) -> String {
+        let mail = self
+            .auth(
+                reqwest::Method::GET,
+                &format!("/_standin/mailbox/{email}"),
+                None,
+                None,
+            )
+            .await;
+        mail.body["code"]
+            .as_str()
+            .expect("a code was mailed")
+            .to_owned()
+    }
+
+    /// Makes the Auth stand-in issue `email`'s access tokens for `seconds` only.
+    pub async fn set_token_lifetime(&self, email: &str, seconds: u64) {
+        let reply = self
+            .auth(
+                reqwest::Method::PUT,
+                "/_standin/config",
+                None,
+                Some(json!({"email": email, "access_token_ttl_secs": seconds})),
+            )
+            .await;
+        assert_eq!(reply.status, 204, "{:?}", reply.body);
+    }
+
     /// A new user with a unique address, signed in.
     pub async fn new_user(&self, label: &str) -> Session {
         let email = format!("{label}-{}@example.test", Uuid::new_v4().simple());

@@ -210,6 +210,14 @@ impl Account {
         Ok(self.adopt(tokens).await?.user)
     }
 
+    async fn live(&self) -> Result<Live> {
+        self.live
+            .lock()
+            .await
+            .clone()
+            .ok_or(CloudError::NotSignedIn)
+    }
+
     /// The signed-in user, if any.
     pub async fn user(&self) -> Option<User> {
         self.live
@@ -221,12 +229,7 @@ impl Account {
 
     /// A usable access token, refreshed first when it is about to expire.
     pub async fn access_token(&self) -> Result<String> {
-        let live = self
-            .live
-            .lock()
-            .await
-            .clone()
-            .ok_or(CloudError::NotSignedIn)?;
+        let live = self.live().await?;
         if live.expires_at > now_secs() + self.margin.as_secs() {
             return Ok(live.access_token);
         }
@@ -236,12 +239,7 @@ impl Account {
     /// Refreshes because `stale` was refused as expired; if another task already replaced it,
     /// returns the newer token instead of refreshing twice.
     pub async fn refresh_after(&self, stale: &str) -> Result<String> {
-        let live = self
-            .live
-            .lock()
-            .await
-            .clone()
-            .ok_or(CloudError::NotSignedIn)?;
+        let live = self.live().await?;
         if live.access_token != stale {
             return Ok(live.access_token);
         }

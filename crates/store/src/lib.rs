@@ -331,6 +331,17 @@ fn note_of(row: &Row<'_>) -> rusqlite::Result<Note> {
     })
 }
 
+/// An outbox row from `session_id, state, attempts, last_error, next_attempt_at_ms`.
+fn outbox_entry_of(row: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
+    Ok(OutboxEntry {
+        session_id: uuid_of(row, 0)?,
+        state: row.get(1)?,
+        attempts: row.get::<_, i64>(2)? as u32,
+        last_error: row.get(3)?,
+        next_attempt_at_ms: row.get(4)?,
+    })
+}
+
 fn segment_of(row: &Row<'_>) -> rusqlite::Result<Segment> {
     Ok(Segment {
         id: uuid_of(row, 0)?,
@@ -899,15 +910,7 @@ impl Store {
             )
             .map_err(StoreError::sql("read outbox"))?;
         let rows = statement
-            .query_map([], |row| {
-                Ok(OutboxEntry {
-                    session_id: uuid_of(row, 0)?,
-                    state: row.get(1)?,
-                    attempts: row.get::<_, i64>(2)? as u32,
-                    last_error: row.get(3)?,
-                    next_attempt_at_ms: row.get(4)?,
-                })
-            })
+            .query_map([], outbox_entry_of)
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(StoreError::sql("read outbox"))?;
         Ok(rows)

@@ -73,15 +73,7 @@ impl Store {
                 "select session_id, state, attempts, last_error, next_attempt_at_ms from sync_outbox \
                  where session_id = ?1",
                 [session_id.to_string()],
-                |row| {
-                    Ok(OutboxEntry {
-                        session_id: uuid_of(row, 0)?,
-                        state: row.get(1)?,
-                        attempts: row.get::<_, i64>(2)? as u32,
-                        last_error: row.get(3)?,
-                        next_attempt_at_ms: row.get(4)?,
-                    })
-                },
+                crate::outbox_entry_of,
             )
             .optional()
             .map_err(StoreError::sql("read outbox"))
