@@ -5,7 +5,7 @@
 //! recording: it says so and keeps trying.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hark_audio::engine::{EngineConfig, Event as AudioEvent, Frame, Output, SourceSpec};
@@ -191,8 +191,10 @@ impl Recorder {
             prompt: options.prompt.clone(),
         });
         let mut uplinks = Vec::new();
-        for (spec, frames_rx) in specs.iter().zip(receivers) {
+        let manual: Vec<Arc<AtomicBool>> = specs.iter().map(|_| Arc::default()).collect();
+        for ((spec, frames_rx), manual) in specs.iter().zip(receivers).zip(&manual) {
             let ctx = Uplink {
+                manual: manual.clone(),
                 source: spec.label.clone(),
                 session_id,
                 interview_id: interview.id,
@@ -215,6 +217,7 @@ impl Recorder {
                 .map(|_| std::sync::Mutex::new(Vad::default()))
                 .collect(),
             uplinks: senders,
+            manual,
             events: events.clone(),
             frames: frames.clone(),
         });
@@ -273,6 +276,8 @@ impl Recorder {
 struct Router {
     uplinks: Vec<mpsc::Sender<Packet>>,
     vads: Vec<std::sync::Mutex<Vad>>,
+    /// Per source: whether its call is in manual turn mode (set by its uplink).
+    manual: Vec<Arc<AtomicBool>>,
     events: broadcast::Sender<RecorderEvent>,
     frames: Arc<AtomicU64>,
 }
@@ -282,11 +287,16 @@ impl Output for Router {
         if frame.source == 0 {
             self.frames.store(frame.index + 1, Ordering::Relaxed);
         }
+        // Voice activity only matters while the source's call takes manual turns.
         let voiced = self
-            .vads
+            .manual
             .get(frame.source)
-            .and_then(|vad| vad.lock().ok().map(|mut vad| vad.voiced(frame.pcm)))
-            .unwrap_or(false);
+            .is_some_and(|m| m.load(Ordering::Relaxed))
+            && self
+                .vads
+                .get(frame.source)
+                .and_then(|vad| vad.lock().ok().map(|mut vad| vad.voiced(frame.pcm)))
+                .unwrap_or(false);
         if let Some(uplink) = self.uplinks.get(frame.source) {
             // A full or closed queue only costs the live transcript; the file has the frame.
             let _ = uplink.try_send(Packet {
@@ -449,6 +459,8 @@ struct Uplink {
     events: broadcast::Sender<RecorderEvent>,
     store: StoreThread,
     pressed: Instant,
+    /// Whether the call in progress takes manual turns (the audio side then runs its VAD).
+    manual: Arc<AtomicBool>,
 }
 
 impl Uplink {
@@ -605,6 +617,7 @@ impl Uplink {
         // Models without server VAD need the client to say where utterances end.
         let mut turns =
             (call.session.turn_detection == TurnMode::Manual).then(TurnDetector::default);
+        self.manual.store(turns.is_some(), Ordering::Relaxed);
         let tail_deadline = tokio::time::sleep(Duration::from_secs(3600 * 24));
         tokio::pin!(tail_deadline);
         loop {
