@@ -379,6 +379,83 @@ async fn a_cli_recording_syncs_and_only_its_organisation_can_read_it() {
     let whoami = hark(&data, &project.url).arg("whoami").output().unwrap();
     assert_eq!(whoami.status.code(), Some(5));
     assert!(String::from_utf8_lossy(&whoami.stderr).contains("hark login"));
+
+    // Recorded while signed out (and without a proxy): kept, waiting in the outbox.
+    let offline = hark(&data, &project.url)
+        .args([
+            "record",
+            "--interview",
+            "Platform Engineer",
+            "--duration",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        offline.status.success(),
+        "{}",
+        String::from_utf8_lossy(&offline.stderr)
+    );
+    let sessions = hark(&data, &project.url)
+        .args(["sessions", "--json"])
+        .output()
+        .unwrap();
+    let sessions: Value = serde_json::from_slice(&sessions.stdout).unwrap();
+    let waiting = sessions[0]["session"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(sessions[0]["sync_state"], "pending");
+    let refused = hark(&data, &project.url).arg("sync").output().unwrap();
+    assert_eq!(refused.status.code(), Some(5));
+
+    // Signing in again with an emailed code, then `hark sync` sends it.
+    let mut login = hark(&data, &project.url);
+    login
+        .args(["login", "--email", &email, "--otp"])
+        .stdin(std::process::Stdio::piped());
+    let mut child = login.spawn().unwrap();
+    let code = project.mailed_code(&email).await;
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(format!("{code}\n").as_bytes()).unwrap();
+    }
+    let login = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        login.status.success(),
+        "{}",
+        String::from_utf8_lossy(&login.stderr)
+    );
+    let sync = hark(&data, &project.url)
+        .args(["sync", "--json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&sync.stdout);
+    assert!(
+        sync.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&sync.stderr)
+    );
+    let synced: Vec<Value> = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .filter(|event: &Value| event["state"] == "synced")
+        .collect();
+    assert_eq!(synced.len(), 1, "{stdout}");
+    assert_eq!(synced[0]["session_id"], waiting.as_str());
+    let sessions = hark(&data, &project.url)
+        .args(["sessions", "--json"])
+        .output()
+        .unwrap();
+    let sessions: Value = serde_json::from_slice(&sessions.stdout).unwrap();
+    assert!(
+        sessions
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["sync_state"] == "synced"),
+        "{sessions:#}"
+    );
 }
 
 /// A finished session of `segments` segments (one per 2 s) for `interview`.

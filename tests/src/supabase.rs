@@ -154,20 +154,29 @@ impl Project {
         session_from(reply.body)
     }
 
-    /// The last one-time code the Auth stand-in "mailed" to `email`.
+    /// The last one-time code the Auth stand-in "mailed" to `email` (waiting up to 10 s for it).
     pub async fn mailed_code(&self, email: &str) -> String {
-        let mail = self
-            .auth(
-                reqwest::Method::GET,
-                &format!("/_standin/mailbox/{email}"),
-                None,
-                None,
-            )
-            .await;
-        mail.body["code"]
-            .as_str()
-            .expect("a code was mailed")
-            .to_owned()
+        // The sender may be another process: wait for the mail for a while.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let mail = self
+                .auth(
+                    reqwest::Method::GET,
+                    &format!("/_standin/mailbox/{email}"),
+                    None,
+                    None,
+                )
+                .await;
+            if let Some(code) = mail.body["code"].as_str() {
+                return code.to_owned();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no code was mailed to {email}: {:?}",
+                mail.body
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Makes the Auth stand-in issue `email`'s access tokens for `seconds` only.

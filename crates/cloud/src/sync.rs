@@ -457,9 +457,14 @@ impl SyncEngine {
     /// time, a [`SyncEngine::wake`], or a minute.
     pub async fn run(self: Arc<Self>) {
         loop {
-            if let Err(err) = self.sync_due().await {
-                tracing::warn!("sync paused: {err}");
-            }
+            // After a failure of the pass itself (the local database, say), never spin.
+            let floor = match self.sync_due().await {
+                Ok(_) => 100,
+                Err(err) => {
+                    tracing::warn!("sync paused: {err}");
+                    5_000
+                }
+            };
             let next = self
                 .db(|store| store.outbox())
                 .await
@@ -472,7 +477,7 @@ impl SyncEngine {
                         .min()
                 });
             let wait = next
-                .map(|at| Duration::from_millis((at - now_ms()).clamp(100, 60_000) as u64))
+                .map(|at| Duration::from_millis((at - now_ms()).clamp(floor, 60_000) as u64))
                 .unwrap_or(Duration::from_secs(60));
             tokio::select! {
                 _ = self.wake.notified() => {}
