@@ -187,6 +187,62 @@ async fn every_sign_in_method_works_and_the_keyring_keeps_only_the_refresh_token
     assert!(stderr.contains("no OS keyring is available"), "{stderr}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_signs_in_with_sso_through_the_system_browser() {
+    let project = Project::from_env();
+    let dir = scratch("cloud-cli-sso");
+    let data = dir.join("data");
+    // The "system browser" ($BROWSER, as desktop Linux honours it): loads the provider page,
+    // submits its form as the user, and follows the redirect to Hark's loopback listener.
+    let browser = dir.join("browser.sh");
+    std::fs::write(
+        &browser,
+        r#"#!/bin/sh
+page=$(curl -s "$1")
+flow=$(printf '%s' "$page" | sed -n 's/.*name=flow value="\([^"]*\)".*/\1/p')
+curl -s -L -o /dev/null --data-urlencode "flow=$flow" --data-urlencode "email=$HARK_TEST_SSO_EMAIL" "${1%%\?*}/sign-in"
+"#,
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&browser)
+        .status()
+        .unwrap();
+    let email = format!("sso-cli-{}@example.test", Uuid::new_v4().simple());
+    let login = tokio::task::spawn_blocking({
+        let (data, url, browser, email) = (
+            data.clone(),
+            project.url.clone(),
+            browser.clone(),
+            email.clone(),
+        );
+        move || {
+            hark(&data, &url)
+                .args(["login", "--sso", "google"])
+                .env("BROWSER", &browser)
+                .env("HARK_TEST_SSO_EMAIL", &email)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&login.stderr);
+    assert!(login.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("finish signing in in your browser"),
+        "{stderr}"
+    );
+    let whoami = hark(&data, &project.url)
+        .args(["whoami", "--json"])
+        .output()
+        .unwrap();
+    let whoami: Value = serde_json::from_slice(&whoami.stdout).unwrap();
+    assert_eq!(whoami["user"]["email"], email.as_str());
+    assert_eq!(whoami["user"]["app_metadata"]["provider"], "google");
+}
+
 fn account_for(project: &Project, label: &str) -> Account {
     account(&project.url, label)
 }
