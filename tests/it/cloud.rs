@@ -234,11 +234,7 @@ curl -s -L -o /dev/null --data-urlencode "flow=$flow" --data-urlencode "email=$H
         stderr.contains("finish signing in in your browser"),
         "{stderr}"
     );
-    let whoami = hark(&data, &project.url)
-        .args(["whoami", "--json"])
-        .output()
-        .unwrap();
-    let whoami: Value = serde_json::from_slice(&whoami.stdout).unwrap();
+    let whoami = hark_json(&data, &project.url, &["whoami", "--json"]);
     assert_eq!(whoami["user"]["email"], email.as_str());
     assert_eq!(whoami["user"]["app_metadata"]["provider"], "google");
 }
@@ -262,6 +258,17 @@ fn hark(data: &Path, url: &str) -> std::process::Command {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     command
+}
+
+/// Runs `hark` with `args`, which must succeed, and parses what it prints as JSON.
+fn hark_json(data: &Path, url: &str, args: &[&str]) -> Value {
+    let output = hark(data, url).args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "hark {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 fn run_with_stdin(mut command: std::process::Command, stdin: &str) -> std::process::Output {
@@ -307,19 +314,11 @@ async fn a_cli_recording_syncs_and_only_its_organisation_can_read_it() {
         stderr.contains("1 interviews from the organisation"),
         "{stderr}"
     );
-    let listed = hark(&data, &project.url)
-        .args(["interviews", "--json"])
-        .output()
-        .unwrap();
-    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let listed = hark_json(&data, &project.url, &["interviews", "--json"]);
     assert_eq!(listed[0]["id"], interview.to_string());
     assert_eq!(listed[0]["candidate_name"], "Grace Candidate");
     assert_eq!(listed[0]["in_cloud"], true);
-    let whoami = hark(&data, &project.url)
-        .args(["whoami", "--json"])
-        .output()
-        .unwrap();
-    let whoami: Value = serde_json::from_slice(&whoami.stdout).unwrap();
+    let whoami = hark_json(&data, &project.url, &["whoami", "--json"]);
     assert_eq!(whoami["user"]["email"], email.as_str());
     assert_eq!(whoami["memberships"][0]["org_id"], org.to_string());
     assert_eq!(whoami["memberships"][0]["role"], "recruiter");
@@ -366,11 +365,7 @@ async fn a_cli_recording_syncs_and_only_its_organisation_can_read_it() {
     );
     assert!(stderr.contains("synced to the organisation"), "{stderr}");
 
-    let sessions = hark(&data, &project.url)
-        .args(["sessions", "--json"])
-        .output()
-        .unwrap();
-    let sessions: Value = serde_json::from_slice(&sessions.stdout).unwrap();
+    let sessions = hark_json(&data, &project.url, &["sessions", "--json"]);
     assert_eq!(sessions[0]["sync_state"], "synced");
     let session_id = sessions[0]["session"]["id"].as_str().unwrap().to_owned();
 
@@ -452,11 +447,7 @@ async fn a_cli_recording_syncs_and_only_its_organisation_can_read_it() {
         "{}",
         String::from_utf8_lossy(&offline.stderr)
     );
-    let sessions = hark(&data, &project.url)
-        .args(["sessions", "--json"])
-        .output()
-        .unwrap();
-    let sessions: Value = serde_json::from_slice(&sessions.stdout).unwrap();
+    let sessions = hark_json(&data, &project.url, &["sessions", "--json"]);
     let waiting = sessions[0]["session"]["id"].as_str().unwrap().to_owned();
     assert_eq!(sessions[0]["sync_state"], "pending");
     let refused = hark(&data, &project.url).arg("sync").output().unwrap();
@@ -499,11 +490,7 @@ async fn a_cli_recording_syncs_and_only_its_organisation_can_read_it() {
         .collect();
     assert_eq!(synced.len(), 1, "{stdout}");
     assert_eq!(synced[0]["session_id"], waiting.as_str());
-    let sessions = hark(&data, &project.url)
-        .args(["sessions", "--json"])
-        .output()
-        .unwrap();
-    let sessions: Value = serde_json::from_slice(&sessions.stdout).unwrap();
+    let sessions = hark_json(&data, &project.url, &["sessions", "--json"]);
     assert!(
         sessions
             .as_array()
