@@ -45,7 +45,7 @@ async fn user(project: &Project, label: &str) -> (String, Session) {
 /// authorize page (no API key, as a browser has none), its form, then the redirect to the
 /// app's loopback listener.
 async fn scripted_browser(url: String, email: String) {
-    let http = reqwest::Client::builder().build().unwrap();
+    let http = hark_tests::http();
     let page = http.get(&url).send().await.unwrap().text().await.unwrap();
     let flow = page
         .split("name=flow value=\"")

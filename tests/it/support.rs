@@ -3,10 +3,8 @@
 
 use std::time::Duration;
 
-use std::collections::HashMap;
-
 use hark_tests::emulator::{Emulator, EmulatorConfig};
-use hark_tests::supabase::Project;
+pub use hark_tests::serve::proxy;
 use hark_wire::realtime::SessionConfig;
 
 /// An emulator on a free loopback port.
@@ -43,32 +41,6 @@ pub async fn dev_proxy(emulator: &Emulator) -> String {
 pub async fn dev_proxy_with(emulator: &Emulator, extra: &[(&str, &str)]) -> String {
     let extra: Vec<(&str, String)> = extra.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
     proxy(emulator, None, &extra).await
-}
-
-/// Serves a proxy for `emulator` (and `project`, else `--dev`) on a free port; returns its `…/v1`.
-pub async fn proxy(
-    emulator: &Emulator,
-    project: Option<&Project>,
-    extra: &[(&str, String)],
-) -> String {
-    let mut vars: HashMap<String, String> = HashMap::from([
-        ("OPENAI_API_KEY".to_owned(), emulator.api_key().to_owned()),
-        ("OPENAI_BASE_URL".to_owned(), emulator.base_url()),
-    ]);
-    if let Some(project) = project {
-        vars.insert("SUPABASE_URL".into(), project.url.clone());
-        vars.insert("SUPABASE_ANON_KEY".into(), project.anon_key.clone());
-    }
-    for (key, value) in extra {
-        vars.insert((*key).to_owned(), value.clone());
-    }
-    let config = hark_proxy::Config::from_vars(|name| vars.get(name).cloned(), project.is_none())
-        .expect("valid config");
-    let state = hark_proxy::state_from_config(&config).expect("proxy state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, hark_proxy::app(state)).await });
-    format!("http://{addr}/v1")
 }
 
 /// Start and end (ms) of each run of tones, split where the silence lasts over 300 ms.

@@ -7,6 +7,7 @@ pub mod caller;
 pub mod dtmf;
 pub mod emulator;
 pub mod peer;
+pub mod serve;
 pub mod supabase;
 
 /// An HTTP client for tests. The workspace's reqwest is built without a bundled TLS provider

@@ -1,0 +1,192 @@
+//! Benchmark: `hark record` (the release binary) for ten minutes (`HARK_BENCH_SECONDS`) from the
+//! test stack's virtual microphone, which plays a DTMF interview script in a loop, through the
+//! `--dev` proxy to the emulator with a live transcript; CPU and peak memory of the process,
+//! beside `parec | opusenc` recording the same microphone in the same run.
+//! Run inside the test stack: `cargo build --release -p hark-recorder`, `cargo xtask stack`,
+//! export what it prints, then `cargo bench -p hark-tests --bench record`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use hark_tests::dtmf::Script;
+use hark_tests::emulator::{Emulator, EmulatorConfig};
+
+/// User + system CPU seconds of a process, from `/proc`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields
+        .get(11..13)
+        .map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum())
+        .unwrap_or(0.0);
+    ticks / 100.0
+}
+
+/// A `/proc/<pid>/status` figure in KiB.
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn release_hark() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let hark = target.join("release/hark");
+    assert!(
+        hark.exists(),
+        "{} is missing: run `cargo build --release -p hark-recorder` first",
+        hark.display()
+    );
+    hark
+}
+
+fn write_wav(path: &Path, samples: &[f32]) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).expect("wav");
+    for s in samples {
+        writer.write_sample((s * 32767.0) as i16).expect("sample");
+    }
+    writer.finalize().expect("wav");
+}
+
+/// Children of a shell (the pipeline's processes).
+fn children(shell: &Child) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", shell.id()))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|pid| pid.parse().ok())
+        .collect()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let seconds: u64 = std::env::var("HARK_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    let feed = std::env::var("HARK_TEST_VIRTUAL_MIC_FEED").map_err(|_| {
+        anyhow::anyhow!("run inside `cargo xtask stack` (HARK_TEST_VIRTUAL_MIC_FEED is not set)")
+    })?;
+    let mic = std::env::var("HARK_TEST_VIRTUAL_MIC")?;
+    let hark = release_hark();
+    let emulator = Emulator::start(EmulatorConfig::default()).await?;
+    let proxy = hark_tests::serve::proxy(&emulator, None, &[]).await;
+    let dir = std::env::temp_dir().join(format!("hark-bench-record-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+
+    // About a minute of interview: answers of a few seconds with pauses, looped while recording.
+    let mut script = Script::new();
+    for i in 0..12 {
+        script = script
+            .pause(1_500)
+            .say(["1 2 3", "4 5", "6 7 8 9", "0 #"][i % 4])
+            .pause(2_500);
+    }
+    let wav = dir.join("interview.wav");
+    write_wav(&wav, script.samples());
+    let playing = Arc::new(AtomicBool::new(true));
+    let player = std::thread::spawn({
+        let (playing, wav, feed) = (playing.clone(), wav.clone(), feed.clone());
+        move || {
+            while playing.load(Ordering::SeqCst) {
+                let _ = Command::new("paplay")
+                    .arg(format!("--device={feed}"))
+                    .arg(&wav)
+                    .status();
+            }
+        }
+    });
+
+    let data = dir.join("data");
+    let recorder = Command::new(&hark)
+        .args(["record", "--interview", "Benchmark interview", "--duration"])
+        .arg(seconds.to_string())
+        .arg("--proxy-url")
+        .arg(&proxy)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--config")
+        .arg(dir.join("absent.toml"))
+        .env_remove("HARK_SUPABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let baseline = Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "parec --device={mic} --format=s16le --rate=48000 --channels=1 | \
+                 opusenc --quiet --raw --raw-rate 48000 --raw-chan 1 --bitrate 24 --speech - {}",
+                dir.join("baseline.opus").display()
+            ),
+        ])
+        .stderr(Stdio::null())
+        .spawn()?;
+
+    // Measure from 10 s in (start-up excluded) to 5 s before the end.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let pid = recorder.id();
+    let pipeline = children(&baseline);
+    let (hark_before, base_before) = (
+        cpu_seconds(pid),
+        pipeline.iter().map(|p| cpu_seconds(*p)).sum::<f64>(),
+    );
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds.saturating_sub(15).max(1))).await;
+    let wall = started.elapsed().as_secs_f64();
+    let hark_cpu = cpu_seconds(pid) - hark_before;
+    let base_cpu = pipeline.iter().map(|p| cpu_seconds(*p)).sum::<f64>() - base_before;
+    let peak_kib = status_kib(pid, "VmHWM");
+    let base_kib: u64 = pipeline.iter().map(|p| status_kib(*p, "VmRSS")).sum();
+    let output = tokio::task::spawn_blocking(move || recorder.wait_with_output()).await??;
+    playing.store(false, Ordering::SeqCst);
+    let _ = Command::new("pkill")
+        .args(["-P", &baseline.id().to_string()])
+        .status();
+    let mut baseline = baseline;
+    let _ = baseline.wait();
+    let _ = Command::new("pkill")
+        .args(["-f", &format!("paplay --device={feed}")])
+        .status();
+    let _ = player.join();
+    anyhow::ensure!(
+        output.status.success(),
+        "hark record failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let segments = String::from_utf8_lossy(&output.stdout).lines().count();
+
+    println!(
+        "record: `hark record` (release) for {seconds} s from the virtual microphone, live transcript through the --dev proxy and the emulator"
+    );
+    println!(
+        "  hark record: CPU {hark_cpu:.2} s over {wall:.0} s = {:.2} % of one core; peak RSS {:.1} MiB; {segments} transcript segments",
+        100.0 * hark_cpu / wall,
+        peak_kib as f64 / 1024.0
+    );
+    println!(
+        "  baseline parec | opusenc on the same microphone: {:.2} % of one core, RSS {:.1} MiB",
+        100.0 * base_cpu / wall,
+        base_kib as f64 / 1024.0
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
