@@ -11,34 +11,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+#[path = "../../crates/audio/tests/support/mod.rs"]
+mod audio_support;
+
+use audio_support::{cpu_seconds, status_kib};
+use hark_tests::audio_files::wav_bytes;
 use hark_tests::dtmf::Script;
 use hark_tests::emulator::{Emulator, EmulatorConfig};
-
-/// User + system CPU seconds of a process, from `/proc`.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields
-        .get(11..13)
-        .map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum())
-        .unwrap_or(0.0);
-    ticks / 100.0
-}
-
-/// A `/proc/<pid>/status` figure in KiB.
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix(&format!("{field}:")))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
 
 fn release_hark() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -51,20 +30,6 @@ fn release_hark() -> PathBuf {
         hark.display()
     );
     hark
-}
-
-fn write_wav(path: &Path, samples: &[f32]) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 48_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut writer = hound::WavWriter::create(path, spec).expect("wav");
-    for s in samples {
-        writer.write_sample((s * 32767.0) as i16).expect("sample");
-    }
-    writer.finalize().expect("wav");
 }
 
 /// Children of a shell (the pipeline's processes).
@@ -101,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
             .pause(2_500);
     }
     let wav = dir.join("interview.wav");
-    write_wav(&wav, script.samples());
+    std::fs::write(&wav, wav_bytes(script.samples(), 48_000, 1))?;
     let playing = Arc::new(AtomicBool::new(true));
     let player = std::thread::spawn({
         let (playing, wav, feed) = (playing.clone(), wav.clone(), feed.clone());
@@ -146,16 +111,26 @@ async fn main() -> anyhow::Result<()> {
     let pid = recorder.id();
     let pipeline = children(&baseline);
     let (hark_before, base_before) = (
-        cpu_seconds(pid),
-        pipeline.iter().map(|p| cpu_seconds(*p)).sum::<f64>(),
+        cpu_seconds(&pid.to_string()),
+        pipeline
+            .iter()
+            .map(|p| cpu_seconds(&p.to_string()))
+            .sum::<f64>(),
     );
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(seconds.saturating_sub(15).max(1))).await;
     let wall = started.elapsed().as_secs_f64();
-    let hark_cpu = cpu_seconds(pid) - hark_before;
-    let base_cpu = pipeline.iter().map(|p| cpu_seconds(*p)).sum::<f64>() - base_before;
-    let peak_kib = status_kib(pid, "VmHWM");
-    let base_kib: u64 = pipeline.iter().map(|p| status_kib(*p, "VmRSS")).sum();
+    let hark_cpu = cpu_seconds(&pid.to_string()) - hark_before;
+    let base_cpu = pipeline
+        .iter()
+        .map(|p| cpu_seconds(&p.to_string()))
+        .sum::<f64>()
+        - base_before;
+    let peak_kib = status_kib(&pid.to_string(), "VmHWM");
+    let base_kib: u64 = pipeline
+        .iter()
+        .map(|p| status_kib(&p.to_string(), "VmRSS"))
+        .sum();
     let output = tokio::task::spawn_blocking(move || recorder.wait_with_output()).await??;
     playing.store(false, Ordering::SeqCst);
     let _ = Command::new("pkill")

@@ -61,17 +61,7 @@ pub fn utterance_spans(samples: &[f32]) -> Vec<(i64, i64)> {
 
 /// Writes 48 kHz mono samples as a 16-bit WAV file (for the virtual microphone to play).
 pub fn write_wav(path: &std::path::Path, samples: &[f32]) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 48_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut writer = hound::WavWriter::create(path, spec).unwrap();
-    for s in samples {
-        writer.write_sample((s * 32767.0) as i16).unwrap();
-    }
-    writer.finalize().unwrap();
+    std::fs::write(path, hark_tests::audio_files::wav_bytes(samples, 48_000, 1)).unwrap();
 }
 
 /// The `hark` binary, built beside this test binary (`cargo xtask test` builds it).

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use hark_audio::engine::{EngineConfig, Event, Frame, Output, SourceSpec};
 use hark_audio::{DeviceChoice, Engine, SourceKind};
-use support::{VirtualMic, cpu_seconds, pulse_server, scratch, test_audio};
+use support::{VirtualMic, cpu_seconds, pulse_server, scratch, status_kib, test_audio};
 
 const SECONDS: u64 = 30;
 
@@ -58,7 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A just-created null sink takes the server a second or two to settle; real devices do not
     // need this, and the start figure should measure the engine, not the test rig.
     std::thread::sleep(Duration::from_secs(3));
-    let rss_before = status_kib("VmRSS");
+    let rss_before = status_kib("self", "VmRSS");
     let counter = Arc::new(Counter::default());
     let config = EngineConfig::new(
         vec![SourceSpec {
@@ -92,7 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stats = engine.stop()?;
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds("self") - cpu_before;
-    let rss_peak = status_kib("VmHWM");
+    let rss_peak = status_kib("self", "VmHWM");
     let baseline_cpu = children_cpu(baseline.id());
     let _ = Command::new("pkill")
         .args(["-P", &baseline.id().to_string()])
@@ -145,20 +145,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// A `/proc/self/status` figure in KiB.
-fn status_kib(field: &str) -> u64 {
-    proc_status_kib("self", field)
-}
-
-fn proc_status_kib(pid: &str, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix(&format!("{field}:")))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 /// CPU seconds and summed RSS of the shell's children (parec and opusenc), still running.
 fn children_cpu(shell: u32) -> Option<(f64, u64)> {
     let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).ok()?;
@@ -169,6 +155,6 @@ fn children_cpu(shell: u32) -> Option<(f64, u64)> {
     std::thread::sleep(Duration::from_millis(10));
     Some((
         pids.iter().map(|pid| cpu_seconds(pid)).sum(),
-        pids.iter().map(|pid| proc_status_kib(pid, "VmRSS")).sum(),
+        pids.iter().map(|pid| status_kib(pid, "VmRSS")).sum(),
     ))
 }

@@ -194,3 +194,13 @@ pub fn cpu_seconds(pid: &str) -> f64 {
         + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
     ticks as f64 / 100.0
 }
+
+/// A `/proc/<pid>/status` figure in KiB (`self` or a pid; `VmRSS`, `VmHWM`, …).
+pub fn status_kib(pid: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
