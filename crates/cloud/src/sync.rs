@@ -518,7 +518,6 @@ mod tests {
                 created_at_ms: 0,
                 in_cloud: true,
             },
-            candidate_id: None,
             sources: vec!["microphone".into()],
             device_names: Value::Null,
             model: None,

@@ -49,6 +49,16 @@ impl Cloud {
         Cloud::open(config)?.ok_or_else(|| CloudError::NotConfigured.into())
     }
 
+    /// [`Cloud::require`] with the saved sign-in restored, failing with
+    /// [`CloudError::NotSignedIn`] when there is none.
+    pub async fn signed_in(config: &Config) -> Result<Cloud> {
+        let cloud = Cloud::require(config)?;
+        if !cloud.restore().await? {
+            return Err(CloudError::NotSignedIn.into());
+        }
+        Ok(cloud)
+    }
+
     /// Picks up the saved sign-in; `Ok(false)` when nobody is signed in.
     pub async fn restore(&self) -> Result<bool> {
         Ok(self.account.restore().await?.is_some())

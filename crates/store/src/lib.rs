@@ -342,6 +342,10 @@ fn outbox_entry_of(row: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
     })
 }
 
+/// The columns [`segment_of`] reads, in its order.
+const SEGMENT_COLUMNS: &str =
+    "id, session_id, item_id, source, speaker_label, start_ms, end_ms, text, status";
+
 fn segment_of(row: &Row<'_>) -> rusqlite::Result<Segment> {
     Ok(Segment {
         id: uuid_of(row, 0)?,
@@ -789,10 +793,10 @@ impl Store {
         let interview = self.interview(session.interview_id)?;
         let mut statement = self
             .conn
-            .prepare_cached(
-                "select id, session_id, item_id, source, speaker_label, start_ms, end_ms, text, status \
-                 from transcript_segments where session_id = ?1 order by start_ms, end_ms, rowid",
-            )
+            .prepare_cached(&format!(
+                "select {SEGMENT_COLUMNS} from transcript_segments where session_id = ?1 \
+                     order by start_ms, end_ms, rowid"
+            ))
             .map_err(StoreError::sql("read segments"))?;
         let segments = statement
             .query_map([id.to_string()], segment_of)

@@ -15,10 +15,9 @@ use crate::{
 pub struct Outgoing {
     /// The session's id.
     pub id: Uuid,
-    /// Its interview, with organisation and candidate when known.
+    /// Its interview, with organisation and candidate when known (a local interview's
+    /// candidate gets an id when it is first pushed).
     pub interview: Interview,
-    /// The interview's candidate id (local interviews get one when first pushed).
-    pub candidate_id: Option<Uuid>,
     /// `microphone`, `system`.
     pub sources: Vec<String>,
     /// Device name per source (a JSON object).
@@ -90,7 +89,7 @@ impl Store {
                 .query_row(
                     "select s.interview_id, s.sources, s.device_names, s.model, s.started_at_ms, \
                        s.ended_at_ms, s.seconds_recorded, s.consent_confirmed_by, \
-                       s.consent_confirmed_at_ms, i.candidate_id \
+                       s.consent_confirmed_at_ms \
                      from recording_sessions s join interviews i on i.id = s.interview_id \
                      where s.id = ?1",
                     [session_id.to_string()],
@@ -109,7 +108,6 @@ impl Store {
                             row.get::<_, Option<i64>>(5)?,
                             row.get::<_, f64>(6)?,
                             consent_by.zip(consent_at),
-                            opt_uuid_of(row, 9)?,
                         ))
                     },
                 )
@@ -119,17 +117,8 @@ impl Store {
                     what: "session",
                     id: session_id.to_string(),
                 })?;
-            let (
-                interview_id,
-                sources,
-                device_names,
-                model,
-                started,
-                ended,
-                seconds,
-                consent,
-                candidate_id,
-            ) = head;
+            let (interview_id, sources, device_names, model, started, ended, seconds, consent) =
+                head;
             let interview = tx
                 .query_row(
                     &format!(
@@ -141,10 +130,11 @@ impl Store {
                 )
                 .map_err(StoreError::sql("read interview for sync"))?;
             let mut statement = tx
-                .prepare_cached(
-                    "select id, session_id, item_id, source, speaker_label, start_ms, end_ms, text, status \
-                     from transcript_segments where session_id = ?1 order by source, start_ms, end_ms, rowid",
-                )
+                .prepare_cached(&format!(
+                    "select {} from transcript_segments where session_id = ?1 \
+                         order by source, start_ms, end_ms, rowid",
+                    crate::SEGMENT_COLUMNS
+                ))
                 .map_err(StoreError::sql("read segments for sync"))?;
             let segments = statement
                 .query_map([session_id.to_string()], crate::segment_of)
@@ -165,7 +155,6 @@ impl Store {
             Outgoing {
                 id: session_id,
                 interview,
-                candidate_id,
                 sources,
                 device_names,
                 model,
@@ -263,18 +252,6 @@ impl Store {
                 params![interview_id.to_string(), now_ms()],
             )
             .map_err(StoreError::sql("update interview"))?;
-        Ok(())
-    }
-
-    /// Records who confirmed the recording notice for a session, and when.
-    pub fn confirm_consent(&self, session_id: Uuid, by: Uuid, at_ms: i64) -> Result<()> {
-        self.conn
-            .execute(
-                "update recording_sessions set consent_confirmed_by = ?2, consent_confirmed_at_ms = ?3, \
-                   updated_at_ms = ?4 where id = ?1",
-                params![session_id.to_string(), by.to_string(), at_ms, now_ms()],
-            )
-            .map_err(StoreError::sql("record consent"))?;
         Ok(())
     }
 

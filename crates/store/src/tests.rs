@@ -264,7 +264,7 @@ fn the_outbox_moves_through_its_states_and_survives_a_crash_mid_sync() {
     let out = store.outgoing(session.id).unwrap();
     assert!(out.interview.in_cloud);
     assert_eq!(
-        (out.interview.org_id, out.candidate_id),
+        (out.interview.org_id, out.interview.candidate_id),
         (Some(org), Some(candidate))
     );
 }

@@ -297,10 +297,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("hark: signed out");
         }
         Command::Whoami { json } => {
-            let cloud = Cloud::require(&config)?;
-            if !cloud.restore().await? {
-                return Err(RecorderError::from(CloudError::NotSignedIn).into());
-            }
+            let cloud = Cloud::signed_in(&config).await?;
             let user = cloud
                 .account
                 .user()
@@ -328,10 +325,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Sync { retry_failed, json } => {
-            let cloud = Cloud::require(&config)?;
-            if !cloud.restore().await? {
-                return Err(RecorderError::from(CloudError::NotSignedIn).into());
-            }
+            let cloud = Cloud::signed_in(&config).await?;
             sync(&cloud, &recorder, retry_failed, json).await?;
         }
         Command::Interviews { json } => {
