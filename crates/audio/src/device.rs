@@ -9,6 +9,7 @@ use crate::error::{AudioError, Result};
 /// What a source records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum SourceKind {
     /// The recruiter's microphone.
     Microphone,
@@ -27,8 +28,9 @@ impl SourceKind {
 }
 
 /// Which device a source should use.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "mode", content = "id")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum DeviceChoice {
     /// Whatever the system's default is, following it when it changes.
     Default,
@@ -39,6 +41,7 @@ pub enum DeviceChoice {
 
 /// One way a device can deliver audio.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct FormatRange {
     /// Sample format, such as `f32` or `i16`.
     pub sample_format: String,
@@ -52,6 +55,7 @@ pub struct FormatRange {
 
 /// A capture device as the user sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct DeviceInfo {
     /// Stable id (`host:name`), to store in settings and pass back as [`DeviceChoice::Id`].
     pub id: String,

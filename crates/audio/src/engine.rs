@@ -82,6 +82,7 @@ pub struct Frame<'a> {
 /// Why a source moved to another device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum SwitchReason {
     /// The chosen device is missing; the default stands in.
     Fallback,
@@ -94,6 +95,7 @@ pub enum SwitchReason {
 /// Something wrong with a source.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum Warning {
     /// The device stopped calling back (unplugged, sleep, a stuck driver); re-opening.
     NoCallbacks {
@@ -127,6 +129,7 @@ pub enum Warning {
 /// The kind of a [`Warning`], for saying it is over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum WarningKind {
     /// See [`Warning::NoCallbacks`].
     NoCallbacks,
@@ -141,6 +144,7 @@ pub enum WarningKind {
 /// What the engine tells its owner.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum Event {
     /// A source's device is open and delivering.
     Opened {

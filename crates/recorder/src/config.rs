@@ -62,6 +62,39 @@ pub fn default_data_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".hark"))
 }
 
+/// What a new settings file holds: every key, commented out, so the file explains itself.
+const TEMPLATE: &str = "\
+# Hark's settings, read by the desktop app and the `hark` command.
+# HARK_PROXY_URL, HARK_SUPABASE_URL, HARK_SUPABASE_ANON_KEY and HARK_DATA_DIR override them.
+#
+# The transcription proxy your organisation runs (live transcript):
+# proxy_url = \"https://hark-proxy.example.com/v1\"
+# Your organisation's Supabase project (sign-in and sync; leave out to keep everything here):
+# supabase_url = \"https://abcdefgh.supabase.co\"
+# supabase_anon_key = \"eyJ...\"
+# Where sessions and recordings are kept:
+# data_dir = \"/path/to/folder\"
+";
+
+/// Creates the settings file with every key commented out (local-only), unless it exists.
+pub fn create_file(path: &Path) -> Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let write = || {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, TEMPLATE)
+    };
+    write().map_err(|err| {
+        RecorderError::Config(format!(
+            "cannot write {}: {err}; check that the folder is writable",
+            path.display()
+        ))
+    })
+}
+
 fn read_file(path: &Path) -> Result<Layer> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
@@ -152,6 +185,25 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_settings_file_explains_itself_and_reads_as_local_only() {
+        let dir = std::env::temp_dir().join(format!("hark-config-new-{}", std::process::id()));
+        let file = dir.join("nested").join("config.toml");
+        create_file(&file).unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains("# proxy_url = "), "{text}");
+        let config = Config::load_with(Some(&file), Layer::default(), |_| None).unwrap();
+        assert_eq!(config.proxy_url, None);
+        assert_eq!(config.supabase_url, None);
+        assert_eq!(config.file.as_deref(), Some(file.as_path()));
+        // An existing file is left alone.
+        std::fs::write(&file, "proxy_url = \"https://p.example/v1\"\n").unwrap();
+        create_file(&file).unwrap();
+        let config = Config::load_with(Some(&file), Layer::default(), |_| None).unwrap();
+        assert_eq!(config.proxy_url.as_deref(), Some("https://p.example/v1"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn flags_beat_the_environment_which_beats_the_file() {

@@ -9,9 +9,11 @@ pub mod error;
 pub mod export;
 pub mod recorder;
 pub mod store_thread;
+pub mod studio;
 pub mod vad;
 
 pub use cloud::Cloud;
 pub use config::Config;
 pub use error::{RecorderError, Result};
 pub use recorder::{Recorder, RecorderEvent, Recording, StartOptions, StopSummary};
+pub use studio::{Active, Studio};

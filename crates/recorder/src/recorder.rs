@@ -33,6 +33,7 @@ const TAIL_WAIT: Duration = Duration::from_secs(8);
 /// What happens while recording, for the UI and the CLI.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum RecorderEvent {
     /// From the audio engine: levels, device warnings and switches.
     Audio {
@@ -325,6 +326,7 @@ struct Packet {
 
 /// What stopping reports.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct StopSummary {
     /// The session.
     pub session_id: Uuid,

@@ -25,6 +25,7 @@ pub fn now_ms() -> i64 {
 
 /// An interview (created here, or pulled from the organisation).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Interview {
     /// Its id.
     pub id: Uuid,
@@ -45,6 +46,7 @@ pub struct Interview {
 /// A recording session's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum SessionState {
     /// Still recording (or the app died while it was).
     Recording,
@@ -95,6 +97,7 @@ pub struct NewSession {
 
 /// A recording session.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Session {
     /// Its id.
     pub id: Uuid,
@@ -121,6 +124,7 @@ pub struct Session {
 /// A segment's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum SegmentStatus {
     /// Transcribed live.
     Final,
@@ -150,6 +154,7 @@ impl SegmentStatus {
 
 /// A transcript segment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Segment {
     /// Its id.
     pub id: Uuid,
@@ -172,8 +177,9 @@ pub struct Segment {
 }
 
 /// A note's kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum NoteKind {
     /// A bookmark (maybe with a word).
     Bookmark,
@@ -183,6 +189,7 @@ pub enum NoteKind {
 
 /// A note or bookmark at a point of the recording.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Note {
     /// Its id.
     pub id: Uuid,
@@ -198,6 +205,7 @@ pub struct Note {
 
 /// A session as listed in the library.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct SessionSummary {
     /// The session.
     pub session: Session,
@@ -215,6 +223,7 @@ pub struct SessionSummary {
 
 /// Everything about one session.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct SessionDetail {
     /// The session.
     pub session: Session,
@@ -228,6 +237,7 @@ pub struct SessionDetail {
 
 /// A full-text search hit.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct SearchHit {
     /// The session.
     pub session_id: Uuid,

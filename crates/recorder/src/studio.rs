@@ -1,0 +1,139 @@
+//! One recording at a time, for an app: start, pause, resume, notes and stop on a shared handle,
+//! and the events of every recording on one channel that outlives them (the desktop shell
+//! forwards it to the window).
+
+use hark_store::{Interview, Note, NoteKind};
+use serde::Serialize;
+use tokio::sync::{Mutex, broadcast};
+use uuid::Uuid;
+
+use crate::error::{RecorderError, Result};
+use crate::recorder::{Recorder, RecorderEvent, Recording, StartOptions, StopSummary};
+
+/// Events kept for a slow listener before the oldest are skipped (levels arrive at 20/s/source).
+const EVENT_BUFFER: usize = 1024;
+
+/// The recording in progress, as the UI shows it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct Active {
+    /// The session being recorded.
+    pub session_id: Uuid,
+    /// Its interview.
+    pub interview: Interview,
+    /// `microphone`, and `system` when system audio is recorded too.
+    pub sources: Vec<String>,
+    /// When recording started (Unix ms).
+    pub started_at_ms: i64,
+    /// Position in the recording (ms; pauses are not counted).
+    pub position_ms: i64,
+    /// Whether it is paused.
+    pub paused: bool,
+}
+
+/// The app's recorder with its one current recording.
+#[derive(Debug)]
+pub struct Studio {
+    recorder: Recorder,
+    current: Mutex<Option<(Recording, bool)>>,
+    events: broadcast::Sender<RecorderEvent>,
+}
+
+impl Studio {
+    /// A studio over `recorder`, not recording.
+    pub fn new(recorder: Recorder) -> Studio {
+        Studio {
+            recorder,
+            current: Mutex::new(None),
+            events: broadcast::channel(EVENT_BUFFER).0,
+        }
+    }
+
+    /// The recorder (store, configuration).
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// Events of every recording from now on, including the last transcripts while stopping.
+    pub fn subscribe(&self) -> broadcast::Receiver<RecorderEvent> {
+        self.events.subscribe()
+    }
+
+    /// Starts recording; refuses while another recording runs.
+    pub async fn start(&self, options: StartOptions) -> Result<Active> {
+        let mut current = self.current.lock().await;
+        if current.is_some() {
+            return Err(RecorderError::Invalid(
+                "a recording is already running: stop it before starting another".into(),
+            ));
+        }
+        let recording = self.recorder.start(options).await?;
+        let mut events = recording.subscribe();
+        let forward = self.events.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(event) => {
+                        let _ = forward.send(event);
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        let active = active(&recording, false);
+        *current = Some((recording, false));
+        Ok(active)
+    }
+
+    /// The recording in progress, if any.
+    pub async fn active(&self) -> Option<Active> {
+        let current = self.current.lock().await;
+        current
+            .as_ref()
+            .map(|(recording, paused)| active(recording, *paused))
+    }
+
+    /// Pauses or resumes the recording in progress.
+    pub async fn set_paused(&self, paused: bool) -> Result<Active> {
+        let mut current = self.current.lock().await;
+        let (recording, state) = current.as_mut().ok_or_else(not_recording)?;
+        if paused {
+            recording.pause();
+        } else {
+            recording.resume();
+        }
+        *state = paused;
+        Ok(active(recording, paused))
+    }
+
+    /// Adds a note or bookmark at the current position of the recording in progress.
+    pub async fn add_note(&self, kind: NoteKind, body: &str) -> Result<Note> {
+        let current = self.current.lock().await;
+        let (recording, _) = current.as_ref().ok_or_else(not_recording)?;
+        recording.add_note(kind, body).await
+    }
+
+    /// Stops the recording in progress: the file is finished, the last transcripts are waited
+    /// for (bounded) and the session is queued for sync.
+    pub async fn stop(&self) -> Result<StopSummary> {
+        let taken = self.current.lock().await.take();
+        let (recording, _) = taken.ok_or_else(not_recording)?;
+        recording.stop().await
+    }
+}
+
+fn active(recording: &Recording, paused: bool) -> Active {
+    Active {
+        session_id: recording.session.id,
+        interview: recording.interview.clone(),
+        sources: recording.session.sources.clone(),
+        started_at_ms: recording.session.started_at_ms,
+        position_ms: recording.position_ms(),
+        paused,
+    }
+}
+
+fn not_recording() -> RecorderError {
+    RecorderError::Invalid("nothing is being recorded: press Record first".into())
+}
