@@ -1,0 +1,27 @@
+//! Tauri's build step: embeds the config and the UI, and declares the app's commands so the
+//! capability files can grant the webview exactly the ones it uses.
+
+fn main() {
+    let commands = tauri_build::AppManifest::new().commands(hark_desktop_commands());
+    tauri_build::try_build(tauri_build::Attributes::new().app_manifest(commands))
+        .expect("tauri build step");
+}
+
+/// Every command the shell registers (kept in step with `commands.rs` by the bindings test).
+fn hark_desktop_commands() -> &'static [&'static str] {
+    &[
+        "app_info",
+        "use_local_only",
+        "list_devices",
+        "list_interviews",
+        "start_recording",
+        "recording_status",
+        "pause_recording",
+        "add_note",
+        "stop_recording",
+        "list_sessions",
+        "search_transcripts",
+        "session_detail",
+        "export_session",
+    ]
+}

@@ -1,0 +1,60 @@
+//! What the shell keeps for the window: the studio (recorder and its one recording), the
+//! settings in force and where they are saved.
+
+use std::path::PathBuf;
+
+use hark_recorder::{Config, Recorder, Studio};
+use serde::Serialize;
+
+use crate::error::Result;
+
+/// The app's managed state.
+#[derive(Debug)]
+pub struct Shell {
+    /// Recorder and current recording.
+    pub studio: Studio,
+    /// The config file the app reads and writes (the CLI's too).
+    pub config_file: Option<PathBuf>,
+}
+
+/// What the UI needs to know about the app at start.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct AppInfo {
+    /// The app's version.
+    pub version: String,
+    /// No settings saved yet: show the first-run screen.
+    pub first_run: bool,
+    /// Whether an organisation's project is configured (else local-only).
+    pub organisation: bool,
+    /// The transcription proxy, if one is configured (else no live transcript).
+    pub proxy_url: Option<String>,
+    /// Where sessions and recordings are kept.
+    pub data_dir: String,
+    /// The settings file.
+    pub config_file: Option<String>,
+}
+
+impl Shell {
+    /// Loads the settings (file, then `HARK_*` overrides) and opens the local store.
+    pub fn open() -> Result<Shell> {
+        let config_file = hark_recorder::config::default_file();
+        let config = Config::load(config_file.as_deref(), Default::default())?;
+        Ok(Shell {
+            studio: Studio::new(Recorder::open(config)?),
+            config_file,
+        })
+    }
+
+    /// The app's facts for the UI.
+    pub fn info(&self) -> AppInfo {
+        let config = self.studio.recorder().config();
+        AppInfo {
+            version: env!("CARGO_PKG_VERSION").into(),
+            first_run: self.config_file.as_ref().is_some_and(|file| !file.exists()),
+            organisation: config.supabase_url.is_some(),
+            proxy_url: config.proxy_url.clone(),
+            data_dir: config.data_dir.display().to_string(),
+            config_file: self.config_file.as_ref().map(|f| f.display().to_string()),
+        }
+    }
+}

@@ -1,0 +1,63 @@
+// The window: navigation, the current screen, and the error toast. Loads the app's facts and
+// subscribes to recorder events once.
+import { useEffect } from "preact/hooks";
+import { call, commands, events, messageOf } from "./api";
+import { active, info, onRecorderEvent, route, toast } from "./state";
+import { FirstRun } from "./views/FirstRun";
+import { Library } from "./views/Library";
+import { Record } from "./views/Record";
+import { SessionView } from "./views/SessionView";
+
+export function App() {
+  useEffect(() => {
+    let unlisten: (() => void) | undefined;
+    events.recordingEvent.listen((e) => onRecorderEvent(e.payload)).then((stop) => (unlisten = stop));
+    (async () => {
+      try {
+        const app = await call(commands.appInfo());
+        info.value = app;
+        if (app.first_run) route.value = { name: "first-run" };
+        active.value = await call(commands.recordingStatus());
+      } catch (err) {
+        toast.value = messageOf(err);
+      }
+    })();
+    return () => unlisten?.();
+  }, []);
+
+  const current = route.value;
+  const recording = active.value !== null;
+  return (
+    <div class="shell">
+      <a class="skip" href="#main">Skip to content</a>
+      {current.name !== "first-run" && (
+        <header class="bar">
+          <span class="brand" aria-hidden="true">Hark</span>
+          <nav aria-label="Main">
+            <button id="nav-record" class="tab" aria-current={current.name === "record" ? "page" : undefined} onClick={() => (route.value = { name: "record" })}>
+              {recording ? "● Recording" : "Record"}
+            </button>
+            <button id="nav-library" class="tab" aria-current={current.name === "library" || current.name === "session" ? "page" : undefined} onClick={() => (route.value = { name: "library" })}>
+              Library
+            </button>
+          </nav>
+          <span class="mode" title={info.value?.data_dir}>
+            {info.value?.organisation ? "Organisation" : "On this computer"}
+          </span>
+        </header>
+      )}
+      <main id="main" tabIndex={-1}>
+        {current.name === "first-run" && <FirstRun />}
+        {current.name === "record" && <Record />}
+        {current.name === "library" && <Library />}
+        {current.name === "session" && <SessionView id={current.id} />}
+      </main>
+      {toast.value && (
+        <div class="toast" role="alert">
+          <span>{toast.value}</span>
+          <button onClick={() => (toast.value = null)} aria-label="Dismiss">×</button>
+        </div>
+      )}
+    </div>
+  );
+}

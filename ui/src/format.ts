@@ -1,0 +1,45 @@
+// Small formatting helpers shared by the screens (and mirrored from the Rust exporter where the
+// two must agree, like speaker names).
+
+/** The speaker shown for a segment: its label, else You (microphone) / Candidate (system). */
+export function speaker(source: string, label: string | null): string {
+  if (label && label.trim() !== "") return label.trim();
+  return source === "system" ? "Candidate" : "You";
+}
+
+/** `h:mm:ss`, or `m:ss` under an hour. */
+export function clock(ms: number | null): string {
+  const s = Math.max(0, Math.floor((ms ?? 0) / 1000));
+  const mm = Math.floor(s / 60) % 60;
+  const ss = String(s % 60).padStart(2, "0");
+  if (s >= 3600) return `${Math.floor(s / 3600)}:${String(mm).padStart(2, "0")}:${ss}`;
+  return `${mm}:${ss}`;
+}
+
+/** A search snippet split into plain and matched parts (the store marks matches with `[` `]`). */
+export function snippetParts(snippet: string): { text: string; hit: boolean }[] {
+  const parts: { text: string; hit: boolean }[] = [];
+  const re = /\[([^\]]*)\]/g;
+  let last = 0;
+  for (let m = re.exec(snippet); m !== null; m = re.exec(snippet)) {
+    if (m.index > last) parts.push({ text: snippet.slice(last, m.index), hit: false });
+    parts.push({ text: m[1], hit: true });
+    last = m.index + m[0].length;
+  }
+  if (last < snippet.length) parts.push({ text: snippet.slice(last), hit: false });
+  return parts;
+}
+
+/** A level in dBFS as a 0–1 meter fill (-60 dB and below is empty). */
+export function meterFill(dbfs: number | null): number {
+  if (dbfs === null || !Number.isFinite(dbfs)) return 0;
+  return Math.min(1, Math.max(0, (dbfs + 60) / 60));
+}
+
+/** A local date and time for lists. */
+export function when(unixMs: number): string {
+  return new Date(unixMs).toLocaleString(undefined, {
+    dateStyle: "medium",
+    timeStyle: "short",
+  });
+}

@@ -1,0 +1,94 @@
+// The UI's state as signals, and the one place recorder events change it.
+import { signal } from "@preact/signals";
+import type { Active, AppInfo, RecorderEvent, Warning } from "./bindings.gen";
+import { applyEvent, emptyTranscript, type Transcript } from "./transcript";
+
+export type Route = { name: "first-run" } | { name: "record" } | { name: "library" } | { name: "session"; id: string };
+
+/** A banner above the record screen; `key` replaces an older banner about the same thing. */
+export interface Banner {
+  key: string;
+  tone: "warning" | "info";
+  message: string;
+}
+
+export const info = signal<AppInfo | null>(null);
+export const route = signal<Route>({ name: "record" });
+export const active = signal<Active | null>(null);
+export const paused = signal(false);
+export const transcript = signal<Transcript>(emptyTranscript());
+/** Peak level per source index (dBFS). */
+export const levels = signal<number[]>([-120, -120]);
+export const connection = signal<Record<string, string>>({});
+export const banners = signal<Banner[]>([]);
+export const toast = signal<string | null>(null);
+
+const SOURCE_NAMES = ["Microphone", "System audio"];
+
+export function setBanner(banner: Banner): void {
+  banners.value = [...banners.value.filter((b) => b.key !== banner.key), banner];
+}
+
+export function clearBanner(key: string): void {
+  if (banners.value.some((b) => b.key === key)) banners.value = banners.value.filter((b) => b.key !== key);
+}
+
+function warningText(source: string, warning: Warning): string {
+  switch (warning.kind) {
+    case "silence":
+      return `No audio from the ${source.toLowerCase()} for ${Math.round(warning.seconds ?? 0)} s: is it muted, or the wrong device?`;
+    case "no_callbacks":
+      return `The ${source.toLowerCase()} stopped delivering audio ${Math.round(warning.seconds ?? 0)} s ago; reopening it. Recording continues.`;
+    case "device_lost":
+      return `${warning.device} disappeared (${warning.message}); reopening. Recording continues.`;
+    case "open_failed":
+      return `The ${source.toLowerCase()} cannot be opened: ${warning.message}`;
+    case "overflow":
+      return `The ${source.toLowerCase()} delivered audio faster than it could be saved; ${warning.dropped_samples} samples were lost.`;
+  }
+}
+
+/** Applies one recorder event to the state. */
+export function onRecorderEvent(event: RecorderEvent): void {
+  transcript.value = applyEvent(transcript.value, event);
+  switch (event.type) {
+    case "audio": {
+      const audio = event.event;
+      const name = SOURCE_NAMES[audio.source] ?? `Source ${audio.source + 1}`;
+      if (audio.type === "level") {
+        const next = [...levels.value];
+        next[audio.source] = audio.peak_dbfs ?? -120;
+        levels.value = next;
+      } else if (audio.type === "warning") {
+        setBanner({ key: `audio:${audio.source}:${audio.warning.kind}`, tone: "warning", message: warningText(name, audio.warning) });
+      } else if (audio.type === "cleared") {
+        clearBanner(`audio:${audio.source}:${audio.warning}`);
+      } else if (audio.type === "switched") {
+        const why = audio.reason === "fallback" ? `${audio.from} was unplugged` : audio.reason === "restored" ? `${audio.to} is back` : "the system default changed";
+        setBanner({ key: `switch:${audio.source}`, tone: "info", message: `${name}: ${why}, now recording from ${audio.to}.` });
+      }
+      break;
+    }
+    case "connection":
+      connection.value = { ...connection.value, [event.source]: event.state };
+      if (event.state === "connected") clearBanner(`call:${event.source}`);
+      break;
+    case "warning":
+      setBanner({ key: `call:${event.source ?? "all"}`, tone: "warning", message: event.message });
+      break;
+    case "paused":
+      paused.value = event.paused;
+      break;
+    default:
+      break;
+  }
+}
+
+/** Resets what the record screen shows for a new recording. */
+export function resetRecording(): void {
+  transcript.value = emptyTranscript();
+  connection.value = {};
+  banners.value = [];
+  paused.value = false;
+  levels.value = [-120, -120];
+}

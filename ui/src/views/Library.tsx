@@ -1,0 +1,111 @@
+// The library: every session with candidate, date, duration and sync state; full-text search
+// across transcripts with the matches highlighted.
+import { useEffect, useState } from "preact/hooks";
+import type { SearchHit, SessionSummary } from "../bindings.gen";
+import { call, commands, messageOf } from "../api";
+import { clock, snippetParts, when } from "../format";
+import { route, toast } from "../state";
+
+const SYNC_TEXT: Record<string, string> = {
+  pending: "Waiting to sync",
+  syncing: "Syncing",
+  synced: "Synced",
+  failed: "Sync failed",
+};
+
+function syncText(row: SessionSummary): string {
+  if (row.sync_state === null) return row.session.state === "recording" ? "Recording" : "On this computer";
+  return SYNC_TEXT[row.sync_state] ?? row.sync_state;
+}
+
+export function Library() {
+  const [sessions, setSessions] = useState<SessionSummary[] | null>(null);
+  const [query, setQuery] = useState("");
+  const [hits, setHits] = useState<SearchHit[] | null>(null);
+  const [filter, setFilter] = useState<"all" | "failed" | "pending">("all");
+
+  useEffect(() => {
+    call(commands.listSessions()).then(setSessions, (err) => (toast.value = messageOf(err)));
+  }, []);
+
+  useEffect(() => {
+    const wanted = query.trim();
+    if (wanted === "") {
+      setHits(null);
+      return;
+    }
+    const timer = setTimeout(() => {
+      call(commands.searchTranscripts(wanted)).then(setHits, (err) => (toast.value = messageOf(err)));
+    }, 150);
+    return () => clearTimeout(timer);
+  }, [query]);
+
+  const open = (id: string) => (route.value = { name: "session", id });
+  const shown = (sessions ?? []).filter((row) => filter === "all" || row.sync_state === filter);
+
+  return (
+    <section class="library" aria-labelledby="library-title">
+      <div class="library-head">
+        <h1 id="library-title">Library</h1>
+        <input id="search" type="search" aria-label="Search transcripts" placeholder="Search every transcript" value={query} onInput={(e) => setQuery(e.currentTarget.value)} />
+        <label class="filter">
+          Show{" "}
+          <select id="filter" value={filter} onChange={(e) => setFilter(e.currentTarget.value as typeof filter)}>
+            <option value="all">All sessions</option>
+            <option value="pending">Waiting to sync</option>
+            <option value="failed">Sync failed</option>
+          </select>
+        </label>
+      </div>
+      {hits !== null ? (
+        <ul class="hits" aria-label="Search results" id="search-results">
+          {hits.length === 0 && <li class="empty">Nothing matches “{query.trim()}”.</li>}
+          {hits.map((hit) => (
+            <li key={hit.segment_id}>
+              <button class="hit" onClick={() => open(hit.session_id)}>
+                <span class="title">{hit.job_title}</span>
+                <time>{clock(hit.start_ms)}</time>
+                <span class="snippet">
+                  {snippetParts(hit.snippet).map((part, i) => (part.hit ? <mark key={i}>{part.text}</mark> : <span key={i}>{part.text}</span>))}
+                </span>
+              </button>
+            </li>
+          ))}
+        </ul>
+      ) : sessions === null ? (
+        <p aria-busy="true">Loading…</p>
+      ) : shown.length === 0 ? (
+        <p class="empty">{sessions.length === 0 ? "No sessions yet: record one." : "No session matches this filter."}</p>
+      ) : (
+        <table class="sessions" id="sessions">
+          <thead>
+            <tr>
+              <th scope="col">Interview</th>
+              <th scope="col">Candidate</th>
+              <th scope="col">Date</th>
+              <th scope="col">Length</th>
+              <th scope="col">Segments</th>
+              <th scope="col">Sync</th>
+            </tr>
+          </thead>
+          <tbody>
+            {shown.map((row) => (
+              <tr key={row.session.id}>
+                <td>
+                  <button class="link" onClick={() => open(row.session.id)}>
+                    {row.job_title}
+                  </button>
+                </td>
+                <td>{row.candidate_name ?? "—"}</td>
+                <td>{when(row.session.started_at_ms)}</td>
+                <td>{clock((row.session.seconds_recorded ?? 0) * 1000)}</td>
+                <td>{row.segments}</td>
+                <td title={row.sync_error ?? undefined}>{syncText(row)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,242 @@
+// The record screen: interview, sources with live level meters, the recording notice, the big
+// controls with a timer, notes and bookmarks, banners, and the live transcript.
+import { useEffect, useState } from "preact/hooks";
+import type { DeviceChoice, DeviceInfo, Interview } from "../bindings.gen";
+import { call, commands, messageOf } from "../api";
+import { clock, meterFill } from "../format";
+import { active, banners, connection, info, levels, paused, resetRecording, toast } from "../state";
+import { TranscriptView } from "./TranscriptView";
+
+const DEFAULT = "default";
+
+function choice(id: string): DeviceChoice {
+  return id === DEFAULT ? { mode: "default" } : { mode: "id", id };
+}
+
+function Meter({ label, dbfs }: { label: string; dbfs: number }) {
+  const fill = Math.round(meterFill(dbfs) * 100);
+  return (
+    <div class="meter" role="meter" aria-label={`${label} level`} aria-valuemin={0} aria-valuemax={100} aria-valuenow={fill}>
+      <div class="meter-fill" style={{ width: `${fill}%` }} />
+    </div>
+  );
+}
+
+/** Time recorded: synced from the recorder's position (which skips pauses), ticking locally. */
+function useElapsed(): number {
+  const [now, setNow] = useState(0);
+  const current = active.value;
+  const isPaused = paused.value;
+  useEffect(() => {
+    if (!current) {
+      setNow(0);
+      return;
+    }
+    let base = { at: performance.now(), ms: current.position_ms };
+    let live = true;
+    call(commands.recordingStatus()).then(
+      (status) => {
+        if (live && status) base = { at: performance.now(), ms: status.position_ms };
+      },
+      () => {},
+    );
+    const tick = () => setNow(isPaused ? base.ms : base.ms + performance.now() - base.at);
+    tick();
+    const timer = setInterval(tick, 250);
+    return () => {
+      live = false;
+      clearInterval(timer);
+    };
+  }, [current?.session_id, isPaused]);
+  return now;
+}
+
+export function Record() {
+  const [devices, setDevices] = useState<DeviceInfo[]>([]);
+  const [interviews, setInterviews] = useState<Interview[]>([]);
+  const [interview, setInterview] = useState("");
+  const [mic, setMic] = useState(DEFAULT);
+  const [system, setSystem] = useState("none");
+  const [consent, setConsent] = useState(false);
+  const [busy, setBusy] = useState<"starting" | "stopping" | null>(null);
+  const [note, setNote] = useState("");
+  const elapsed = useElapsed();
+  const recording = active.value;
+
+  useEffect(() => {
+    call(commands.listDevices()).then(setDevices, (err) => (toast.value = messageOf(err)));
+    call(commands.listInterviews()).then(setInterviews, (err) => (toast.value = messageOf(err)));
+  }, []);
+
+  const mics = devices.filter((d) => d.kind === "microphone");
+  const systems = devices.filter((d) => d.kind === "system");
+
+  const start = async () => {
+    setBusy("starting");
+    resetRecording();
+    try {
+      active.value = await call(
+        commands.startRecording({
+          interview,
+          microphone: choice(mic),
+          system_audio: system === "none" ? null : choice(system),
+          language: null,
+          prompt: null,
+        }),
+      );
+    } catch (err) {
+      toast.value = messageOf(err);
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const stop = async () => {
+    setBusy("stopping");
+    try {
+      const summary = await call(commands.stopRecording());
+      active.value = null;
+      setConsent(false);
+      toast.value = `Saved: ${clock((summary.seconds ?? 0) * 1000)} recorded, ${summary.segments} segments transcribed.`;
+      call(commands.listInterviews()).then(setInterviews, () => {});
+    } catch (err) {
+      toast.value = messageOf(err);
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const togglePause = async () => {
+    try {
+      const now = await call(commands.pauseRecording(!paused.value));
+      active.value = now;
+      paused.value = now.paused;
+    } catch (err) {
+      toast.value = messageOf(err);
+    }
+  };
+
+  const addNote = async (kind: "bookmark" | "note") => {
+    try {
+      await call(commands.addNote(kind, kind === "note" ? note : ""));
+      if (kind === "note") setNote("");
+      toast.value = kind === "bookmark" ? "Bookmark added." : "Note added.";
+    } catch (err) {
+      toast.value = messageOf(err);
+    }
+  };
+
+  const canStart = interview.trim() !== "" && consent && busy === null;
+  const states = Object.entries(connection.value);
+
+  return (
+    <section class="record" aria-labelledby="record-title">
+      <h1 id="record-title" class="sr-only">Record</h1>
+      {banners.value.length > 0 && (
+        <div class="banners">
+          {banners.value.map((b) => (
+            <p key={b.key} class={`banner ${b.tone}`} role="status">
+              {b.message}
+            </p>
+          ))}
+        </div>
+      )}
+      {!info.value?.proxy_url && (
+        <p class="banner info" role="status">
+          No transcription service is configured: recordings are kept, without a live transcript. Set <code>proxy_url</code> in
+          the settings file.
+        </p>
+      )}
+      <div class="record-grid">
+        <form class="setup" onSubmit={(e) => e.preventDefault()} aria-label="Recording setup">
+          <label for="interview">Interview</label>
+          <input
+            id="interview"
+            list="interview-list"
+            placeholder="Candidate or role, e.g. Backend engineer – Ada"
+            value={interview}
+            disabled={recording !== null}
+            onInput={(e) => setInterview(e.currentTarget.value)}
+          />
+          <datalist id="interview-list">
+            {interviews.map((i) => (
+              <option key={i.id} value={i.job_title}>
+                {i.candidate_name ?? ""}
+              </option>
+            ))}
+          </datalist>
+
+          <label for="microphone">Microphone</label>
+          <select id="microphone" value={mic} disabled={recording !== null} onChange={(e) => setMic(e.currentTarget.value)}>
+            <option value={DEFAULT}>System default</option>
+            {mics.map((d) => (
+              <option key={d.id} value={d.id}>
+                {d.name}
+              </option>
+            ))}
+          </select>
+          <Meter label="Microphone" dbfs={levels.value[0]} />
+
+          <label for="system-audio">System audio (the candidate on a call)</label>
+          <select id="system-audio" value={system} disabled={recording !== null} onChange={(e) => setSystem(e.currentTarget.value)}>
+            <option value="none">Don't record system audio</option>
+            <option value={DEFAULT}>System default output</option>
+            {systems.map((d) => (
+              <option key={d.id} value={d.id}>
+                {d.name}
+              </option>
+            ))}
+          </select>
+          {system !== "none" && <Meter label="System audio" dbfs={levels.value[1]} />}
+
+          <fieldset class="notice">
+            <legend>Recording notice</legend>
+            <p>Tell the candidate that this interview is recorded and transcribed, and ask whether they agree.</p>
+            <label class="check">
+              <input id="consent" type="checkbox" checked={consent || recording !== null} disabled={recording !== null} onChange={(e) => setConsent(e.currentTarget.checked)} />
+              The candidate was told and agreed
+            </label>
+          </fieldset>
+        </form>
+
+        <div class="controls" aria-label="Recording controls">
+          <div class="timer" aria-live="off" id="timer">
+            {clock(elapsed)}
+          </div>
+          {recording === null ? (
+            <button id="record" class="record-button" disabled={!canStart} onClick={start} title={consent ? "" : "Confirm the recording notice first"}>
+              {busy === "starting" ? "Starting…" : "● Record"}
+            </button>
+          ) : (
+            <div class="row">
+              <button id="pause" onClick={togglePause} disabled={busy !== null}>
+                {paused.value ? "Resume" : "Pause"}
+              </button>
+              <button id="stop" class="stop-button" onClick={stop} disabled={busy !== null}>
+                {busy === "stopping" ? "Saving…" : "■ Stop"}
+              </button>
+            </div>
+          )}
+          {recording && (
+            <div class="notes">
+              <button id="bookmark" onClick={() => addNote("bookmark")}>
+                Bookmark
+              </button>
+              <input id="note" aria-label="Note" placeholder="Note at this moment" value={note} onInput={(e) => setNote(e.currentTarget.value)} onKeyDown={(e) => e.key === "Enter" && note.trim() && addNote("note")} />
+            </div>
+          )}
+          {states.length > 0 && (
+            <ul class="connection" aria-label="Transcription">
+              {states.map(([source, state]) => (
+                <li key={source} data-state={state}>
+                  {source === "system" ? "Candidate" : "You"}: {state}
+                </li>
+              ))}
+            </ul>
+          )}
+        </div>
+      </div>
+      <TranscriptView />
+    </section>
+  );
+}

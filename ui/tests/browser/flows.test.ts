@@ -1,0 +1,161 @@
+// The recruiter's flows in headless Chromium (Debian's, through playwright-core) against the
+// real UI with Tauri's IPC mocked (harness.ts): first run, record with a live transcript,
+// warnings, stop, library search, session export, and errors shown to the user.
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { createServer, type ViteDevServer } from "vite";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { RecorderEvent, Segment } from "../../src/bindings.gen";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
+const shots = join(root, "test-results");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+let server: ViteDevServer;
+let browser: Browser;
+let page: Page;
+let url: string;
+
+beforeAll(async () => {
+  mkdirSync(shots, { recursive: true });
+  server = await createServer({ root, configFile: join(root, "vite.config.ts"), server: { port: 0, host: "127.0.0.1" }, logLevel: "error" });
+  await server.listen();
+  url = `${server.resolvedUrls!.local[0]}tests/browser/harness.html`;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+beforeEach(async () => {
+  page = await browser.newPage({ viewport: { width: 1120, height: 760 } });
+  page.on("pageerror", (err) => {
+    throw err;
+  });
+  await page.goto(url);
+});
+
+const emit = (event: RecorderEvent) => page.evaluate((e) => window.harness.emit(e), event);
+const calls = (cmd: string) => page.evaluate((c) => window.harness.calls.filter((x) => x.cmd === c).map((x) => x.args), cmd);
+
+function segment(id: string, startMs: number, text: string): Segment {
+  return { id, session_id: "session-1", item_id: `item_${id}`, source: "microphone", speaker_label: null, start_ms: startMs, end_ms: startMs + 800, text, status: "final" };
+}
+
+async function startRecording(title: string) {
+  await page.click("#use-local-only");
+  await page.fill("#interview", title);
+  await page.selectOption("#microphone", "pulse:virtual_mic");
+  await page.check("#consent");
+  await page.click("#record");
+  await page.waitForSelector("#stop");
+}
+
+describe("the record flow", () => {
+  it("goes from first run to a live transcript, and keeps Record locked until the notice is confirmed", async () => {
+    await page.waitForSelector("#use-local-only");
+    await page.screenshot({ path: join(shots, "first-run.png") });
+    await page.click("#use-local-only");
+    await page.fill("#interview", "Backend engineer – Ada");
+    await page.selectOption("#microphone", "pulse:virtual_mic");
+    expect(await page.isDisabled("#record")).toBe(true);
+    // Keyboard only: focus the notice and confirm it with the space bar.
+    await page.focus("#consent");
+    await page.keyboard.press("Space");
+    expect(await page.isDisabled("#record")).toBe(false);
+    await page.click("#record");
+    await page.waitForSelector("#stop");
+    const [start] = await calls("start_recording");
+    expect(start).toEqual({
+      request: { interview: "Backend engineer – Ada", microphone: { mode: "id", id: "pulse:virtual_mic" }, system_audio: null, language: null, prompt: null },
+    });
+
+    await emit({ type: "connection", source: "microphone", state: "connected" });
+    await emit({ type: "audio", event: { type: "level", source: 0, rms_dbfs: -30, peak_dbfs: -12 } });
+    await emit({ type: "partial", source: "microphone", item_id: "item_a", text: "one two" });
+    const partial = page.locator(".line.partial");
+    await expect.poll(() => partial.textContent()).toContain("one two");
+    expect(Number(await page.getAttribute("[aria-label='Microphone level']", "aria-valuenow"))).toBe(80);
+
+    await emit({ type: "final", source: "microphone", segment: segment("a", 1_200, "one two three") });
+    await expect.poll(() => page.locator(".line.partial").count()).toBe(0);
+    await expect.poll(() => page.textContent("#transcript")).toContain("one two three");
+    expect(await page.textContent("#transcript-announcer")).toBe("You: one two three");
+    expect(await page.textContent(".line .at")).toBe("0:01");
+    await expect.poll(() => page.textContent("#timer"), { timeout: 3_000 }).toBe("0:01");
+    // Paused, the timer stands still.
+    await page.click("#pause");
+    await expect.poll(() => page.textContent("#pause")).toBe("Resume");
+    const held = await page.textContent("#timer");
+    await page.waitForTimeout(1_200);
+    expect(await page.textContent("#timer")).toBe(held);
+    await page.screenshot({ path: join(shots, "recording.png") });
+  });
+
+  it("shows warnings as banners and clears them when they stop holding", async () => {
+    await startRecording("Warnings");
+    await emit({ type: "audio", event: { type: "warning", source: 0, warning: { kind: "silence", seconds: 10 } } });
+    await expect.poll(() => page.textContent(".banners")).toContain("No audio from the microphone for 10 s");
+    await emit({ type: "warning", source: "microphone", message: "offline — recording continues, the transcript will catch up" });
+    await expect.poll(() => page.textContent(".banners")).toContain("offline");
+    await emit({ type: "audio", event: { type: "switched", source: 0, from: "USB Mic", to: "Built-in Mic", reason: "fallback" } });
+    await expect.poll(() => page.textContent(".banners")).toContain("USB Mic was unplugged, now recording from Built-in Mic");
+    await page.screenshot({ path: join(shots, "warnings.png") });
+    await emit({ type: "audio", event: { type: "cleared", source: 0, warning: "silence" } });
+    await emit({ type: "connection", source: "microphone", state: "connected" });
+    await expect.poll(() => page.textContent(".banners")).not.toContain("No audio");
+    expect(await page.textContent(".banners")).not.toContain("offline");
+  });
+
+  it("stops following when the reader scrolls up, and jumps back to live", async () => {
+    await startRecording("Long one");
+    for (let i = 0; i < 60; i++) await emit({ type: "final", source: "microphone", segment: segment(`s${i}`, i * 2_000, `utterance number ${i}`) });
+    const box = page.locator("#transcript");
+    await expect.poll(() => box.evaluate((el) => el.scrollTop + el.clientHeight >= el.scrollHeight - 24)).toBe(true);
+    await box.evaluate((el) => el.scrollTo({ top: 0 }));
+    await page.waitForSelector(".jump");
+    await emit({ type: "final", source: "microphone", segment: segment("late", 200_000, "a late line") });
+    expect(await box.evaluate((el) => el.scrollTop)).toBe(0);
+    await page.click(".jump");
+    await expect.poll(() => box.evaluate((el) => el.scrollTop + el.clientHeight >= el.scrollHeight - 24)).toBe(true);
+  });
+
+  it("says why a recording could not start, and keeps the form", async () => {
+    await page.click("#use-local-only");
+    await page.evaluate(() => window.harness.fail("start_recording", { kind: "audio", message: "no microphone is connected: plug one in" }));
+    await page.fill("#interview", "No mic");
+    await page.check("#consent");
+    await page.click("#record");
+    await expect.poll(() => page.textContent("[role=alert]")).toContain("no microphone is connected: plug one in");
+    expect(await page.inputValue("#interview")).toBe("No mic");
+    expect(await page.isVisible("#record")).toBe(true);
+  });
+});
+
+describe("after recording", () => {
+  it("finds the session by searching its words and exports it", async () => {
+    await startRecording("Searchable");
+    await emit({ type: "final", source: "microphone", segment: segment("x", 0, "four five six") });
+    await page.click("#stop");
+    await expect.poll(() => page.textContent("[role=alert]")).toContain("Saved: 0:12 recorded, 1 segments transcribed.");
+    await page.click("#nav-library");
+    await page.waitForSelector("#sessions");
+    expect(await page.textContent("#sessions")).toContain("Searchable");
+    await page.fill("#search", "five");
+    await page.waitForSelector("#search-results mark");
+    expect(await page.textContent("#search-results mark")).toBe("five");
+    await page.screenshot({ path: join(shots, "library-search.png") });
+    await page.click("#search-results .hit");
+    await page.waitForSelector("#session-title");
+    await page.click("#export-md");
+    await expect.poll(() => page.textContent("#export-text")).toContain("four five six");
+    await page.screenshot({ path: join(shots, "session-export.png") });
+  });
+});

@@ -1,0 +1,147 @@
+// The UI in a plain browser with Tauri's IPC mocked: an in-memory backend answering the
+// generated commands, and `window.harness` for the flow tests to push recorder events and read
+// the calls the UI made. Only the flow tests load this page.
+import { emit } from "@tauri-apps/api/event";
+import { mockIPC } from "@tauri-apps/api/mocks";
+import type { Active, AppInfo, DeviceInfo, RecorderEvent, Segment, SessionDetail, SessionSummary } from "../../src/bindings.gen";
+
+interface Call {
+  cmd: string;
+  args: Record<string, unknown>;
+}
+
+const calls: Call[] = [];
+const failures = new Map<string, { kind: string; message: string }>();
+let info: AppInfo = {
+  version: "0.1.0",
+  first_run: true,
+  organisation: false,
+  proxy_url: "http://127.0.0.1:9/v1",
+  data_dir: "/home/test/.local/share/hark",
+  config_file: "/home/test/.config/hark/config.toml",
+};
+const devices: DeviceInfo[] = [
+  { id: "pulse:virtual_mic", name: "Virtual Mic", kind: "microphone", is_default: true, default_format: null, formats: [] },
+  { id: "pulse:speakers.monitor", name: "Monitor of Speakers", kind: "system", is_default: true, default_format: null, formats: [] },
+];
+let active: Active | null = null;
+let segments: Segment[] = [];
+const sessions: SessionDetail[] = [];
+
+function summary(detail: SessionDetail): SessionSummary {
+  return {
+    session: detail.session,
+    job_title: detail.interview.job_title,
+    candidate_name: detail.interview.candidate_name,
+    segments: detail.segments.length,
+    sync_state: null,
+    sync_error: null,
+  };
+}
+
+function answer(cmd: string, args: Record<string, unknown>): unknown {
+  switch (cmd) {
+    case "app_info":
+      return info;
+    case "use_local_only":
+      info = { ...info, first_run: false };
+      return info;
+    case "list_devices":
+      return devices;
+    case "list_interviews":
+      return sessions.map((s) => s.interview);
+    case "recording_status":
+      // The recorder's position advances with wall time here (no pauses in the harness).
+      return active && { ...active, position_ms: Date.now() - active.started_at_ms };
+    case "start_recording": {
+      const request = args.request as { interview: string };
+      const started = Date.now();
+      active = {
+        session_id: `session-${sessions.length + 1}`,
+        interview: { id: `interview-${sessions.length + 1}`, org_id: null, candidate_id: null, candidate_name: null, job_title: request.interview, created_at_ms: started, in_cloud: false },
+        sources: ["microphone"],
+        started_at_ms: started,
+        position_ms: 0,
+        paused: false,
+      };
+      segments = [];
+      return active;
+    }
+    case "pause_recording":
+      if (!active) throw { kind: "invalid", message: "nothing is being recorded: press Record first" };
+      active = { ...active, paused: args.paused as boolean };
+      return { ...active, position_ms: Date.now() - active.started_at_ms };
+    case "add_note":
+      return { id: "note-1", session_id: active?.session_id, kind: args.kind, at_ms: 1000, body: args.body };
+    case "stop_recording": {
+      if (!active) throw { kind: "invalid", message: "nothing is being recorded: press Record first" };
+      const detail: SessionDetail = {
+        session: { id: active.session_id, interview_id: active.interview.id, sources: active.sources, model: null, language: null, started_at_ms: active.started_at_ms, ended_at_ms: Date.now(), seconds_recorded: 12.5, recording_path: null, state: "completed" },
+        interview: active.interview,
+        segments,
+        notes: [],
+      };
+      sessions.unshift(detail);
+      active = null;
+      return { session_id: detail.session.id, seconds: 12.5, segments: segments.length, recording: null };
+    }
+    case "list_sessions":
+      return sessions.map(summary);
+    case "search_transcripts": {
+      const query = (args.query as string).toLowerCase();
+      return sessions.flatMap((s) =>
+        s.segments
+          .filter((seg) => seg.text.toLowerCase().includes(query))
+          .map((seg) => ({ session_id: s.session.id, segment_id: seg.id, job_title: s.interview.job_title, start_ms: seg.start_ms, snippet: seg.text.replace(new RegExp(query, "i"), (m) => `[${m}]`) })),
+      );
+    }
+    case "session_detail": {
+      const found = sessions.find((s) => s.session.id === args.id);
+      if (!found) throw { kind: "store", message: `no session ${args.id}` };
+      return found;
+    }
+    case "export_session": {
+      const found = sessions.find((s) => s.session.id === args.id)!;
+      return `# ${found.interview.job_title}\n\n${found.segments.map((s) => `**You** ${s.text}`).join("\n\n")}\n`;
+    }
+    default:
+      throw { kind: "invalid", message: `the harness does not know ${cmd}` };
+  }
+}
+
+mockIPC(
+  (cmd, payload) => {
+    const args = (payload ?? {}) as Record<string, unknown>;
+    calls.push({ cmd, args });
+    const failure = failures.get(cmd);
+    if (failure) throw failure;
+    return answer(cmd, args);
+  },
+  { shouldMockEvents: true },
+);
+
+declare global {
+  interface Window {
+    harness: {
+      calls: Call[];
+      /** Sends a recorder event as the shell would. */
+      emit(event: RecorderEvent): Promise<void>;
+      /** Makes `cmd` fail with this UI error until cleared with `null`. */
+      fail(cmd: string, error: { kind: string; message: string } | null): void;
+    };
+  }
+}
+
+window.harness = {
+  calls,
+  async emit(event) {
+    if (event.type === "final") segments.push(event.segment);
+    await emit("recording-event", event);
+  },
+  fail(cmd, error) {
+    if (error) failures.set(cmd, error);
+    else failures.delete(cmd);
+  },
+};
+
+await import("../../src/main");
