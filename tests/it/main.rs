@@ -18,6 +18,8 @@ mod realtime_client;
 mod recorder;
 // The organisation: every sign-in method, keyring, CLI recording synced and read back, faults.
 mod cloud;
+// The desktop app in a real WebKit window under Xvfb, driven through WebDriver (tauri-driver).
+mod desktop;
 // The audio crate's test helpers: the PulseAudio virtual microphone, scratch folders.
 #[path = "../../crates/audio/tests/support/mod.rs"]
 mod audio_support;

@@ -49,7 +49,28 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
         "libsecret-tools",
         "secret-tool, checks the keyring is ready",
     ),
+    (
+        "libwebkit2gtk-4.1-dev",
+        "WebKitGTK, the desktop app's webview (Tauri 2)",
+    ),
+    ("libssl-dev", "OpenSSL headers for Tauri's build"),
+    (
+        "libayatana-appindicator3-dev",
+        "the desktop app's tray icon on Linux",
+    ),
+    ("librsvg2-dev", "SVG icons in the desktop app"),
+    ("libxdo-dev", "keyboard shortcuts in the desktop app's menus"),
+    ("xvfb", "a virtual display for the desktop app's end-to-end tests"),
+    ("xauth", "display authorisation for Xvfb"),
+    (
+        "webkit2gtk-driver",
+        "WebKitWebDriver, drives the real app window in end-to-end tests",
+    ),
+    ("chromium", "headless Chromium for the UI's flow tests"),
 ];
+
+/// The tauri-driver release the end-to-end tests use (WebDriver in front of WebKitWebDriver).
+pub const TAURI_DRIVER_VERSION: &str = "2.1.0";
 
 /// Tools that must be on PATH whatever the system.
 const TOOLS: &[(&str, &str)] = &[

@@ -7,15 +7,20 @@ use anyhow::{Context, bail};
 use crate::install;
 use crate::stack::Stack;
 
-/// `cargo xtask run`: runs the product. Until the desktop app exists that is the SDP proxy in
-/// `--dev` mode (no Supabase) in front of OpenAI when `OPENAI_API_KEY` is set, else in front of
-/// the OpenAI Realtime emulator — the parts a client can already talk to.
+/// `cargo xtask run`: builds the UI and the desktop app and starts it. When no transcription
+/// proxy is configured it also starts a local `--dev` proxy for the app: in front of OpenAI when
+/// `OPENAI_API_KEY` is set, else in front of the OpenAI Realtime emulator (DTMF tones become
+/// text). With no organisation configured the app is local-only: SQLite in the data folder.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     install::ensure_system_packages()?;
+    let root = workspace_root();
+    build_ui(&root)?;
     let mut build = cargo();
     build.args([
         "build",
         "--locked",
+        "--package",
+        "hark-desktop",
         "--package",
         "hark-proxy",
         "--package",
@@ -24,45 +29,96 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     ]);
     step("cargo build", build)?;
     let bin = crate::stack::target_dir().join("debug");
-    let mut emulator = None;
-    let mut proxy = Command::new(bin.join("hark-proxy"));
-    proxy.arg("--dev").args(args);
-    if std::env::var_os("OPENAI_API_KEY").is_none() {
-        let port = crate::stack::free_port()?;
-        let child = Command::new(bin.join("realtime-emulator"))
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .spawn()
-            .context("cannot start the OpenAI Realtime emulator")?;
-        emulator = Some(child);
+    let mut services: Vec<std::process::Child> = Vec::new();
+    let mut app = Command::new(bin.join("hark-desktop"));
+    app.args(args);
+    if !proxy_configured() {
+        let proxy_port = crate::stack::free_port()?;
+        let mut proxy = Command::new(bin.join("hark-proxy"));
+        proxy
+            .arg("--dev")
+            .env("PORT", proxy_port.to_string());
+        if std::env::var_os("OPENAI_API_KEY").is_none() {
+            let port = crate::stack::free_port()?;
+            let child = Command::new(bin.join("realtime-emulator"))
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .spawn()
+                .context("cannot start the OpenAI Realtime emulator")?;
+            services.push(child);
+            crate::stack::wait_for_port(
+                "the OpenAI Realtime emulator",
+                port,
+                std::time::Duration::from_secs(10),
+            )?;
+            proxy
+                .env("OPENAI_API_KEY", "sk-test")
+                .env("OPENAI_BASE_URL", format!("http://127.0.0.1:{port}/v1"));
+            println!(
+                "xtask: OPENAI_API_KEY is not set: transcripts come from the OpenAI Realtime emulator (it recognises DTMF tones, not speech)"
+            );
+        }
+        services.push(proxy.spawn().context("cannot start hark-proxy --dev")?);
         crate::stack::wait_for_port(
-            "the OpenAI Realtime emulator",
-            port,
+            "hark-proxy --dev",
+            proxy_port,
             std::time::Duration::from_secs(10),
         )?;
-        proxy
-            .env("OPENAI_API_KEY", "sk-test")
-            .env("OPENAI_BASE_URL", format!("http://127.0.0.1:{port}/v1"));
-        println!(
-            "xtask: OPENAI_API_KEY is not set: the proxy talks to the emulator (DTMF tones become transcripts)"
-        );
+        app.env("HARK_PROXY_URL", format!("http://127.0.0.1:{proxy_port}/v1"));
+        println!("xtask: no proxy_url is configured: the app uses a local --dev proxy on port {proxy_port}");
     }
-    println!(
-        "xtask: the desktop app does not exist yet; starting the SDP proxy in --dev mode on http://127.0.0.1:8080/v1"
-    );
-    println!(
-        "xtask: POST /v1/sessions with {{sdp, interview_id, source}}; see proxy/README.md. Ctrl-C stops."
-    );
-    let outcome = step("hark-proxy --dev", proxy);
-    if let Some(mut child) = emulator {
+    let outcome = step("hark-desktop", app);
+    for mut child in services {
         let _ = child.kill();
         let _ = child.wait();
     }
     outcome
 }
 
+/// Whether the app already has a transcription proxy (`HARK_PROXY_URL` or the settings file).
+fn proxy_configured() -> bool {
+    if std::env::var("HARK_PROXY_URL").is_ok_and(|url| !url.trim().is_empty()) {
+        return true;
+    }
+    let Some(config) = std::env::var_os("XDG_CONFIG_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".config")))
+    else {
+        return false;
+    };
+    std::fs::read_to_string(config.join("hark/config.toml")).is_ok_and(|text| {
+        text.lines()
+            .any(|line| line.trim_start().starts_with("proxy_url"))
+    })
+}
+
+/// Installs the UI's npm packages when they changed, then builds it into `ui/dist` (which the
+/// desktop app embeds at compile time).
+fn build_ui(root: &std::path::Path) -> anyhow::Result<()> {
+    if !install::on_path("npm") {
+        bail!(
+            "npm is missing: install Node.js 20.19 or newer with npm (https://nodejs.org, or your package manager), then run the command again"
+        );
+    }
+    let ui = root.join("ui");
+    let modified = |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let installed = modified(&ui.join("node_modules/.package-lock.json"));
+    let locked = modified(&ui.join("package-lock.json"));
+    if installed.is_none() || installed < locked {
+        let mut ci = Command::new("npm");
+        ci.current_dir(&ui)
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
+        step("npm ci (ui)", ci)?;
+    }
+    let mut build = Command::new("npm");
+    build.current_dir(&ui).args(["run", "--silent", "build"]);
+    step("npm run build (ui)", build)
+}
+
 /// `cargo xtask test`: installs what is missing, then formatting, lints and every test.
 pub fn test() -> anyhow::Result<()> {
     install::ensure_system_packages()?;
+    let root = workspace_root();
+    build_ui(&root)?;
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--check"]);
     step("cargo fmt --check", fmt).context("formatting differs: run `cargo fmt --all`")?;
@@ -85,7 +141,8 @@ pub fn test() -> anyhow::Result<()> {
     let mut bins = cargo();
     bins.args(["build", "--workspace", "--bins", "--locked"]);
     step("cargo build --bins", bins)?;
-    let root = workspace_root();
+    let ui_unit = run_vitest(&root, "unit")?;
+    let ui_flows = run_vitest(&root, "browser")?;
     let (pg_passed, rust) = {
         println!("xtask: starting the test services");
         let stack = Stack::start(&root)?;
@@ -96,10 +153,10 @@ pub fn test() -> anyhow::Result<()> {
         (pg_passed, run_counting_tests(tests)?)
         // `stack` is dropped here, and on every early return above: the services stop.
     };
-    // One closing line for everything that ran: pgTAP and Rust tests.
+    // One closing line for everything that ran: pgTAP, the UI's Vitest projects and Rust tests.
     println!(
         "tests: {} passed, {} failed",
-        pg_passed + rust.passed,
+        pg_passed + ui_unit.passed + ui_flows.passed + rust.passed,
         rust.failed
     );
     if !rust.success {
@@ -214,4 +271,41 @@ fn step(name: &str, mut command: Command) -> anyhow::Result<()> {
         bail!("{name} failed ({status})");
     }
     Ok(())
+}
+
+/// Runs one Vitest project of the UI (`unit`, or `browser` for the flow tests in headless
+/// Chromium) and counts its tests.
+fn run_vitest(root: &std::path::Path, project: &str) -> anyhow::Result<TestCounts> {
+    let mut vitest = Command::new("npm");
+    vitest
+        .current_dir(root.join("ui"))
+        .args(["exec", "--", "vitest", "run", "--project", project]);
+    let name = format!("vitest --project {project} (ui)");
+    println!("xtask: {name}");
+    let output = vitest
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot start {name}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    print!("{text}");
+    // Vitest's summary: "      Tests  12 passed (12)" or "Tests  1 failed | 11 passed (12)".
+    let summary = text
+        .lines()
+        .find(|line| line.trim_start().starts_with("Tests "))
+        .unwrap_or_default();
+    let count = |word: &str| {
+        summary
+            .split(['|', '('])
+            .find_map(|part| part.trim().strip_suffix(word)?.trim().rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let counts = TestCounts {
+        passed: count("passed"),
+        failed: count("failed"),
+        success: output.status.success(),
+    };
+    if !counts.success {
+        bail!("{name} failed: {} test(s) failed", counts.failed);
+    }
+    Ok(counts)
 }

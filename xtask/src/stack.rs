@@ -80,6 +80,7 @@ impl Stack {
         };
         stack.start_pulseaudio()?;
         stack.start_keyring()?;
+        stack.start_display()?;
         stack.start_postgres(root)?;
         stack.start_supabase_api()?;
         Ok(stack)
@@ -234,6 +235,39 @@ impl Stack {
             std::thread::sleep(Duration::from_millis(200));
         }
         self.env.push(("DBUS_SESSION_BUS_ADDRESS".into(), address));
+        Ok(())
+    }
+
+    /// A virtual X display (Xvfb) for the desktop app's WebKit window, and the WebDriver server
+    /// (`tauri-driver`, which starts Debian's `WebKitWebDriver`) the end-to-end tests drive it with.
+    fn start_display(&mut self) -> anyhow::Result<()> {
+        use std::io::Read;
+        let log = std::fs::File::create(self.dir.join("Xvfb.log"))?;
+        // -displayfd: Xvfb picks a free display and writes its number when it is ready.
+        let mut child = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "1280x900x24", "-nolisten", "tcp"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .context("cannot start Xvfb (install the xvfb package)")?;
+        let mut stdout = child.stdout.take().context("Xvfb has no stdout")?;
+        let mut number = String::new();
+        let mut byte = [0u8; 1];
+        while stdout.read(&mut byte)? == 1 && byte[0] != b'\n' {
+            number.push(byte[0] as char);
+        }
+        println!("xtask: started Xvfb on :{} (pid {})", number.trim(), child.id());
+        self.children.push(("Xvfb", child));
+        if number.trim().parse::<u32>().is_err() {
+            bail!("Xvfb did not report its display\n{}", self.log_tail("Xvfb"));
+        }
+        self.env.push(("DISPLAY".into(), format!(":{}", number.trim())));
+        let driver = install::ensure_cargo_tool("tauri-driver", install::TAURI_DRIVER_VERSION)?;
+        self.env.push((
+            "HARK_TEST_TAURI_DRIVER".into(),
+            driver.display().to_string(),
+        ));
         Ok(())
     }
 

@@ -1,0 +1,271 @@
+//! The desktop app end to end: the real Tauri window (WebKitGTK) under the stack's Xvfb, driven
+//! through WebDriver (`tauri-driver` → Debian's `WebKitWebDriver`). A recruiter chooses
+//! local-only, picks the virtual microphone, confirms the recording notice and records a DTMF
+//! script through the `--dev` proxy and the emulator; the exact transcript appears live, the
+//! session is in SQLite, the library finds it by a digit string and exports it. Screenshots of
+//! each screen go to `target/test-artifacts/desktop/`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hark_tests::dtmf::Script;
+
+use crate::audio_support::{VirtualMic, scratch};
+use crate::support::{dev_proxy, emulator, write_wav};
+
+/// The desktop app's binary, built beside this test binary (`cargo xtask test` builds it).
+fn app_binary() -> PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let path = deps
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join(format!("hark-desktop{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p hark-desktop` (cargo xtask test does)",
+        path.display()
+    );
+    path
+}
+
+/// Where screenshots go: `target/test-artifacts/desktop`.
+fn artifacts() -> PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let dir = deps.ancestors().nth(3).unwrap().join("test-artifacts/desktop");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The app running under tauri-driver, and the WebDriver session on it.
+struct Desktop {
+    driver: Child,
+    client: Client,
+}
+
+impl Desktop {
+    /// Starts tauri-driver on free ports with `env` (inherited by the app) and opens the app.
+    async fn launch(env: &[(&str, String)]) -> Desktop {
+        let Some(driver_bin) = std::env::var_os("HARK_TEST_TAURI_DRIVER") else {
+            panic!("HARK_TEST_TAURI_DRIVER is not set: run the tests with `cargo xtask test`, which installs tauri-driver and starts Xvfb");
+        };
+        let port = free_port();
+        let native_port = free_port();
+        let log = std::fs::File::create(scratch("desktop").join("tauri-driver.log")).unwrap();
+        let driver = Command::new(driver_bin)
+            .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("tauri-driver starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": app_binary() }),
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = loop {
+            let mut builder =
+                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+            match builder.capabilities(capabilities.clone()).connect(&url).await {
+                Ok(client) => break client,
+                Err(err) if Instant::now() < deadline => {
+                    let _ = err;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(err) => panic!("no WebDriver session on the app: {err}"),
+            }
+        };
+        Desktop { driver, client }
+    }
+
+    /// Waits up to `timeout` for an element matching `css`.
+    /// Waits up to `timeout` for an element matching `css`; else saves a screenshot and panics
+    /// with what the window shows.
+    async fn find(&self, css: &str, timeout: Duration) -> fantoccini::elements::Element {
+        match self
+            .client
+            .wait()
+            .at_most(timeout)
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(element) => element,
+            Err(err) => {
+                self.screenshot("failure").await;
+                let body = match self.client.find(Locator::Css("body")).await {
+                    Ok(body) => body.text().await.unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
+                panic!("no {css} within {timeout:?} ({err}); the window shows: {body:?}")
+            }
+        }
+    }
+
+    async fn click(&self, css: &str) {
+        self.find(css, Duration::from_secs(10))
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|err| panic!("cannot click {css}: {err}"));
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.find(css, Duration::from_secs(10))
+            .await
+            .text()
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Waits until `css`'s text satisfies `ok`; panics with the last text seen.
+    async fn wait_text(&self, css: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = self.text(css).await;
+            if ok(&text) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} never got there in {timeout:?}; last text: {text:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("screenshot");
+        std::fs::write(artifacts().join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Ends the session (closing the app) and the driver.
+    async fn close(mut self) {
+        let _ = self.client.close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
+    let emulator = emulator().await;
+    let proxy = dev_proxy(&emulator).await;
+    let mic = VirtualMic::new("hark_it_desktop", 48_000, 1);
+    let script = Script::new()
+        .pause(600)
+        .say("3 1 4")
+        .pause(900)
+        .say("1 5 9 2")
+        .pause(900);
+    let wav = scratch("desktop").join("script.wav");
+    write_wav(&wav, script.samples());
+    let home = scratch("desktop");
+    let data_dir = home.join("data");
+    let app = Desktop::launch(&[
+        ("HARK_PROXY_URL", proxy),
+        ("HARK_DATA_DIR", data_dir.display().to_string()),
+        ("XDG_CONFIG_HOME", home.join("config").display().to_string()),
+    ])
+    .await;
+
+    // First run: local-only writes the settings file.
+    app.find("#use-local-only", Duration::from_secs(20)).await;
+    app.screenshot("1-first-run").await;
+    app.click("#use-local-only").await;
+    let settings = home.join("config/hark/config.toml");
+    assert!(settings.exists(), "choosing local-only saves {}", settings.display());
+
+    // Record screen: interview, the virtual microphone, the notice.
+    app.find("#interview", Duration::from_secs(10))
+        .await
+        .send_keys("Desktop interview")
+        .await
+        .unwrap();
+    let option = format!("#microphone option[value=\"{}\"]", mic.id());
+    app.click(&option).await;
+    app.click("#consent").await;
+    // A just-created virtual device takes the sound server a moment to settle; real ones don't.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.click("#record").await;
+    app.find("#stop", Duration::from_secs(10)).await;
+    app.wait_text(".connection", Duration::from_secs(15), |t| t.contains("connected"))
+        .await;
+    let player = tokio::task::spawn_blocking(move || mic.play(&wav));
+
+    // The exact transcript appears live, in order.
+    let expected = script.expected_transcripts().to_vec();
+    let shown = app
+        .wait_text("#transcript", Duration::from_secs(30), |t| {
+            expected.iter().all(|line| t.contains(line.as_str()))
+        })
+        .await;
+    let first = shown.find(expected[0].as_str()).unwrap();
+    let second = shown.find(expected[1].as_str()).unwrap();
+    assert!(first < second, "in order: {shown}");
+    assert!(shown.contains("You"), "speaker label: {shown}");
+    player.await.unwrap();
+    app.screenshot("2-recording").await;
+
+    app.click("#stop").await;
+    app.wait_text("[role=alert]", Duration::from_secs(20), |t| t.starts_with("Saved:"))
+        .await;
+
+    // Stored in SQLite exactly as shown.
+    let store = hark_store::Store::open(&data_dir.join("hark.db")).unwrap();
+    let sessions = store.sessions().unwrap();
+    assert_eq!(sessions.len(), 1);
+    let detail = store.session(&sessions[0].session.id.to_string()).unwrap();
+    let stored: Vec<&str> = detail.segments.iter().map(|s| s.text.as_str()).collect();
+    assert_eq!(stored, expected);
+    assert_eq!(detail.interview.job_title, "Desktop interview");
+
+    // The library finds it by a digit string and exports it.
+    app.click("#nav-library").await;
+    app.wait_text("#sessions", Duration::from_secs(10), |t| t.contains("Desktop interview"))
+        .await;
+    app.find("#search", Duration::from_secs(5))
+        .await
+        .send_keys("5 9")
+        .await
+        .unwrap();
+    let hit = app
+        .wait_text("#search-results", Duration::from_secs(10), |t| t.contains("Desktop interview"))
+        .await;
+    assert!(hit.contains("1 5 9 2"), "{hit}");
+    assert_eq!(app.text("#search-results mark").await, "5");
+    app.screenshot("3-library-search").await;
+    app.click("#search-results .hit").await;
+    app.find("#session-title", Duration::from_secs(10)).await;
+    app.click("#export-srt").await;
+    let srt = app
+        .wait_text("#export-text", Duration::from_secs(10), |t| t.contains("-->"))
+        .await;
+    let cues: Vec<&str> = srt.lines().filter(|l| l.contains(" --> ")).collect();
+    assert_eq!(cues.len(), 2, "{srt}");
+    for (cue, segment) in cues.iter().zip(&detail.segments) {
+        let (start, _) = cue.split_once(" --> ").unwrap();
+        let ms = |t: &str| {
+            let (hms, millis) = t.split_once(',').unwrap();
+            let parts: Vec<i64> = hms.split(':').map(|p| p.parse().unwrap()).collect();
+            ((parts[0] * 60 + parts[1]) * 60 + parts[2]) * 1000 + millis.parse::<i64>().unwrap()
+        };
+        assert_eq!(ms(start.trim()), segment.start_ms, "{srt}");
+    }
+    assert!(srt.contains(expected[1].as_str()), "{srt}");
+    app.screenshot("4-session-export").await;
+    app.close().await;
+}
