@@ -4,7 +4,7 @@
 use hark_audio::{DeviceChoice, DeviceInfo};
 use hark_recorder::export::{Format, render};
 use hark_recorder::{Active, StartOptions, StopSummary};
-use hark_store::{Interview, Note, NoteKind, SearchHit, SessionDetail, SessionSummary};
+use hark_store::{Consent, Interview, Note, NoteKind, SearchHit, SessionDetail, SessionSummary};
 use serde::Deserialize;
 use tauri::State;
 
@@ -24,6 +24,27 @@ pub struct StartRequest {
     pub language: Option<String>,
     /// Vocabulary prompt (names, jargon).
     pub prompt: Option<String>,
+    /// When the recruiter confirmed the recording notice (Unix ms).
+    pub consent_confirmed_at_ms: i64,
+}
+
+impl From<StartRequest> for StartOptions {
+    fn from(request: StartRequest) -> StartOptions {
+        StartOptions {
+            interview: request.interview,
+            microphone: request.microphone,
+            system_audio: request.system_audio,
+            language: request.language,
+            prompt: request.prompt,
+            // The app has no sign-in yet: no token for the proxy, and the notice is the local
+            // recruiter's.
+            token: None,
+            consent: Some(Consent {
+                by: None,
+                at_ms: request.consent_confirmed_at_ms,
+            }),
+        }
+    }
 }
 
 /// The app's version, mode and folders.
@@ -54,22 +75,19 @@ pub async fn list_devices() -> Result<Vec<DeviceInfo>> {
 #[tauri::command]
 #[specta::specta]
 pub async fn list_interviews(shell: State<'_, Shell>) -> Result<Vec<Interview>> {
-    Ok(shell.studio.recorder().store().call(|s| s.interviews()).await?)
+    Ok(shell
+        .studio
+        .recorder()
+        .store()
+        .call(|s| s.interviews())
+        .await?)
 }
 
 /// Starts recording.
 #[tauri::command]
 #[specta::specta]
 pub async fn start_recording(shell: State<'_, Shell>, request: StartRequest) -> Result<Active> {
-    let options = StartOptions {
-        interview: request.interview,
-        microphone: request.microphone,
-        system_audio: request.system_audio,
-        language: request.language,
-        prompt: request.prompt,
-        token: None,
-    };
-    Ok(shell.studio.start(options).await?)
+    Ok(shell.studio.start(request.into()).await?)
 }
 
 /// The recording in progress, if any (after a reload of the window).
@@ -104,7 +122,12 @@ pub async fn stop_recording(shell: State<'_, Shell>) -> Result<StopSummary> {
 #[tauri::command]
 #[specta::specta]
 pub async fn list_sessions(shell: State<'_, Shell>) -> Result<Vec<SessionSummary>> {
-    Ok(shell.studio.recorder().store().call(|s| s.sessions()).await?)
+    Ok(shell
+        .studio
+        .recorder()
+        .store()
+        .call(|s| s.sessions())
+        .await?)
 }
 
 /// Full-text search over every transcript.
@@ -119,7 +142,12 @@ pub async fn search_transcripts(shell: State<'_, Shell>, query: String) -> Resul
 #[tauri::command]
 #[specta::specta]
 pub async fn session_detail(shell: State<'_, Shell>, id: String) -> Result<SessionDetail> {
-    Ok(shell.studio.recorder().store().call(move |s| s.session(&id)).await?)
+    Ok(shell
+        .studio
+        .recorder()
+        .store()
+        .call(move |s| s.session(&id))
+        .await?)
 }
 
 /// A session rendered as Markdown, text, SRT, WebVTT or JSON.

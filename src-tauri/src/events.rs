@@ -11,7 +11,10 @@ use tauri_specta::Event;
 pub struct RecordingEvent(pub RecorderEvent);
 
 /// Forwards the studio's events to the window until the app ends.
-pub fn forward<R: Runtime>(app: AppHandle<R>, mut events: tokio::sync::broadcast::Receiver<RecorderEvent>) {
+pub fn forward<R: Runtime>(
+    app: AppHandle<R>,
+    mut events: tokio::sync::broadcast::Receiver<RecorderEvent>,
+) {
     tauri::async_runtime::spawn(async move {
         use tokio::sync::broadcast::error::RecvError;
         loop {

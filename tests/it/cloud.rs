@@ -344,7 +344,9 @@ async fn a_cli_recording_syncs_and_only_its_organisation_can_read_it() {
         "7",
         "--proxy-url",
         &proxy,
+        "--consent-confirmed",
     ]);
+    let pressed_ms = hark_store::now_ms();
     let recording = tokio::task::spawn_blocking(move || record.output().unwrap());
     tokio::time::sleep(Duration::from_millis(500)).await;
     let wav = dir.join("script.wav");
@@ -391,10 +393,28 @@ async fn a_cli_recording_syncs_and_only_its_organisation_can_read_it() {
         project
             .rest(Some(&recruiter))
             .from("recording_sessions")
-            .select("interview_id,recorder_id,seconds_recorded")
+            .select("interview_id,recorder_id,seconds_recorded,consent_confirmed_by,consent_confirmed_at")
             .eq("id", &session_id),
     )
     .await;
+    // The recording notice arrives with who confirmed it (the signed-in recruiter) and when.
+    assert_eq!(
+        session_row.body[0]["consent_confirmed_by"],
+        recruiter.user_id.to_string()
+    );
+    let local = hark_json(&data, &project.url, &["show", &session_id, "--json"]);
+    let at_ms = local["session"]["consent"]["at_ms"].as_i64().unwrap();
+    assert!(
+        (pressed_ms - 1_000..pressed_ms + 5_000).contains(&at_ms),
+        "confirmed at {at_ms}, record pressed at {pressed_ms}"
+    );
+    assert!(
+        session_row.body[0]["consent_confirmed_at"]
+            .as_str()
+            .is_some_and(|at| at.starts_with("20")),
+        "{:?}",
+        session_row.body
+    );
     assert_eq!(session_row.body[0]["interview_id"], interview.to_string());
     assert_eq!(
         session_row.body[0]["recorder_id"],

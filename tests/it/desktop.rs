@@ -34,7 +34,11 @@ fn app_binary() -> PathBuf {
 /// Where screenshots go: `target/test-artifacts/desktop`.
 fn artifacts() -> PathBuf {
     let deps = std::env::current_exe().unwrap();
-    let dir = deps.ancestors().nth(3).unwrap().join("test-artifacts/desktop");
+    let dir = deps
+        .ancestors()
+        .nth(3)
+        .unwrap()
+        .join("test-artifacts/desktop");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -49,13 +53,20 @@ impl Desktop {
     /// Starts tauri-driver on free ports with `env` (inherited by the app) and opens the app.
     async fn launch(env: &[(&str, String)]) -> Desktop {
         let Some(driver_bin) = std::env::var_os("HARK_TEST_TAURI_DRIVER") else {
-            panic!("HARK_TEST_TAURI_DRIVER is not set: run the tests with `cargo xtask test`, which installs tauri-driver and starts Xvfb");
+            panic!(
+                "HARK_TEST_TAURI_DRIVER is not set: run the tests with `cargo xtask test`, which installs tauri-driver and starts Xvfb"
+            );
         };
         let port = free_port();
         let native_port = free_port();
         let log = std::fs::File::create(scratch("desktop").join("tauri-driver.log")).unwrap();
         let driver = Command::new(driver_bin)
-            .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native_port.to_string(),
+            ])
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -72,7 +83,11 @@ impl Desktop {
         let client = loop {
             let mut builder =
                 ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
-            match builder.capabilities(capabilities.clone()).connect(&url).await {
+            match builder
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await
+            {
                 Ok(client) => break client,
                 Err(err) if Instant::now() < deadline => {
                     let _ = err;
@@ -187,7 +202,11 @@ async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
     app.screenshot("1-first-run").await;
     app.click("#use-local-only").await;
     let settings = home.join("config/hark/config.toml");
-    assert!(settings.exists(), "choosing local-only saves {}", settings.display());
+    assert!(
+        settings.exists(),
+        "choosing local-only saves {}",
+        settings.display()
+    );
 
     // Record screen: interview, the virtual microphone, the notice.
     app.find("#interview", Duration::from_secs(10))
@@ -197,13 +216,17 @@ async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
         .unwrap();
     let option = format!("#microphone option[value=\"{}\"]", mic.id());
     app.click(&option).await;
+    let before_notice = hark_store::now_ms();
     app.click("#consent").await;
+    let after_notice = hark_store::now_ms();
     // A just-created virtual device takes the sound server a moment to settle; real ones don't.
     tokio::time::sleep(Duration::from_secs(2)).await;
     app.click("#record").await;
     app.find("#stop", Duration::from_secs(10)).await;
-    app.wait_text(".connection", Duration::from_secs(15), |t| t.contains("connected"))
-        .await;
+    app.wait_text(".connection", Duration::from_secs(15), |t| {
+        t.contains("connected")
+    })
+    .await;
     let player = tokio::task::spawn_blocking(move || mic.play(&wav));
 
     // The exact transcript appears live, in order.
@@ -221,8 +244,10 @@ async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
     app.screenshot("2-recording").await;
 
     app.click("#stop").await;
-    app.wait_text("[role=alert]", Duration::from_secs(20), |t| t.starts_with("Saved:"))
-        .await;
+    app.wait_text("[role=alert]", Duration::from_secs(20), |t| {
+        t.starts_with("Saved:")
+    })
+    .await;
 
     // Stored in SQLite exactly as shown.
     let store = hark_store::Store::open(&data_dir.join("hark.db")).unwrap();
@@ -232,18 +257,30 @@ async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
     let stored: Vec<&str> = detail.segments.iter().map(|s| s.text.as_str()).collect();
     assert_eq!(stored, expected);
     assert_eq!(detail.interview.job_title, "Desktop interview");
+    // The recording notice is kept with when it was confirmed (no sign-in: nobody named).
+    let consent = detail.session.consent.expect("the notice is recorded");
+    assert_eq!(consent.by, None);
+    assert!(
+        (before_notice..=after_notice).contains(&consent.at_ms),
+        "confirmed at {}, clicked between {before_notice} and {after_notice}",
+        consent.at_ms
+    );
 
     // The library finds it by a digit string and exports it.
     app.click("#nav-library").await;
-    app.wait_text("#sessions", Duration::from_secs(10), |t| t.contains("Desktop interview"))
-        .await;
+    app.wait_text("#sessions", Duration::from_secs(10), |t| {
+        t.contains("Desktop interview")
+    })
+    .await;
     app.find("#search", Duration::from_secs(5))
         .await
         .send_keys("5 9")
         .await
         .unwrap();
     let hit = app
-        .wait_text("#search-results", Duration::from_secs(10), |t| t.contains("Desktop interview"))
+        .wait_text("#search-results", Duration::from_secs(10), |t| {
+            t.contains("Desktop interview")
+        })
         .await;
     assert!(hit.contains("1 5 9 2"), "{hit}");
     assert_eq!(app.text("#search-results mark").await, "5");
@@ -252,7 +289,9 @@ async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
     app.find("#session-title", Duration::from_secs(10)).await;
     app.click("#export-srt").await;
     let srt = app
-        .wait_text("#export-text", Duration::from_secs(10), |t| t.contains("-->"))
+        .wait_text("#export-text", Duration::from_secs(10), |t| {
+            t.contains("-->")
+        })
         .await;
     let cues: Vec<&str> = srt.lines().filter(|l| l.contains(" --> ")).collect();
     assert_eq!(cues.len(), 2, "{srt}");

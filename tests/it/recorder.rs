@@ -38,6 +38,7 @@ fn options(mic: &VirtualMic, interview: &str) -> StartOptions {
         language: Some("en".into()),
         prompt: None,
         token: None,
+        consent: None,
     }
 }
 

@@ -73,6 +73,17 @@ export type AppInfo = {
 	config_file: string | null,
 };
 
+/**  The recording notice: the candidate was told the interview is recorded and agreed. */
+export type Consent = {
+	/**
+	 *  The signed-in user who confirmed it; `None` for the recruiter at this computer without
+	 *  a sign-in (local-only), which is kept here but not sent to the organisation.
+	 */
+	by: string | null,
+	/**  When it was confirmed (Unix ms). */
+	at_ms: number,
+};
+
 /**  Which device a source should use. */
 export type DeviceChoice = 
 /**  Whatever the system's default is, following it when it changes. */
@@ -329,6 +340,8 @@ export type Session = {
 	recording_path: string | null,
 	/**  Recording, completed or interrupted. */
 	state: SessionState,
+	/**  The recording notice, when it was confirmed. */
+	consent: Consent | null,
 };
 
 /**  Everything about one session. */
@@ -390,6 +403,8 @@ export type StartRequest = {
 	language: string | null,
 	/**  Vocabulary prompt (names, jargon). */
 	prompt: string | null,
+	/**  When the recruiter confirmed the recording notice (Unix ms). */
+	consent_confirmed_at_ms: number,
 };
 
 /**  What stopping reports. */

@@ -21,7 +21,16 @@ export const transcript = signal<Transcript>(emptyTranscript());
 export const levels = signal<number[]>([-120, -120]);
 export const connection = signal<Record<string, string>>({});
 export const banners = signal<Banner[]>([]);
+/** The message at the bottom: errors stay until dismissed, news from [`notify`] fades. */
 export const toast = signal<string | null>(null);
+
+/** Shows news (not an error) for a few seconds. */
+export function notify(message: string, ms = 6_000): void {
+  toast.value = message;
+  setTimeout(() => {
+    if (toast.value === message) toast.value = null;
+  }, ms);
+}
 
 const SOURCE_NAMES = ["Microphone", "System audio"];
 

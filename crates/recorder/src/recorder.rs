@@ -12,7 +12,7 @@ use hark_audio::engine::{EngineConfig, Event as AudioEvent, Frame, Output, Sourc
 use hark_audio::{DeviceChoice, Engine, SourceKind};
 use hark_realtime::{Assembler, Call, CallEvent, Dial, TurnDetector, Update};
 use hark_store::{
-    Interview, NewSession, Note, NoteKind, Segment, SegmentStatus, Session, SessionState,
+    Consent, Interview, NewSession, Note, NoteKind, Segment, SegmentStatus, Session, SessionState,
 };
 use hark_wire::realtime::{ClientEvent, ServerEvent, TurnMode};
 use serde::Serialize;
@@ -108,6 +108,8 @@ pub struct StartOptions {
     pub prompt: Option<String>,
     /// The user's access token for the proxy (none for a `--dev` proxy).
     pub token: Option<String>,
+    /// The recording notice, if it was confirmed (kept with the session).
+    pub consent: Option<Consent>,
 }
 
 /// The recorder: configuration and the local store.
@@ -245,6 +247,7 @@ impl Recorder {
             language: options.language.clone(),
             prompt: options.prompt.clone(),
             recording_path: Some(file.display().to_string()),
+            consent: options.consent,
             ..NewSession::default()
         };
         let session = self

@@ -74,6 +74,17 @@ impl SessionState {
     }
 }
 
+/// The recording notice: the candidate was told the interview is recorded and agreed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct Consent {
+    /// The signed-in user who confirmed it; `None` for the recruiter at this computer without
+    /// a sign-in (local-only), which is kept here but not sent to the organisation.
+    pub by: Option<Uuid>,
+    /// When it was confirmed (Unix ms).
+    pub at_ms: i64,
+}
+
 /// What starting a session needs.
 #[derive(Debug, Clone, Default)]
 pub struct NewSession {
@@ -93,6 +104,8 @@ pub struct NewSession {
     pub prompt: Option<String>,
     /// The recording file.
     pub recording_path: Option<String>,
+    /// The recording notice, when it was confirmed.
+    pub consent: Option<Consent>,
 }
 
 /// A recording session.
@@ -119,6 +132,8 @@ pub struct Session {
     pub recording_path: Option<String>,
     /// Recording, completed or interrupted.
     pub state: SessionState,
+    /// The recording notice, when it was confirmed.
+    pub consent: Option<Consent>,
 }
 
 /// A segment's status.
@@ -294,7 +309,11 @@ fn opt_uuid_of(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Uuid>> {
 }
 
 const SESSION_COLUMNS: &str = "s.id, s.interview_id, s.sources, s.model, s.language, \
-    s.started_at_ms, s.ended_at_ms, s.seconds_recorded, s.recording_path, s.state";
+    s.started_at_ms, s.ended_at_ms, s.seconds_recorded, s.recording_path, s.state, \
+    s.consent_confirmed_by, s.consent_confirmed_at_ms";
+
+/// How many columns [`SESSION_COLUMNS`] has (queries add theirs after it).
+const SESSION_COLUMN_COUNT: usize = 12;
 
 fn session_of(row: &Row<'_>) -> rusqlite::Result<Session> {
     let sources: String = row.get(2)?;
@@ -309,6 +328,13 @@ fn session_of(row: &Row<'_>) -> rusqlite::Result<Session> {
         seconds_recorded: row.get(7)?,
         recording_path: row.get(8)?,
         state: SessionState::parse(&row.get::<_, String>(9)?),
+        consent: match row.get::<_, Option<i64>>(11)? {
+            Some(at_ms) => Some(Consent {
+                by: opt_uuid_of(row, 10)?,
+                at_ms,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -580,23 +606,37 @@ impl Store {
                 problem: format!("{bad:?} is not `microphone` or `system`"),
             });
         }
+        let started_at_ms = now_ms();
+        if let Some(consent) = new.consent
+            && !(0..=started_at_ms + 60_000).contains(&consent.at_ms)
+        {
+            return Err(StoreError::Invalid {
+                field: "consent",
+                problem: format!(
+                    "confirmed at {} ms, which is not a time before the recording; confirm the notice again",
+                    consent.at_ms
+                ),
+            });
+        }
         let session = Session {
             id: new.id.unwrap_or_else(Uuid::new_v4),
             interview_id: new.interview_id,
             sources,
             model: new.model.clone(),
             language: new.language.clone(),
-            started_at_ms: now_ms(),
+            started_at_ms,
             ended_at_ms: None,
             seconds_recorded: 0.0,
             recording_path: new.recording_path.clone(),
             state: SessionState::Recording,
+            consent: new.consent,
         };
         self.conn
             .execute(
                 "insert into recording_sessions (id, interview_id, sources, device_names, model, \
-                   language, prompt, started_at_ms, recording_path, created_at_ms, updated_at_ms) \
-                 values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?8)",
+                   language, prompt, started_at_ms, recording_path, created_at_ms, updated_at_ms, \
+                   consent_confirmed_by, consent_confirmed_at_ms) \
+                 values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?8, ?10, ?11)",
                 params![
                     session.id.to_string(),
                     session.interview_id.to_string(),
@@ -607,6 +647,8 @@ impl Store {
                     new.prompt,
                     session.started_at_ms,
                     session.recording_path,
+                    new.consent.and_then(|c| c.by).map(|by| by.to_string()),
+                    new.consent.map(|c| c.at_ms),
                 ],
             )
             .map_err(StoreError::sql("start session"))?;
@@ -777,11 +819,11 @@ impl Store {
             .query_map([], |row| {
                 Ok(SessionSummary {
                     session: session_of(row)?,
-                    job_title: row.get(10)?,
-                    candidate_name: row.get(11)?,
-                    segments: row.get::<_, i64>(12)? as u64,
-                    sync_state: row.get(13)?,
-                    sync_error: row.get(14)?,
+                    job_title: row.get(SESSION_COLUMN_COUNT)?,
+                    candidate_name: row.get(SESSION_COLUMN_COUNT + 1)?,
+                    segments: row.get::<_, i64>(SESSION_COLUMN_COUNT + 2)? as u64,
+                    sync_state: row.get(SESSION_COLUMN_COUNT + 3)?,
+                    sync_error: row.get(SESSION_COLUMN_COUNT + 4)?,
                 })
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())

@@ -268,3 +268,57 @@ fn the_outbox_moves_through_its_states_and_survives_a_crash_mid_sync() {
         (Some(org), Some(candidate))
     );
 }
+
+#[test]
+fn the_recording_notice_is_kept_with_who_and_when_and_only_a_user_is_sent() {
+    let store = Store::open_in_memory().unwrap();
+    let interview = store.create_interview("Notice", None).unwrap();
+    let user = Uuid::new_v4();
+    let at_ms = now_ms() - 5_000;
+    let signed_in = store
+        .start_session(&NewSession {
+            interview_id: interview.id,
+            consent: Some(Consent {
+                by: Some(user),
+                at_ms,
+            }),
+            ..NewSession::default()
+        })
+        .unwrap();
+    let local = store
+        .start_session(&NewSession {
+            interview_id: interview.id,
+            consent: Some(Consent { by: None, at_ms }),
+            ..NewSession::default()
+        })
+        .unwrap();
+    let read = |id: Uuid| store.session(&id.to_string()).unwrap().session.consent;
+    assert_eq!(
+        read(signed_in.id),
+        Some(Consent {
+            by: Some(user),
+            at_ms
+        })
+    );
+    assert_eq!(read(local.id), Some(Consent { by: None, at_ms }));
+    let mut store = store;
+    assert_eq!(
+        store.outgoing(signed_in.id).unwrap().consent,
+        Some((user, at_ms))
+    );
+    // Without a user there is nobody the organisation knows to name: nothing is sent.
+    assert_eq!(store.outgoing(local.id).unwrap().consent, None);
+    // A notice "confirmed" after the recording started is refused, naming the field.
+    let err = store
+        .start_session(&NewSession {
+            interview_id: interview.id,
+            consent: Some(Consent {
+                by: None,
+                at_ms: now_ms() + 3_600_000,
+            }),
+            ..NewSession::default()
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("consent"), "{err}");
+}

@@ -4,7 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import type { DeviceChoice, DeviceInfo, Interview } from "../bindings.gen";
 import { call, commands, messageOf } from "../api";
 import { clock, meterFill } from "../format";
-import { active, banners, connection, info, levels, paused, resetRecording, toast } from "../state";
+import { active, banners, connection, info, levels, notify, paused, resetRecording, toast } from "../state";
 import { TranscriptView } from "./TranscriptView";
 
 const DEFAULT = "default";
@@ -57,7 +57,9 @@ export function Record() {
   const [interview, setInterview] = useState("");
   const [mic, setMic] = useState(DEFAULT);
   const [system, setSystem] = useState("none");
-  const [consent, setConsent] = useState(false);
+  // When the recruiter confirmed the recording notice (kept with the session).
+  const [consentAt, setConsentAt] = useState<number | null>(null);
+  const consent = consentAt !== null;
   const [busy, setBusy] = useState<"starting" | "stopping" | null>(null);
   const [note, setNote] = useState("");
   const elapsed = useElapsed();
@@ -82,6 +84,7 @@ export function Record() {
           system_audio: system === "none" ? null : choice(system),
           language: null,
           prompt: null,
+          consent_confirmed_at_ms: consentAt ?? Date.now(),
         }),
       );
     } catch (err) {
@@ -96,8 +99,8 @@ export function Record() {
     try {
       const summary = await call(commands.stopRecording());
       active.value = null;
-      setConsent(false);
-      toast.value = `Saved: ${clock((summary.seconds ?? 0) * 1000)} recorded, ${summary.segments} segments transcribed.`;
+      setConsentAt(null);
+      notify(`Saved: ${clock((summary.seconds ?? 0) * 1000)} recorded, ${summary.segments} segments transcribed.`);
       call(commands.listInterviews()).then(setInterviews, () => {});
     } catch (err) {
       toast.value = messageOf(err);
@@ -120,7 +123,7 @@ export function Record() {
     try {
       await call(commands.addNote(kind, kind === "note" ? note : ""));
       if (kind === "note") setNote("");
-      toast.value = kind === "bookmark" ? "Bookmark added." : "Note added.";
+      notify(kind === "bookmark" ? "Bookmark added." : "Note added.");
     } catch (err) {
       toast.value = messageOf(err);
     }
@@ -193,7 +196,7 @@ export function Record() {
             <legend>Recording notice</legend>
             <p>Tell the candidate that this interview is recorded and transcribed, and ask whether they agree.</p>
             <label class="check">
-              <input id="consent" type="checkbox" checked={consent || recording !== null} disabled={recording !== null} onChange={(e) => setConsent(e.currentTarget.checked)} />
+              <input id="consent" type="checkbox" checked={consent || recording !== null} disabled={recording !== null} onChange={(e) => setConsentAt(e.currentTarget.checked ? Date.now() : null)} />
               The candidate was told and agreed
             </label>
           </fieldset>

@@ -3,7 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 import type { Format, SessionDetail } from "../bindings.gen";
 import { call, commands, messageOf } from "../api";
 import { clock, when } from "../format";
-import { route, toast } from "../state";
+import { notify, route, toast } from "../state";
 import { lineOf } from "../transcript";
 
 const FORMATS: { format: Format; label: string }[] = [
@@ -34,7 +34,7 @@ export function SessionView({ id }: { id: string }) {
     if (!exported) return;
     try {
       await navigator.clipboard.writeText(exported.text);
-      toast.value = "Copied.";
+      notify("Copied.");
     } catch (err) {
       toast.value = `Cannot copy: ${messageOf(err)}`;
     }
@@ -51,6 +51,11 @@ export function SessionView({ id }: { id: string }) {
       <p class="meta">
         {interview.candidate_name ? `${interview.candidate_name} · ` : ""}
         {when(session.started_at_ms)} · {clock((session.seconds_recorded ?? 0) * 1000)} · {detail.segments.length} segments
+      </p>
+      <p class="meta" id="consent-record">
+        {session.consent
+          ? `Recording notice confirmed ${when(session.consent.at_ms)}${session.consent.by ? "" : " at this computer"}.`
+          : "No recording notice was confirmed for this session."}
       </p>
       <div class="exports" role="group" aria-label="Export">
         {FORMATS.map(({ format, label }) => (

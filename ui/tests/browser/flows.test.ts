@@ -72,9 +72,18 @@ describe("the record flow", () => {
     expect(await page.isDisabled("#record")).toBe(false);
     await page.click("#record");
     await page.waitForSelector("#stop");
-    const [start] = await calls("start_recording");
+    const [start] = (await calls("start_recording")) as { request: { consent_confirmed_at_ms: number } }[];
+    const confirmedAt = start.request.consent_confirmed_at_ms;
+    expect(Math.abs(Date.now() - confirmedAt)).toBeLessThan(10_000);
     expect(start).toEqual({
-      request: { interview: "Backend engineer – Ada", microphone: { mode: "id", id: "pulse:virtual_mic" }, system_audio: null, language: null, prompt: null },
+      request: {
+        interview: "Backend engineer – Ada",
+        microphone: { mode: "id", id: "pulse:virtual_mic" },
+        system_audio: null,
+        language: null,
+        prompt: null,
+        consent_confirmed_at_ms: confirmedAt,
+      },
     });
 
     await emit({ type: "connection", source: "microphone", state: "connected" });
@@ -154,6 +163,7 @@ describe("after recording", () => {
     await page.screenshot({ path: join(shots, "library-search.png") });
     await page.click("#search-results .hit");
     await page.waitForSelector("#session-title");
+    expect(await page.textContent("#consent-record")).toContain("Recording notice confirmed");
     await page.click("#export-md");
     await expect.poll(() => page.textContent("#export-text")).toContain("four five six");
     await page.screenshot({ path: join(shots, "session-export.png") });

@@ -3,7 +3,7 @@
 // the calls the UI made. Only the flow tests load this page.
 import { emit } from "@tauri-apps/api/event";
 import { mockIPC } from "@tauri-apps/api/mocks";
-import type { Active, AppInfo, DeviceInfo, RecorderEvent, Segment, SessionDetail, SessionSummary } from "../../src/bindings.gen";
+import type { Active, AppInfo, Consent, DeviceInfo, RecorderEvent, Segment, SessionDetail, SessionSummary } from "../../src/bindings.gen";
 
 interface Call {
   cmd: string;
@@ -26,6 +26,7 @@ const devices: DeviceInfo[] = [
 ];
 let active: Active | null = null;
 let segments: Segment[] = [];
+let consent: Consent | null = null;
 const sessions: SessionDetail[] = [];
 
 function summary(detail: SessionDetail): SessionSummary {
@@ -54,7 +55,7 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
       // The recorder's position advances with wall time here (no pauses in the harness).
       return active && { ...active, position_ms: Date.now() - active.started_at_ms };
     case "start_recording": {
-      const request = args.request as { interview: string };
+      const request = args.request as { interview: string; consent_confirmed_at_ms: number };
       const started = Date.now();
       active = {
         session_id: `session-${sessions.length + 1}`,
@@ -65,6 +66,7 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
         paused: false,
       };
       segments = [];
+      consent = { by: null, at_ms: request.consent_confirmed_at_ms };
       return active;
     }
     case "pause_recording":
@@ -76,7 +78,7 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
     case "stop_recording": {
       if (!active) throw { kind: "invalid", message: "nothing is being recorded: press Record first" };
       const detail: SessionDetail = {
-        session: { id: active.session_id, interview_id: active.interview.id, sources: active.sources, model: null, language: null, started_at_ms: active.started_at_ms, ended_at_ms: Date.now(), seconds_recorded: 12.5, recording_path: null, state: "completed" },
+        session: { id: active.session_id, interview_id: active.interview.id, sources: active.sources, model: null, language: null, started_at_ms: active.started_at_ms, ended_at_ms: Date.now(), seconds_recorded: 12.5, recording_path: null, state: "completed", consent: consent },
         interview: active.interview,
         segments,
         notes: [],

@@ -69,6 +69,10 @@ enum Command {
         /// Vocabulary prompt (names, jargon).
         #[arg(long)]
         prompt: Option<String>,
+        /// The candidate was told the interview is recorded and agreed: kept with the session,
+        /// with the time and (when signed in) who confirmed it.
+        #[arg(long)]
+        consent_confirmed: bool,
         /// Print every event as a JSON line instead of the transcript.
         #[arg(long)]
         json: bool,
@@ -247,9 +251,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             until_silence,
             language,
             prompt,
+            consent_confirmed,
             json,
         } => {
             let cloud = signed_in(&config).await;
+            let consent = if consent_confirmed {
+                let by = match &cloud {
+                    Some(cloud) => cloud.account.user().await.map(|user| user.id),
+                    None => None,
+                };
+                Some(hark_store::Consent {
+                    by,
+                    at_ms: hark_store::now_ms(),
+                })
+            } else {
+                None
+            };
             let token = match (std::env::var("HARK_ACCESS_TOKEN").ok(), &cloud) {
                 (Some(token), _) => Some(token),
                 (None, Some(cloud)) => cloud.account.access_token().await.ok(),
@@ -264,6 +281,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     language,
                     prompt,
                     token,
+                    consent,
                 },
                 duration,
                 until_silence,
