@@ -6,6 +6,11 @@ export default defineConfig({
   esbuild: { jsx: "automatic", jsxImportSource: "preact" },
   build: { target: "es2022", outDir: "dist", emptyOutDir: true },
   server: { strictPort: false },
+  // Pre-bundled up front: a dependency discovered mid-test would make the dev server reload the
+  // page under the flow tests.
+  optimizeDeps: {
+    include: ["preact", "preact/hooks", "preact/jsx-runtime", "@preact/signals", "@tauri-apps/api/core", "@tauri-apps/api/event", "@tauri-apps/api/window", "@tauri-apps/api/mocks"],
+  },
   test: {
     projects: [
       { extends: true, test: { name: "unit", include: ["tests/unit/**/*.test.ts"], environment: "node" } },

@@ -5,7 +5,7 @@ use tauri::Runtime;
 use tauri_specta::{collect_commands, collect_events};
 
 use crate::commands::*;
-use crate::events::RecordingEvent;
+use crate::events::{CloseRequested, RecordingEvent};
 
 /// Where the generated bindings live, from the workspace root.
 pub const BINDINGS: &str = "ui/src/bindings.gen.ts";
@@ -28,7 +28,7 @@ pub fn builder<R: Runtime>() -> tauri_specta::Builder<R> {
             session_detail,
             export_session,
         ])
-        .events(collect_events![RecordingEvent])
+        .events(collect_events![RecordingEvent, CloseRequested])
         // Millisecond times and counts stay far below 2^53.
         .dangerously_cast_bigints_to_number()
         // Rust sends, the UI reads: one shape per type (the serialised one).

@@ -10,6 +10,10 @@ use tauri_specta::Event;
 #[derive(Debug, Clone, Serialize, specta::Type, tauri_specta::Event)]
 pub struct RecordingEvent(pub RecorderEvent);
 
+/// The window was asked to close while recording: the UI asks whether to stop and quit.
+#[derive(Debug, Clone, Serialize, specta::Type, tauri_specta::Event)]
+pub struct CloseRequested;
+
 /// Forwards the studio's events to the window until the app ends.
 pub fn forward<R: Runtime>(
     app: AppHandle<R>,

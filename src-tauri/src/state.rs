@@ -15,6 +15,8 @@ pub struct Shell {
     pub studio: Studio,
     /// The config file the app reads and writes (the CLI's too).
     pub config_file: Option<PathBuf>,
+    /// Why the settings could not be used (the app then runs local-only in the standard folder).
+    pub config_error: Option<String>,
 }
 
 /// What the UI needs to know about the app at start.
@@ -32,16 +34,24 @@ pub struct AppInfo {
     pub data_dir: String,
     /// The settings file.
     pub config_file: Option<String>,
+    /// The settings are broken: what is wrong and how to fix it (running local-only meanwhile).
+    pub config_error: Option<String>,
 }
 
 impl Shell {
-    /// Loads the settings (file, then `HARK_*` overrides) and opens the local store.
+    /// Loads the settings (file, then `HARK_*` overrides) and opens the local store. Broken
+    /// settings do not stop the app: it runs local-only and the UI says what to fix.
     pub fn open() -> Result<Shell> {
         let config_file = hark_recorder::config::default_file();
-        let config = Config::load(config_file.as_deref(), Default::default())?;
+        let (config, config_error) = match Config::load(config_file.as_deref(), Default::default())
+        {
+            Ok(config) => (config, None),
+            Err(err) => (Config::fallback(), Some(err.to_string())),
+        };
         Ok(Shell {
             studio: Studio::new(Recorder::open(config)?),
             config_file,
+            config_error,
         })
     }
 
@@ -55,6 +65,7 @@ impl Shell {
             proxy_url: config.proxy_url.clone(),
             data_dir: config.data_dir.display().to_string(),
             config_file: self.config_file.as_ref().map(|f| f.display().to_string()),
+            config_error: self.config_error.clone(),
         }
     }
 }

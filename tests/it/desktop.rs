@@ -167,6 +167,53 @@ impl Desktop {
     }
 }
 
+/// The desktop app's process whose environment has `HARK_DATA_DIR=<data_dir>`.
+fn app_pid(data_dir: &Path) -> Option<u32> {
+    let wanted = format!("HARK_DATA_DIR={}", data_dir.display());
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let exe = std::fs::read_link(entry.path().join("exe")).ok()?;
+            if !exe.to_string_lossy().ends_with("hark-desktop") {
+                return None;
+            }
+            let environ = std::fs::read(entry.path().join("environ")).ok()?;
+            environ
+                .split(|b| *b == 0)
+                .any(|var| var == wanted.as_bytes())
+                .then_some(pid)
+        })
+}
+
+/// Chooses local-only, fills the record screen for `mic` and presses Record; returns once the
+/// call is connected, with the times just before and after the notice was ticked.
+async fn start_recording(app: &Desktop, mic: &VirtualMic, title: &str) -> (i64, i64) {
+    app.find("#use-local-only", Duration::from_secs(20)).await;
+    app.screenshot("1-first-run").await;
+    app.click("#use-local-only").await;
+    app.find("#interview", Duration::from_secs(10))
+        .await
+        .send_keys(title)
+        .await
+        .unwrap();
+    let option = format!("#microphone option[value=\"{}\"]", mic.id());
+    app.click(&option).await;
+    let before_notice = hark_store::now_ms();
+    app.click("#consent").await;
+    let after_notice = hark_store::now_ms();
+    // A just-created virtual device takes the sound server a moment to settle; real ones don't.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.click("#record").await;
+    app.find("#stop", Duration::from_secs(10)).await;
+    app.wait_text(".connection", Duration::from_secs(15), |t| {
+        t.contains("connected")
+    })
+    .await;
+    (before_notice, after_notice)
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -197,36 +244,13 @@ async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
     ])
     .await;
 
-    // First run: local-only writes the settings file.
-    app.find("#use-local-only", Duration::from_secs(20)).await;
-    app.screenshot("1-first-run").await;
-    app.click("#use-local-only").await;
+    let (before_notice, after_notice) = start_recording(&app, &mic, "Desktop interview").await;
     let settings = home.join("config/hark/config.toml");
     assert!(
         settings.exists(),
         "choosing local-only saves {}",
         settings.display()
     );
-
-    // Record screen: interview, the virtual microphone, the notice.
-    app.find("#interview", Duration::from_secs(10))
-        .await
-        .send_keys("Desktop interview")
-        .await
-        .unwrap();
-    let option = format!("#microphone option[value=\"{}\"]", mic.id());
-    app.click(&option).await;
-    let before_notice = hark_store::now_ms();
-    app.click("#consent").await;
-    let after_notice = hark_store::now_ms();
-    // A just-created virtual device takes the sound server a moment to settle; real ones don't.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    app.click("#record").await;
-    app.find("#stop", Duration::from_secs(10)).await;
-    app.wait_text(".connection", Duration::from_secs(15), |t| {
-        t.contains("connected")
-    })
-    .await;
     let player = tokio::task::spawn_blocking(move || mic.play(&wav));
 
     // The exact transcript appears live, in order.
@@ -306,5 +330,71 @@ async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
     }
     assert!(srt.contains(expected[1].as_str()), "{srt}");
     app.screenshot("4-session-export").await;
+    app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quitting_the_app_while_recording_stops_and_saves_the_session_first() {
+    let emulator = emulator().await;
+    let proxy = dev_proxy(&emulator).await;
+    let mic = VirtualMic::new("hark_it_desktop_quit", 48_000, 1);
+    let script = Script::new().pause(600).say("2 7 1 8").pause(900);
+    let home = scratch("desktop-quit");
+    let wav = home.join("script.wav");
+    write_wav(&wav, script.samples());
+    let data_dir = home.join("data");
+    let app = Desktop::launch(&[
+        ("HARK_PROXY_URL", proxy),
+        ("HARK_DATA_DIR", data_dir.display().to_string()),
+        ("XDG_CONFIG_HOME", home.join("config").display().to_string()),
+    ])
+    .await;
+    start_recording(&app, &mic, "Quit mid-interview").await;
+    tokio::task::spawn_blocking(move || mic.play(&wav))
+        .await
+        .unwrap();
+    app.wait_text("#transcript", Duration::from_secs(20), |t| {
+        t.contains("2 7 1 8")
+    })
+    .await;
+
+    // The system asks the app to quit (logout, shutdown, `kill`): SIGTERM.
+    let pid = app_pid(&data_dir).expect("the app's process");
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the app did not quit within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Stopped normally, not left for crash recovery: completed, transcript and file whole.
+    let store = hark_store::Store::open(&data_dir.join("hark.db")).unwrap();
+    let sessions = store.sessions().unwrap();
+    assert_eq!(sessions.len(), 1);
+    let session = &sessions[0].session;
+    assert_eq!(
+        session.state,
+        hark_store::SessionState::Completed,
+        "{session:?}"
+    );
+    assert!(session.ended_at_ms.is_some());
+    let detail = store.session(&session.id.to_string()).unwrap();
+    let texts: Vec<&str> = detail.segments.iter().map(|s| s.text.as_str()).collect();
+    assert_eq!(texts, script.expected_transcripts());
+    let file = session.recording_path.clone().expect("a recording file");
+    let tracks = hark_audio::recording::read(Path::new(&file)).unwrap();
+    assert!(
+        (tracks[0].seconds() - session.seconds_recorded).abs() < 0.2,
+        "file {} s, session {} s",
+        tracks[0].seconds(),
+        session.seconds_recorded
+    );
     app.close().await;
 }

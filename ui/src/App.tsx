@@ -3,6 +3,7 @@
 import { useEffect } from "preact/hooks";
 import { call, commands, events, messageOf } from "./api";
 import { active, info, onRecorderEvent, route, toast } from "./state";
+import { CloseGuard } from "./views/CloseGuard";
 import { FirstRun } from "./views/FirstRun";
 import { Library } from "./views/Library";
 import { Record } from "./views/Record";
@@ -46,12 +47,19 @@ export function App() {
           </span>
         </header>
       )}
+      {info.value?.config_error && (
+        <p class="banner warning" role="alert" id="config-error">
+          Your settings cannot be used, so Hark is keeping everything on this computer in its standard folder until they are
+          fixed: {info.value.config_error}
+        </p>
+      )}
       <main id="main" tabIndex={-1}>
         {current.name === "first-run" && <FirstRun />}
         {current.name === "record" && <Record />}
         {current.name === "library" && <Library />}
         {current.name === "session" && <SessionView id={current.id} />}
       </main>
+      <CloseGuard />
       {toast.value && (
         <div class="toast" role="alert">
           <span>{toast.value}</span>

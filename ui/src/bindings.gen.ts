@@ -37,6 +37,7 @@ export const commands = {
 
 /** Events */
 export const events = {
+	closeRequested: makeEvent<CloseRequested, CloseRequested>("close-requested"),
 	recordingEvent: makeEvent<RecordingEvent, RecordingEvent>("recording-event"),
 };
 
@@ -71,7 +72,12 @@ export type AppInfo = {
 	data_dir: string,
 	/**  The settings file. */
 	config_file: string | null,
+	/**  The settings are broken: what is wrong and how to fix it (running local-only meanwhile). */
+	config_error: string | null,
 };
+
+/**  The window was asked to close while recording: the UI asks whether to stop and quit. */
+export type CloseRequested = null;
 
 /**  The recording notice: the candidate was told the interview is recorded and agreed. */
 export type Consent = {

@@ -171,6 +171,18 @@ impl Config {
         })
     }
 
+    /// Local-only settings in the standard data folder: what the app runs with while its settings
+    /// file or `HARK_*` variables are broken (it says so, and nothing recorded is lost).
+    pub fn fallback() -> Config {
+        Config {
+            proxy_url: None,
+            supabase_url: None,
+            supabase_anon_key: None,
+            data_dir: default_data_dir(),
+            file: None,
+        }
+    }
+
     /// The SQLite database.
     pub fn database(&self) -> PathBuf {
         self.data_dir.join("hark.db")

@@ -86,6 +86,15 @@ impl Studio {
         Ok(active)
     }
 
+    /// Whether a recording is in progress (or starting or stopping), without waiting: for
+    /// deciding synchronously whether closing the app needs a stop first.
+    pub fn is_recording(&self) -> bool {
+        self.current
+            .try_lock()
+            .map(|current| current.is_some())
+            .unwrap_or(true)
+    }
+
     /// The recording in progress, if any.
     pub async fn active(&self) -> Option<Active> {
         let current = self.current.lock().await;

@@ -6,7 +6,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { createServer, type ViteDevServer } from "vite";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { RecorderEvent, Segment } from "../../src/bindings.gen";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -40,6 +40,10 @@ beforeEach(async () => {
     throw err;
   });
   await page.goto(url);
+});
+
+afterEach(async () => {
+  await page?.close();
 });
 
 const emit = (event: RecorderEvent) => page.evaluate((e) => window.harness.emit(e), event);
@@ -145,6 +149,35 @@ describe("the record flow", () => {
     await expect.poll(() => page.textContent("[role=alert]")).toContain("no microphone is connected: plug one in");
     expect(await page.inputValue("#interview")).toBe("No mic");
     expect(await page.isVisible("#record")).toBe(true);
+  });
+});
+
+describe("closing the window while recording", () => {
+  it("asks first; keeping on records on, stopping saves and then closes", async () => {
+    await startRecording("Closing");
+    await page.evaluate(() => window.harness.closeRequested());
+    await page.waitForSelector("#close-guard[open]");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("keep-recording");
+    await page.screenshot({ path: join(shots, "close-guard.png") });
+    await page.click("#keep-recording");
+    await expect.poll(() => page.isVisible("#close-guard")).toBe(false);
+    expect(await calls("stop_recording")).toHaveLength(0);
+    expect(await page.isVisible("#stop")).toBe(true);
+
+    await page.evaluate(() => window.harness.closeRequested());
+    await page.click("#stop-and-close");
+    await expect.poll(async () => (await calls("plugin:window|destroy")).length).toBe(1);
+    const order = await page.evaluate(() => window.harness.calls.map((c) => c.cmd).filter((c) => c === "stop_recording" || c === "plugin:window|destroy"));
+    expect(order).toEqual(["stop_recording", "plugin:window|destroy"]);
+  });
+
+  it("does not close when the recording cannot be stopped, and says why", async () => {
+    await startRecording("Stuck");
+    await page.evaluate(() => window.harness.fail("stop_recording", { kind: "store", message: "the disk is full: free some space" }));
+    await page.evaluate(() => window.harness.closeRequested());
+    await page.click("#stop-and-close");
+    await expect.poll(() => page.textContent("[role=alert]")).toContain("the disk is full");
+    expect(await calls("plugin:window|destroy")).toHaveLength(0);
   });
 });
 

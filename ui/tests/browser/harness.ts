@@ -2,7 +2,7 @@
 // generated commands, and `window.harness` for the flow tests to push recorder events and read
 // the calls the UI made. Only the flow tests load this page.
 import { emit } from "@tauri-apps/api/event";
-import { mockIPC } from "@tauri-apps/api/mocks";
+import { mockIPC, mockWindows } from "@tauri-apps/api/mocks";
 import type { Active, AppInfo, Consent, DeviceInfo, RecorderEvent, Segment, SessionDetail, SessionSummary } from "../../src/bindings.gen";
 
 interface Call {
@@ -19,6 +19,7 @@ let info: AppInfo = {
   proxy_url: "http://127.0.0.1:9/v1",
   data_dir: "/home/test/.local/share/hark",
   config_file: "/home/test/.config/hark/config.toml",
+  config_error: null,
 };
 const devices: DeviceInfo[] = [
   { id: "pulse:virtual_mic", name: "Virtual Mic", kind: "microphone", is_default: true, default_format: null, formats: [] },
@@ -106,11 +107,14 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
       const found = sessions.find((s) => s.session.id === args.id)!;
       return `# ${found.interview.job_title}\n\n${found.segments.map((s) => `**You** ${s.text}`).join("\n\n")}\n`;
     }
+    case "plugin:window|destroy":
+      return null;
     default:
       throw { kind: "invalid", message: `the harness does not know ${cmd}` };
   }
 }
 
+mockWindows("main");
 mockIPC(
   (cmd, payload) => {
     const args = (payload ?? {}) as Record<string, unknown>;
@@ -128,6 +132,8 @@ declare global {
       calls: Call[];
       /** Sends a recorder event as the shell would. */
       emit(event: RecorderEvent): Promise<void>;
+      /** The shell's "window asked to close while recording". */
+      closeRequested(): Promise<void>;
       /** Makes `cmd` fail with this UI error until cleared with `null`. */
       fail(cmd: string, error: { kind: string; message: string } | null): void;
     };
@@ -139,6 +145,9 @@ window.harness = {
   async emit(event) {
     if (event.type === "final") segments.push(event.segment);
     await emit("recording-event", event);
+  },
+  async closeRequested() {
+    await emit("close-requested", null);
   },
   fail(cmd, error) {
     if (error) failures.set(cmd, error);
