@@ -11,7 +11,8 @@ fn main() {
 fn hark_desktop_commands() -> &'static [&'static str] {
     &[
         "app_info",
-        "use_local_only",
+        "finish_first_run",
+        "connect_organisation",
         "list_devices",
         "list_interviews",
         "start_recording",
@@ -23,5 +24,12 @@ fn hark_desktop_commands() -> &'static [&'static str] {
         "search_transcripts",
         "session_detail",
         "export_session",
+        "account_status",
+        "sign_in_password",
+        "send_email_code",
+        "verify_email_code",
+        "sign_in_sso",
+        "sign_out",
+        "sync_now",
     ]
 }

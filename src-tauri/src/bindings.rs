@@ -5,7 +5,7 @@ use tauri::Runtime;
 use tauri_specta::{collect_commands, collect_events};
 
 use crate::commands::*;
-use crate::events::{CloseRequested, RecordingEvent};
+use crate::events::{CloseRequested, RecordingEvent, SyncStatusEvent};
 
 /// Where the generated bindings live, from the workspace root.
 pub const BINDINGS: &str = "ui/src/bindings.gen.ts";
@@ -15,7 +15,8 @@ pub fn builder<R: Runtime>() -> tauri_specta::Builder<R> {
     tauri_specta::Builder::<R>::new()
         .commands(collect_commands![
             app_info,
-            use_local_only,
+            finish_first_run,
+            connect_organisation,
             list_devices,
             list_interviews,
             start_recording,
@@ -27,8 +28,19 @@ pub fn builder<R: Runtime>() -> tauri_specta::Builder<R> {
             search_transcripts,
             session_detail,
             export_session,
+            account_status,
+            sign_in_password,
+            send_email_code,
+            verify_email_code,
+            sign_in_sso,
+            sign_out,
+            sync_now,
         ])
-        .events(collect_events![RecordingEvent, CloseRequested])
+        .events(collect_events![
+            RecordingEvent,
+            SyncStatusEvent,
+            CloseRequested
+        ])
         // Millisecond times and counts stay far below 2^53.
         .dangerously_cast_bigints_to_number()
         // Rust sends, the UI reads: one shape per type (the serialised one).

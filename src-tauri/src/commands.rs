@@ -2,14 +2,27 @@
 //! the error. No behaviour lives here.
 
 use hark_audio::{DeviceChoice, DeviceInfo};
+use hark_cloud::CloudError;
+use hark_recorder::cloud::{SSO_TIMEOUT, open_in_browser};
 use hark_recorder::export::{Format, render};
-use hark_recorder::{Active, StartOptions, StopSummary};
+use hark_recorder::{AccountStatus, Active, RecorderError, StartOptions, StopSummary};
 use hark_store::{Consent, Interview, Note, NoteKind, SearchHit, SessionDetail, SessionSummary};
 use serde::Deserialize;
 use tauri::State;
 
 use crate::error::{Result, UiError};
-use crate::state::{AppInfo, Shell};
+use crate::state::{AppInfo, Restart, Shell};
+
+/// The organisation's settings, as the admin hands them out.
+#[derive(Debug, Clone, Deserialize, specta::Type)]
+pub struct Connection {
+    /// The transcription proxy (`https://…/v1`).
+    pub proxy_url: String,
+    /// The Supabase project URL.
+    pub supabase_url: String,
+    /// Its anon (publishable) key.
+    pub supabase_anon_key: String,
+}
 
 /// What the record screen asks for.
 #[derive(Debug, Clone, Deserialize, specta::Type)]
@@ -36,8 +49,7 @@ impl From<StartRequest> for StartOptions {
             system_audio: request.system_audio,
             language: request.language,
             prompt: request.prompt,
-            // The app has no sign-in yet: no token for the proxy, and the notice is the local
-            // recruiter's.
+            // The studio adds the signed-in user's token and names them on the notice.
             token: None,
             consent: Some(Consent {
                 by: None,
@@ -54,14 +66,29 @@ pub async fn app_info(shell: State<'_, Shell>) -> Result<AppInfo> {
     Ok(shell.info())
 }
 
-/// First run: keep everything on this computer (writes the settings file).
+/// Ends the first run (writes the settings file, every key commented out): chosen to keep
+/// everything on this computer, or after signing in to an organisation configured by `HARK_*`.
 #[tauri::command]
 #[specta::specta]
-pub async fn use_local_only(shell: State<'_, Shell>) -> Result<AppInfo> {
+pub async fn finish_first_run(shell: State<'_, Shell>) -> Result<AppInfo> {
     if let Some(file) = &shell.config_file {
         hark_recorder::config::create_file(file)?;
     }
     Ok(shell.info())
+}
+
+/// First run, or settings: connect to the organisation (saved in the settings file), then
+/// restart so the app uses it. Refuses while recording.
+#[tauri::command]
+#[specta::specta]
+pub async fn connect_organisation(
+    shell: State<'_, Shell>,
+    restart: State<'_, Restart>,
+    connection: Connection,
+) -> Result<()> {
+    shell.save_connection(&connection).await?;
+    (restart.0)();
+    Ok(())
 }
 
 /// Microphones and system-audio sources.
@@ -157,6 +184,104 @@ pub async fn export_session(shell: State<'_, Shell>, id: String, format: Format)
     let store = shell.studio.recorder().store();
     let detail = store.call(move |s| s.session(&id)).await?;
     Ok(render(&detail, format))
+}
+
+/// Who is signed in to the organisation; `None` in local-only mode.
+#[tauri::command]
+#[specta::specta]
+pub async fn account_status(shell: State<'_, Shell>) -> Result<Option<AccountStatus>> {
+    Ok(match shell.studio.cloud() {
+        Some(cloud) => Some(cloud.status().await),
+        None => None,
+    })
+}
+
+/// Signs in with email and password.
+#[tauri::command]
+#[specta::specta]
+pub async fn sign_in_password(
+    shell: State<'_, Shell>,
+    email: String,
+    password: String,
+) -> Result<AccountStatus> {
+    let cloud = shell.cloud()?;
+    cloud
+        .account
+        .sign_in_password(&email, &password)
+        .await
+        .map_err(RecorderError::from)?;
+    Ok(cloud.signed_in_now().await)
+}
+
+/// Emails a one-time sign-in code.
+#[tauri::command]
+#[specta::specta]
+pub async fn send_email_code(shell: State<'_, Shell>, email: String) -> Result<()> {
+    Ok(shell
+        .cloud()?
+        .account
+        .send_email_code(&email)
+        .await
+        .map_err(RecorderError::from)?)
+}
+
+/// Signs in with the emailed code.
+#[tauri::command]
+#[specta::specta]
+pub async fn verify_email_code(
+    shell: State<'_, Shell>,
+    email: String,
+    code: String,
+) -> Result<AccountStatus> {
+    let cloud = shell.cloud()?;
+    cloud
+        .account
+        .verify_email_code(&email, &code)
+        .await
+        .map_err(RecorderError::from)?;
+    Ok(cloud.signed_in_now().await)
+}
+
+/// Single sign-on (`google`, `azure`) in the system browser.
+#[tauri::command]
+#[specta::specta]
+pub async fn sign_in_sso(shell: State<'_, Shell>, provider: String) -> Result<AccountStatus> {
+    let cloud = shell.cloud()?;
+    let open =
+        |url: &str| open_in_browser(url).map_err(|err| CloudError::BadConfig(err.to_string()));
+    cloud
+        .account
+        .sign_in_sso(&provider, open, SSO_TIMEOUT)
+        .await
+        .map_err(RecorderError::from)?;
+    Ok(cloud.signed_in_now().await)
+}
+
+/// Signs out (the sign-in is revoked and removed from the keyring).
+#[tauri::command]
+#[specta::specta]
+pub async fn sign_out(shell: State<'_, Shell>) -> Result<AccountStatus> {
+    let cloud = shell.cloud()?;
+    cloud
+        .account
+        .sign_out()
+        .await
+        .map_err(RecorderError::from)?;
+    Ok(cloud.status().await)
+}
+
+/// Tries every unsynced session again now, failed ones included; returns how many.
+#[tauri::command]
+#[specta::specta]
+pub async fn sync_now(shell: State<'_, Shell>) -> Result<u32> {
+    let retried = shell
+        .studio
+        .recorder()
+        .store()
+        .call(|s| s.retry_sync_now())
+        .await?;
+    shell.cloud()?.sync.wake();
+    Ok(retried as u32)
 }
 
 /// Runs blocking work (device enumeration) off the async workers.

@@ -44,8 +44,32 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, shell: state::Shell) -> tau
         .invoke_handler(specta.invoke_handler())
         .setup(move |app| {
             specta.mount_events(app);
-            events::forward(app.handle().clone(), shell.studio.subscribe());
+            let handle = app.handle().clone();
+            events::forward(
+                handle.clone(),
+                shell.studio.subscribe(),
+                events::RecordingEvent,
+            );
+            if let Some(cloud) = shell.studio.cloud().cloned() {
+                events::forward(
+                    handle.clone(),
+                    cloud.sync.subscribe(),
+                    events::SyncStatusEvent,
+                );
+                tauri::async_runtime::spawn(async move {
+                    match cloud.restore().await {
+                        Ok(true) => {
+                            cloud.signed_in_now().await;
+                        }
+                        Ok(false) => {}
+                        Err(err) => tracing::warn!("the saved sign-in cannot be used: {err}"),
+                    }
+                    cloud.sync.clone().run().await;
+                });
+            }
             app.manage(shell);
+            let restart = handle.clone();
+            app.manage(state::Restart(Box::new(move || restart.restart())));
             quit_on_signals(app.handle().clone());
             Ok(())
         })

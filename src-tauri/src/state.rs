@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use hark_recorder::{Config, Recorder, Studio};
+use hark_recorder::{Cloud, Config, Recorder, Studio};
 use serde::Serialize;
 
 use crate::error::Result;
@@ -19,6 +19,15 @@ pub struct Shell {
     pub config_error: Option<String>,
 }
 
+/// Restarts the app (new settings take effect); set up with the app's handle.
+pub struct Restart(pub Box<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for Restart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Restart")
+    }
+}
+
 /// What the UI needs to know about the app at start.
 #[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct AppInfo {
@@ -26,7 +35,8 @@ pub struct AppInfo {
     pub version: String,
     /// No settings saved yet: show the first-run screen.
     pub first_run: bool,
-    /// Whether an organisation's project is configured (else local-only).
+    /// Whether an organisation's project is configured (else local-only); who is signed in
+    /// comes from `account_status`.
     pub organisation: bool,
     /// The transcription proxy, if one is configured (else no live transcript).
     pub proxy_url: Option<String>,
@@ -43,15 +53,46 @@ impl Shell {
     /// settings do not stop the app: it runs local-only and the UI says what to fix.
     pub fn open() -> Result<Shell> {
         let config_file = hark_recorder::config::default_file();
-        let (config, config_error) = match Config::load(config_file.as_deref(), Default::default())
-        {
-            Ok(config) => (config, None),
-            Err(err) => (Config::fallback(), Some(err.to_string())),
+        let loaded = Config::load(config_file.as_deref(), Default::default())
+            .and_then(|config| Ok((Cloud::open(&config)?, config)));
+        let (cloud, config, config_error) = match loaded {
+            Ok((cloud, config)) => (cloud, config, None),
+            Err(err) => (None, Config::fallback(), Some(err.to_string())),
         };
         Ok(Shell {
-            studio: Studio::new(Recorder::open(config)?),
+            studio: Studio::new(Recorder::open(config)?, cloud),
             config_file,
             config_error,
+        })
+    }
+
+    /// Saves the organisation's settings; refused while recording (the restart would stop it).
+    pub async fn save_connection(&self, connection: &crate::commands::Connection) -> Result<()> {
+        if self.studio.is_recording() {
+            return Err(crate::error::UiError::Invalid {
+                message: "stop the recording first: connecting restarts Hark".into(),
+            });
+        }
+        let file = self
+            .config_file
+            .as_deref()
+            .ok_or_else(|| crate::error::UiError::Config {
+                message: "this system has no settings folder; set the HARK_* variables instead"
+                    .into(),
+            })?;
+        hark_recorder::config::save_connection(
+            file,
+            &connection.proxy_url,
+            &connection.supabase_url,
+            &connection.supabase_anon_key,
+        )?;
+        Ok(())
+    }
+
+    /// The organisation's account and sync, or an error saying the app is local-only.
+    pub fn cloud(&self) -> Result<&Cloud> {
+        self.studio.cloud().ok_or_else(|| {
+            hark_recorder::RecorderError::from(hark_cloud::CloudError::NotConfigured).into()
         })
     }
 
@@ -61,7 +102,7 @@ impl Shell {
         AppInfo {
             version: env!("CARGO_PKG_VERSION").into(),
             first_run: self.config_file.as_ref().is_some_and(|file| !file.exists()),
-            organisation: config.supabase_url.is_some(),
+            organisation: self.studio.cloud().is_some(),
             proxy_url: config.proxy_url.clone(),
             data_dir: config.data_dir.display().to_string(),
             config_file: self.config_file.as_ref().map(|f| f.display().to_string()),

@@ -2,8 +2,11 @@
 //! through WebDriver (`tauri-driver` → Debian's `WebKitWebDriver`). A recruiter chooses
 //! local-only, picks the virtual microphone, confirms the recording notice and records a DTMF
 //! script through the `--dev` proxy and the emulator; the exact transcript appears live, the
-//! session is in SQLite, the library finds it by a digit string and exports it. Screenshots of
-//! each screen go to `target/test-artifacts/desktop/`.
+//! session is in SQLite, the library finds it by a digit string and exports it. With an
+//! organisation, the recruiter signs in at the Auth stand-in, records the organisation's
+//! interview through the real proxy, and the session syncs to PostgreSQL under RLS. Quitting
+//! while recording saves the session first. Screenshots of each screen go to
+//! `target/test-artifacts/desktop/`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,7 +16,10 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hark_tests::dtmf::Script;
 
 use crate::audio_support::{VirtualMic, scratch};
-use crate::support::{dev_proxy, emulator, write_wav};
+use hark_tests::supabase::{Project, send};
+use uuid::Uuid;
+
+use crate::support::{dev_proxy, emulator, proxy, write_wav};
 
 /// The desktop app's binary, built beside this test binary (`cargo xtask test` builds it).
 fn app_binary() -> PathBuf {
@@ -396,5 +402,118 @@ async fn quitting_the_app_while_recording_stops_and_saves_the_session_first() {
         tracks[0].seconds(),
         session.seconds_recorded
     );
+    app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recruiter_signs_in_records_the_organisations_interview_and_it_syncs() {
+    let project = Project::from_env();
+    let owner = project.new_user("desktop-owner").await;
+    let email = format!("desktop-{}@example.test", Uuid::new_v4().simple());
+    let password = "correct horse battery";
+    project.create_user(&email, password).await;
+    let recruiter = project.sign_in(&email, password).await;
+    let org = project
+        .organization(&owner, &[(&recruiter, "recruiter")])
+        .await;
+    let interview = project.interview(&owner, org).await;
+    let emulator = emulator().await;
+    let proxy = proxy(&emulator, Some(&project), &[]).await;
+    let mic = VirtualMic::new("hark_it_desktop_org", 48_000, 1);
+    let script = Script::new().pause(600).say("6 0 2").pause(900);
+    let home = scratch("desktop-org");
+    let wav = home.join("script.wav");
+    write_wav(&wav, script.samples());
+    let data_dir = home.join("data");
+    let app = Desktop::launch(&[
+        ("HARK_PROXY_URL", proxy),
+        ("HARK_SUPABASE_URL", project.url.clone()),
+        ("HARK_SUPABASE_ANON_KEY", project.anon_key.clone()),
+        ("HARK_DATA_DIR", data_dir.display().to_string()),
+        ("XDG_CONFIG_HOME", home.join("config").display().to_string()),
+    ])
+    .await;
+
+    // First run with an organisation configured: sign in (a wrong password first).
+    app.find("#sign-in-title", Duration::from_secs(20)).await;
+    let fill = async |css: &str, text: &str| {
+        let field = app.find(css, Duration::from_secs(10)).await;
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    };
+    fill("#email", &email).await;
+    fill("#password", "not it").await;
+    app.click("#sign-in").await;
+    app.wait_text("#sign-in-error", Duration::from_secs(10), |t| !t.is_empty())
+        .await;
+    app.screenshot("5-sign-in").await;
+    fill("#password", password).await;
+    app.click("#sign-in").await;
+    app.find("#record", Duration::from_secs(15)).await;
+    assert_eq!(app.text("#nav-account").await, email);
+
+    // The organisation's interview, pulled at sign-in, is picked by its title.
+    fill("#interview", "Platform Engineer").await;
+    app.click(&format!("#microphone option[value=\"{}\"]", mic.id()))
+        .await;
+    app.click("#consent").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.click("#record").await;
+    app.wait_text(".connection", Duration::from_secs(15), |t| {
+        t.contains("connected")
+    })
+    .await;
+    tokio::task::spawn_blocking(move || mic.play(&wav))
+        .await
+        .unwrap();
+    app.wait_text("#transcript", Duration::from_secs(20), |t| {
+        t.contains("6 0 2")
+    })
+    .await;
+    app.click("#stop").await;
+    app.wait_text("[role=alert]", Duration::from_secs(20), |t| {
+        t.starts_with("Saved:")
+    })
+    .await;
+
+    // The library shows it synced; the organisation has it, as this recruiter's, with the notice.
+    app.click("#nav-library").await;
+    app.wait_text("#sessions td.sync", Duration::from_secs(30), |t| {
+        t == "Synced"
+    })
+    .await;
+    app.screenshot("6-library-synced").await;
+    let session = send(
+        project
+            .rest(Some(&recruiter))
+            .from("recording_sessions")
+            .select("id,interview_id,recorder_id,consent_confirmed_by")
+            .eq("interview_id", interview.to_string()),
+    )
+    .await;
+    assert_eq!(
+        session.body.as_array().map(Vec::len),
+        Some(1),
+        "{:?}",
+        session.body
+    );
+    let row = &session.body[0];
+    assert_eq!(row["recorder_id"], recruiter.user_id.to_string());
+    assert_eq!(row["consent_confirmed_by"], recruiter.user_id.to_string());
+    let segments = send(
+        project
+            .rest(Some(&recruiter))
+            .from("transcript_segments")
+            .select("text")
+            .eq("session_id", row["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(segments.body, serde_json::json!([{"text": "6 0 2"}]));
+
+    // Signing out from the account screen.
+    app.click("#nav-account").await;
+    app.click("#sign-out").await;
+    app.wait_text("#nav-account", Duration::from_secs(10), |t| t == "Sign in")
+        .await;
     app.close().await;
 }

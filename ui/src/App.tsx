@@ -2,7 +2,8 @@
 // subscribes to recorder events once.
 import { useEffect } from "preact/hooks";
 import { call, commands, events, messageOf } from "./api";
-import { active, info, onRecorderEvent, route, toast } from "./state";
+import { account, active, info, onRecorderEvent, onSyncEvent, route, toast } from "./state";
+import { AccountView } from "./views/AccountView";
 import { CloseGuard } from "./views/CloseGuard";
 import { FirstRun } from "./views/FirstRun";
 import { Library } from "./views/Library";
@@ -11,19 +12,21 @@ import { SessionView } from "./views/SessionView";
 
 export function App() {
   useEffect(() => {
-    let unlisten: (() => void) | undefined;
-    events.recordingEvent.listen((e) => onRecorderEvent(e.payload)).then((stop) => (unlisten = stop));
+    const unlisten: (() => void)[] = [];
+    events.recordingEvent.listen((e) => onRecorderEvent(e.payload)).then((stop) => unlisten.push(stop));
+    events.syncStatusEvent.listen((e) => onSyncEvent(e.payload)).then((stop) => unlisten.push(stop));
     (async () => {
       try {
         const app = await call(commands.appInfo());
         info.value = app;
         if (app.first_run) route.value = { name: "first-run" };
         active.value = await call(commands.recordingStatus());
+        if (app.organisation) account.value = await call(commands.accountStatus());
       } catch (err) {
         toast.value = messageOf(err);
       }
     })();
-    return () => unlisten?.();
+    return () => unlisten.forEach((stop) => stop());
   }, []);
 
   const current = route.value;
@@ -42,9 +45,15 @@ export function App() {
               Library
             </button>
           </nav>
-          <span class="mode" title={info.value?.data_dir}>
-            {info.value?.organisation ? "Organisation" : "On this computer"}
-          </span>
+          {info.value?.organisation ? (
+            <button id="nav-account" class="tab mode" aria-current={current.name === "account" ? "page" : undefined} onClick={() => (route.value = { name: "account" })}>
+              {account.value?.signed_in ? account.value.email ?? "Signed in" : "Sign in"}
+            </button>
+          ) : (
+            <span class="mode" title={info.value?.data_dir}>
+              On this computer
+            </span>
+          )}
         </header>
       )}
       {info.value?.config_error && (
@@ -57,6 +66,7 @@ export function App() {
         {current.name === "first-run" && <FirstRun />}
         {current.name === "record" && <Record />}
         {current.name === "library" && <Library />}
+        {current.name === "account" && <AccountView />}
         {current.name === "session" && <SessionView id={current.id} />}
       </main>
       <CloseGuard />

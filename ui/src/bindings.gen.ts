@@ -9,8 +9,16 @@ import * as __TAURI_EVENT from "@tauri-apps/api/event";
 export const commands = {
 	/**  The app's version, mode and folders. */
 	appInfo: () => typedError<AppInfo, UiError>(__TAURI_INVOKE("app_info")),
-	/**  First run: keep everything on this computer (writes the settings file). */
-	useLocalOnly: () => typedError<AppInfo, UiError>(__TAURI_INVOKE("use_local_only")),
+	/**
+	 *  Ends the first run (writes the settings file, every key commented out): chosen to keep
+	 *  everything on this computer, or after signing in to an organisation configured by `HARK_*`.
+	 */
+	finishFirstRun: () => typedError<AppInfo, UiError>(__TAURI_INVOKE("finish_first_run")),
+	/**
+	 *  First run, or settings: connect to the organisation (saved in the settings file), then
+	 *  restart so the app uses it. Refuses while recording.
+	 */
+	connectOrganisation: (connection: Connection) => typedError<null, UiError>(__TAURI_INVOKE("connect_organisation", { connection })),
 	/**  Microphones and system-audio sources. */
 	listDevices: () => typedError<DeviceInfo[], UiError>(__TAURI_INVOKE("list_devices")),
 	/**  Interviews to pick from (the organisation's, and those created here). */
@@ -33,15 +41,44 @@ export const commands = {
 	sessionDetail: (id: string) => typedError<SessionDetail, UiError>(__TAURI_INVOKE("session_detail", { id })),
 	/**  A session rendered as Markdown, text, SRT, WebVTT or JSON. */
 	exportSession: (id: string, format: Format) => typedError<string, UiError>(__TAURI_INVOKE("export_session", { id, format })),
+	/**  Who is signed in to the organisation; `None` in local-only mode. */
+	accountStatus: () => typedError<AccountStatus | null, UiError>(__TAURI_INVOKE("account_status")),
+	/**  Signs in with email and password. */
+	signInPassword: (email: string, password: string) => typedError<AccountStatus, UiError>(__TAURI_INVOKE("sign_in_password", { email, password })),
+	/**  Emails a one-time sign-in code. */
+	sendEmailCode: (email: string) => typedError<null, UiError>(__TAURI_INVOKE("send_email_code", { email })),
+	/**  Signs in with the emailed code. */
+	verifyEmailCode: (email: string, code: string) => typedError<AccountStatus, UiError>(__TAURI_INVOKE("verify_email_code", { email, code })),
+	/**  Single sign-on (`google`, `azure`) in the system browser. */
+	signInSso: (provider: string) => typedError<AccountStatus, UiError>(__TAURI_INVOKE("sign_in_sso", { provider })),
+	/**  Signs out (the sign-in is revoked and removed from the keyring). */
+	signOut: () => typedError<AccountStatus, UiError>(__TAURI_INVOKE("sign_out")),
+	/**  Tries every unsynced session again now, failed ones included; returns how many. */
+	syncNow: () => typedError<number, UiError>(__TAURI_INVOKE("sync_now")),
 };
 
 /** Events */
 export const events = {
 	closeRequested: makeEvent<CloseRequested, CloseRequested>("close-requested"),
 	recordingEvent: makeEvent<RecordingEvent, RecordingEvent>("recording-event"),
+	syncStatusEvent: makeEvent<SyncStatusEvent, SyncStatusEvent>("sync-status-event"),
 };
 
 /* Types */
+/**  Who is signed in, for the UI. */
+export type AccountStatus = {
+	/**  The organisation's project URL. */
+	project_url: string,
+	/**  Whether someone is signed in. */
+	signed_in: boolean,
+	/**  Their email. */
+	email: string | null,
+	/**  Their organisations and roles (empty while they cannot be fetched). */
+	organisations: Membership[],
+	/**  Something the user should know (offline, no keyring), with what to do. */
+	problem: string | null,
+};
+
 /**  The recording in progress, as the UI shows it. */
 export type Active = {
 	/**  The session being recorded. */
@@ -64,7 +101,10 @@ export type AppInfo = {
 	version: string,
 	/**  No settings saved yet: show the first-run screen. */
 	first_run: boolean,
-	/**  Whether an organisation's project is configured (else local-only). */
+	/**
+	 *  Whether an organisation's project is configured (else local-only); who is signed in
+	 *  comes from `account_status`.
+	 */
 	organisation: boolean,
 	/**  The transcription proxy, if one is configured (else no live transcript). */
 	proxy_url: string | null,
@@ -78,6 +118,16 @@ export type AppInfo = {
 
 /**  The window was asked to close while recording: the UI asks whether to stop and quit. */
 export type CloseRequested = null;
+
+/**  The organisation's settings, as the admin hands them out. */
+export type Connection = {
+	/**  The transcription proxy (`https://…/v1`). */
+	proxy_url: string,
+	/**  The Supabase project URL. */
+	supabase_url: string,
+	/**  Its anon (publishable) key. */
+	supabase_anon_key: string,
+};
 
 /**  The recording notice: the candidate was told the interview is recorded and agreed. */
 export type Consent = {
@@ -202,6 +252,16 @@ export type Interview = {
 	created_at_ms: number,
 	/**  Whether the organisation's project has it (pulled from there, or pushed by a sync). */
 	in_cloud: boolean,
+};
+
+/**  A membership of the signed-in user. */
+export type Membership = {
+	/**  The organisation. */
+	org_id: string,
+	/**  Its name. */
+	org_name: string,
+	/**  `owner`, `admin`, `recruiter` or `viewer`. */
+	role: string,
 };
 
 /**  A note or bookmark at a point of the recording. */
@@ -433,6 +493,36 @@ export type SwitchReason =
 "restored" | 
 /**  The system's default device changed. */
 "default_changed";
+
+/**  A status change, for the UI and the CLI. */
+export type SyncEvent = {
+	/**  The session. */
+	session_id: string,
+} & SyncStatus;
+
+/**  Where one session stands. */
+export type SyncStatus = 
+/**  Waiting to be sent. */
+{ state: "pending" } | 
+/**  Being sent: `sent` of `total` segments so far. */
+{ state: "syncing"; 
+/**  Segments the project has acknowledged. */
+sent: number; 
+/**  Segments in the session. */
+total: number } | 
+/**  The project has all of it. */
+{ state: "synced"; 
+/**  Segments the project stores for it. */
+segments: number } | 
+/**  The last attempt failed. */
+{ state: "failed"; 
+/**  Why, with what to do. */
+reason: string; 
+/**  When it is tried again (Unix ms); `None` when it needs a person. */
+retry_at_ms: number | null };
+
+/**  A session's sync status changed (pending, syncing, synced, failed). */
+export type SyncStatusEvent = SyncEvent;
 
 /**  An error for the UI. */
 export type UiError = 

@@ -1,9 +1,9 @@
 // The UI's state as signals, and the one place recorder events change it.
 import { signal } from "@preact/signals";
-import type { Active, AppInfo, RecorderEvent, Warning } from "./bindings.gen";
+import type { AccountStatus, Active, AppInfo, RecorderEvent, SyncEvent, Warning } from "./bindings.gen";
 import { applyEvent, emptyTranscript, type Transcript } from "./transcript";
 
-export type Route = { name: "first-run" } | { name: "record" } | { name: "library" } | { name: "session"; id: string };
+export type Route = { name: "first-run" } | { name: "record" } | { name: "library" } | { name: "account" } | { name: "session"; id: string };
 
 /** A banner above the record screen; `key` replaces an older banner about the same thing. */
 export interface Banner {
@@ -13,6 +13,15 @@ export interface Banner {
 }
 
 export const info = signal<AppInfo | null>(null);
+/** The organisation's account; `null` in local-only mode or before it is known. */
+export const account = signal<AccountStatus | null>(null);
+/** The latest sync status per session id, from sync events. */
+export const syncStatus = signal<Record<string, SyncEvent>>({});
+
+/** Applies one sync event. */
+export function onSyncEvent(event: SyncEvent): void {
+  syncStatus.value = { ...syncStatus.value, [event.session_id]: event };
+}
 export const route = signal<Route>({ name: "record" });
 export const active = signal<Active | null>(null);
 export const paused = signal(false);

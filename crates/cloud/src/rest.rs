@@ -14,6 +14,7 @@ use crate::error::{CloudError, Result};
 
 /// A membership of the signed-in user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Membership {
     /// The organisation.
     pub org_id: Uuid,

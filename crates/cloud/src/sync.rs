@@ -25,6 +25,7 @@ pub const MAX_BYTES_PER_CALL: usize = 4 * 1024 * 1024;
 /// Where one session stands.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum SyncStatus {
     /// Waiting to be sent.
     Pending,
@@ -51,6 +52,7 @@ pub enum SyncStatus {
 
 /// A status change, for the UI and the CLI.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct SyncEvent {
     /// The session.
     pub session_id: Uuid,

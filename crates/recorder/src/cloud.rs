@@ -4,10 +4,42 @@
 
 use std::sync::Arc;
 
-use hark_cloud::{Account, CloudError, Project, Rest, SyncEngine};
+use std::time::Duration;
+
+use hark_cloud::{Account, CloudError, Membership, Project, Rest, SyncEngine};
+use serde::Serialize;
 
 use crate::config::Config;
 use crate::error::Result;
+
+/// Who is signed in, for the UI.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct AccountStatus {
+    /// The organisation's project URL.
+    pub project_url: String,
+    /// Whether someone is signed in.
+    pub signed_in: bool,
+    /// Their email.
+    pub email: Option<String>,
+    /// Their organisations and roles (empty while they cannot be fetched).
+    pub organisations: Vec<Membership>,
+    /// Something the user should know (offline, no keyring), with what to do.
+    pub problem: Option<String>,
+}
+
+/// How long single sign-on waits for the browser.
+pub const SSO_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Opens `url` in the system browser (`$BROWSER` first on Linux).
+pub fn open_in_browser(url: &str) -> Result<()> {
+    webbrowser::open(url).map_err(|err| {
+        CloudError::BadConfig(format!(
+            "cannot open a browser ({err}); open this address by hand: {url}"
+        ))
+        .into()
+    })
+}
 
 /// The signed-in (or not yet) account and its sync engine.
 #[derive(Debug, Clone)]
@@ -16,6 +48,8 @@ pub struct Cloud {
     pub account: Arc<Account>,
     /// The sync engine (its own store connection).
     pub sync: Arc<SyncEngine>,
+    /// PostgREST as the user.
+    pub rest: Rest,
 }
 
 impl Cloud {
@@ -37,11 +71,13 @@ impl Cloud {
             project,
             &config.data_dir.display().to_string(),
         )?);
-        let sync = Arc::new(SyncEngine::new(
-            Rest::new(account.clone()),
-            &config.database(),
-        )?);
-        Ok(Some(Cloud { account, sync }))
+        let rest = Rest::new(account.clone());
+        let sync = Arc::new(SyncEngine::new(rest.clone(), &config.database())?);
+        Ok(Some(Cloud {
+            account,
+            sync,
+            rest,
+        }))
     }
 
     /// [`Cloud::open`], failing with a clear error in local-only mode.
@@ -57,6 +93,42 @@ impl Cloud {
             return Err(CloudError::NotSignedIn.into());
         }
         Ok(cloud)
+    }
+
+    /// Who is signed in and to which organisations.
+    pub async fn status(&self) -> AccountStatus {
+        let user = self.account.user().await;
+        let (organisations, problem) = match &user {
+            Some(_) => match self.rest.memberships().await {
+                Ok(found) => (found, None),
+                Err(err) => (Vec::new(), Some(err.to_string())),
+            },
+            None => (Vec::new(), None),
+        };
+        let problem = problem.or_else(|| {
+            self.account.memory_only().map(|reason| {
+                format!(
+                    "no OS keyring ({reason}): you will need to sign in again after restarting Hark"
+                )
+            })
+        });
+        AccountStatus {
+            project_url: self.account.project().url.clone(),
+            signed_in: user.is_some(),
+            email: user.and_then(|u| u.email),
+            organisations,
+            problem,
+        }
+    }
+
+    /// After a sign-in: the organisation's interviews are copied here and waiting sessions are
+    /// sent. A failed copy is only reported (it is tried again at the next sign-in or start).
+    pub async fn signed_in_now(&self) -> AccountStatus {
+        if let Err(err) = self.sync.pull().await {
+            tracing::warn!("cannot copy the organisation's interviews: {err}");
+        }
+        self.sync.wake();
+        self.status().await
     }
 
     /// Picks up the saved sign-in; `Ok(false)` when nobody is signed in.

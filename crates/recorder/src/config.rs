@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::error::{RecorderError, Result};
 
 /// Settings as read from one layer (file, environment or flags).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Layer {
     /// The proxy's API base, e.g. `https://hark-proxy.fly.dev/v1`.
@@ -86,6 +86,50 @@ pub fn create_file(path: &Path) -> Result<()> {
             std::fs::create_dir_all(dir)?;
         }
         std::fs::write(path, TEMPLATE)
+    };
+    write().map_err(|err| {
+        RecorderError::Config(format!(
+            "cannot write {}: {err}; check that the folder is writable",
+            path.display()
+        ))
+    })
+}
+
+/// Connects to an organisation: saves the proxy URL and the Supabase project in the settings
+/// file (keeping its data folder), after checking they are usable. Takes effect at the next start.
+pub fn save_connection(
+    path: &Path,
+    proxy_url: &str,
+    supabase_url: &str,
+    supabase_anon_key: &str,
+) -> Result<()> {
+    let trimmed = |value: &str| Some(value.trim().to_string()).filter(|v| !v.is_empty());
+    let mut layer = read_file(path)?;
+    layer.proxy_url = trimmed(proxy_url);
+    layer.supabase_url = trimmed(supabase_url);
+    layer.supabase_anon_key = trimmed(supabase_anon_key);
+    if layer.supabase_url.is_none() || layer.supabase_anon_key.is_none() {
+        return Err(RecorderError::Config(
+            "connecting needs the Supabase URL and its anon key; your admin has both".into(),
+        ));
+    }
+    check_url("the proxy URL", &layer.proxy_url)?;
+    check_url("the Supabase URL", &layer.supabase_url)?;
+    if let (Some(url), Some(key)) = (&layer.supabase_url, &layer.supabase_anon_key) {
+        hark_cloud::Project::new(url, key)?;
+    }
+    let text = toml::to_string(&layer)
+        .map_err(|err| RecorderError::Config(format!("cannot write the settings: {err}")))?;
+    let write = || {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(
+            path,
+            format!(
+                "# Hark's settings (see `hark --help`); HARK_* variables override them.\n{text}"
+            ),
+        )
     };
     write().map_err(|err| {
         RecorderError::Config(format!(
@@ -214,6 +258,43 @@ mod tests {
         create_file(&file).unwrap();
         let config = Config::load_with(Some(&file), Layer::default(), |_| None).unwrap();
         assert_eq!(config.proxy_url.as_deref(), Some("https://p.example/v1"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn connecting_saves_a_usable_organisation_and_refuses_a_broken_one() {
+        let dir = std::env::temp_dir().join(format!("hark-config-connect-{}", std::process::id()));
+        let file = dir.join("config.toml");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(&file, "data_dir = \"/srv/hark\"\n").unwrap();
+        let err = save_connection(&file, "https://p.example/v1", "ftp://nope", "key")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("Supabase URL"), "{err}");
+        let err = save_connection(&file, "", "https://abc.supabase.co", " ")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("anon key"), "{err}");
+        // Nothing was written by the refusals.
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "data_dir = \"/srv/hark\"\n"
+        );
+        save_connection(
+            &file,
+            "https://p.example/v1 ",
+            "https://abc.supabase.co",
+            "anon-key",
+        )
+        .unwrap();
+        let config = Config::load_with(Some(&file), Layer::default(), |_| None).unwrap();
+        assert_eq!(config.proxy_url.as_deref(), Some("https://p.example/v1"));
+        assert_eq!(
+            config.supabase_url.as_deref(),
+            Some("https://abc.supabase.co")
+        );
+        assert_eq!(config.supabase_anon_key.as_deref(), Some("anon-key"));
+        assert_eq!(config.data_dir, PathBuf::from("/srv/hark"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

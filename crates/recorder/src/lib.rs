@@ -12,7 +12,7 @@ pub mod store_thread;
 pub mod studio;
 pub mod vad;
 
-pub use cloud::Cloud;
+pub use cloud::{AccountStatus, Cloud};
 pub use config::Config;
 pub use error::{RecorderError, Result};
 pub use recorder::{Recorder, RecorderEvent, Recording, StartOptions, StopSummary};

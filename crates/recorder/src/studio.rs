@@ -7,6 +7,7 @@ use serde::Serialize;
 use tokio::sync::{Mutex, broadcast};
 use uuid::Uuid;
 
+use crate::cloud::Cloud;
 use crate::error::{RecorderError, Result};
 use crate::recorder::{Recorder, RecorderEvent, Recording, StartOptions, StopSummary};
 
@@ -35,15 +36,18 @@ pub struct Active {
 #[derive(Debug)]
 pub struct Studio {
     recorder: Recorder,
+    cloud: Option<Cloud>,
     current: Mutex<Option<(Recording, bool)>>,
     events: broadcast::Sender<RecorderEvent>,
 }
 
 impl Studio {
-    /// A studio over `recorder`, not recording.
-    pub fn new(recorder: Recorder) -> Studio {
+    /// A studio over `recorder`, not recording; with `cloud`, recordings use the signed-in
+    /// user's token, the notice names them, and finished sessions are synced.
+    pub fn new(recorder: Recorder, cloud: Option<Cloud>) -> Studio {
         Studio {
             recorder,
+            cloud,
             current: Mutex::new(None),
             events: broadcast::channel(EVENT_BUFFER).0,
         }
@@ -54,18 +58,34 @@ impl Studio {
         &self.recorder
     }
 
+    /// The organisation's account and sync, unless local-only.
+    pub fn cloud(&self) -> Option<&Cloud> {
+        self.cloud.as_ref()
+    }
+
     /// Events of every recording from now on, including the last transcripts while stopping.
     pub fn subscribe(&self) -> broadcast::Receiver<RecorderEvent> {
         self.events.subscribe()
     }
 
-    /// Starts recording; refuses while another recording runs.
-    pub async fn start(&self, options: StartOptions) -> Result<Active> {
+    /// Starts recording; refuses while another recording runs. When signed in, the proxy gets
+    /// the user's token and a confirmed notice is recorded as theirs.
+    pub async fn start(&self, mut options: StartOptions) -> Result<Active> {
         let mut current = self.current.lock().await;
         if current.is_some() {
             return Err(RecorderError::Invalid(
                 "a recording is already running: stop it before starting another".into(),
             ));
+        }
+        if let Some(cloud) = &self.cloud
+            && let Some(user) = cloud.account.user().await
+        {
+            if options.token.is_none() {
+                options.token = cloud.account.access_token().await.ok();
+            }
+            if let Some(consent) = options.consent.as_mut() {
+                consent.by = consent.by.or(Some(user.id));
+            }
         }
         let recording = self.recorder.start(options).await?;
         let mut events = recording.subscribe();
@@ -128,7 +148,11 @@ impl Studio {
     pub async fn stop(&self) -> Result<StopSummary> {
         let taken = self.current.lock().await.take();
         let (recording, _) = taken.ok_or_else(not_recording)?;
-        recording.stop().await
+        let summary = recording.stop().await?;
+        if let Some(cloud) = &self.cloud {
+            cloud.sync.wake();
+        }
+        Ok(summary)
     }
 }
 

@@ -1,10 +1,10 @@
 // The library: every session with candidate, date, duration and sync state; full-text search
 // across transcripts with the matches highlighted.
 import { useEffect, useState } from "preact/hooks";
-import type { SearchHit, SessionSummary } from "../bindings.gen";
+import type { SearchHit, SessionSummary, SyncEvent } from "../bindings.gen";
 import { call, commands, messageOf } from "../api";
 import { clock, snippetParts, when } from "../format";
-import { route, toast } from "../state";
+import { route, syncStatus, toast } from "../state";
 
 const SYNC_TEXT: Record<string, string> = {
   pending: "Waiting to sync",
@@ -13,9 +13,22 @@ const SYNC_TEXT: Record<string, string> = {
   failed: "Sync failed",
 };
 
-function syncText(row: SessionSummary): string {
-  if (row.sync_state === null) return row.session.state === "recording" ? "Recording" : "On this computer";
-  return SYNC_TEXT[row.sync_state] ?? row.sync_state;
+/** The sync column: the live status from sync events when there is one, else the stored one. */
+function syncText(row: SessionSummary, live: SyncEvent | undefined): { text: string; why: string | null } {
+  if (live) {
+    switch (live.state) {
+      case "syncing":
+        return { text: `Syncing ${live.sent}/${live.total}`, why: null };
+      case "synced":
+        return { text: "Synced", why: null };
+      case "failed":
+        return { text: live.retry_at_ms === null ? "Sync failed" : "Retrying", why: live.reason };
+      case "pending":
+        return { text: "Waiting to sync", why: null };
+    }
+  }
+  if (row.sync_state === null) return { text: row.session.state === "recording" ? "Recording" : "On this computer", why: null };
+  return { text: SYNC_TEXT[row.sync_state] ?? row.sync_state, why: row.sync_error };
 }
 
 export function Library() {
@@ -100,7 +113,15 @@ export function Library() {
                 <td>{when(row.session.started_at_ms)}</td>
                 <td>{clock((row.session.seconds_recorded ?? 0) * 1000)}</td>
                 <td>{row.segments}</td>
-                <td title={row.sync_error ?? undefined}>{syncText(row)}</td>
+                {(() => {
+                  const sync = syncText(row, syncStatus.value[row.session.id]);
+                  return (
+                    <td class="sync" data-session={row.session.id}>
+                      {sync.text}
+                      {sync.why && <span class="why">: {sync.why}</span>}
+                    </td>
+                  );
+                })()}
               </tr>
             ))}
           </tbody>

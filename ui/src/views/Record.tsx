@@ -4,7 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import type { DeviceChoice, DeviceInfo, Interview } from "../bindings.gen";
 import { call, commands, messageOf } from "../api";
 import { clock, meterFill } from "../format";
-import { active, banners, connection, info, levels, notify, paused, resetRecording, toast } from "../state";
+import { account, active, banners, connection, info, levels, notify, paused, resetRecording, route, toast } from "../state";
 import { TranscriptView } from "./TranscriptView";
 
 const DEFAULT = "default";
@@ -143,6 +143,15 @@ export function Record() {
             </p>
           ))}
         </div>
+      )}
+      {info.value?.organisation && account.value && !account.value.signed_in && (
+        <p class="banner info" role="status" id="signed-out-banner">
+          You are not signed in: recordings stay on this computer and sync once you{" "}
+          <button class="link" onClick={() => (route.value = { name: "account" })}>
+            sign in
+          </button>
+          .
+        </p>
       )}
       {!info.value?.proxy_url && (
         <p class="banner info" role="status">

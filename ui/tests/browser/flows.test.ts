@@ -152,6 +152,61 @@ describe("the record flow", () => {
   });
 });
 
+describe("with an organisation", () => {
+  it("signs in on first run, shows sync progress in the library, and signs out", async () => {
+    await page.goto(`${url}?org`);
+    await page.waitForSelector("#sign-in-title");
+    await page.fill("#email", "ada@acme.test");
+    await page.fill("#password", "wrong");
+    await page.click("#sign-in");
+    await expect.poll(() => page.textContent("#sign-in-error")).toContain("the email or password is wrong");
+    await page.screenshot({ path: join(shots, "sign-in-error.png") });
+    await page.fill("#password", "right password");
+    await page.click("#sign-in");
+    await page.waitForSelector("#record");
+    expect(await page.textContent("#nav-account")).toBe("ada@acme.test");
+    expect(await calls("finish_first_run")).toHaveLength(1);
+    expect(await page.isVisible("#signed-out-banner")).toBe(false);
+
+    await page.fill("#interview", "Synced one");
+    await page.check("#consent");
+    await page.click("#record");
+    await page.click("#stop");
+    await page.click("#nav-library");
+    await page.waitForSelector("#sessions");
+    const cell = page.locator("#sessions td.sync");
+    const id = await cell.getAttribute("data-session");
+    await page.evaluate((session) => window.harness.sync({ session_id: session!, state: "syncing", sent: 1, total: 2 }), id);
+    await expect.poll(() => cell.textContent()).toBe("Syncing 1/2");
+    await page.evaluate((session) => window.harness.sync({ session_id: session!, state: "failed", reason: "the project is unreachable", retry_at_ms: Date.now() + 2000 }), id);
+    await expect.poll(() => cell.textContent()).toBe("Retrying: the project is unreachable");
+    await page.evaluate((session) => window.harness.sync({ session_id: session!, state: "synced", segments: 2 }), id);
+    await expect.poll(() => cell.textContent()).toBe("Synced");
+
+    await page.click("#nav-account");
+    await expect.poll(() => page.textContent("#organisations")).toContain("Acme Hiring — recruiter");
+    await page.screenshot({ path: join(shots, "account.png") });
+    await page.click("#sign-out");
+    await expect.poll(() => page.textContent("#nav-account")).toBe("Sign in");
+    await page.click("#nav-record");
+    await page.waitForSelector("#signed-out-banner");
+  });
+
+  it("signs in with an emailed code", async () => {
+    await page.goto(`${url}?org`);
+    await page.click("#method-code");
+    await page.fill("#email", "bob@acme.test");
+    await page.click("#send-code");
+    await page.fill("#code", "000000");
+    await page.click("#verify-code");
+    await expect.poll(() => page.textContent("#sign-in-error")).toContain("that code is wrong");
+    await page.fill("#code", "123456");
+    await page.click("#verify-code");
+    await page.waitForSelector("#record");
+    expect(await calls("send_email_code")).toEqual([{ email: "bob@acme.test" }]);
+  });
+});
+
 describe("closing the window while recording", () => {
   it("asks first; keeping on records on, stopping saves and then closes", async () => {
     await startRecording("Closing");

@@ -3,7 +3,7 @@
 // the calls the UI made. Only the flow tests load this page.
 import { emit } from "@tauri-apps/api/event";
 import { mockIPC, mockWindows } from "@tauri-apps/api/mocks";
-import type { Active, AppInfo, Consent, DeviceInfo, RecorderEvent, Segment, SessionDetail, SessionSummary } from "../../src/bindings.gen";
+import type { AccountStatus, Active, AppInfo, Consent, DeviceInfo, RecorderEvent, Segment, SessionDetail, SessionSummary, SyncEvent } from "../../src/bindings.gen";
 
 interface Call {
   cmd: string;
@@ -25,6 +25,16 @@ const devices: DeviceInfo[] = [
   { id: "pulse:virtual_mic", name: "Virtual Mic", kind: "microphone", is_default: true, default_format: null, formats: [] },
   { id: "pulse:speakers.monitor", name: "Monitor of Speakers", kind: "system", is_default: true, default_format: null, formats: [] },
 ];
+// `?org` starts the harness with an organisation configured and nobody signed in.
+const organisation = new URLSearchParams(location.search).has("org");
+info = { ...info, organisation };
+let account: AccountStatus = { project_url: "https://org.supabase.co", signed_in: false, email: null, organisations: [], problem: null };
+const signedIn = (email: string): AccountStatus => ({
+  ...account,
+  signed_in: true,
+  email,
+  organisations: [{ org_id: "org-1", org_name: "Acme Hiring", role: "recruiter" }],
+});
 let active: Active | null = null;
 let segments: Segment[] = [];
 let consent: Consent | null = null;
@@ -45,7 +55,7 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
   switch (cmd) {
     case "app_info":
       return info;
-    case "use_local_only":
+    case "finish_first_run":
       info = { ...info, first_run: false };
       return info;
     case "list_devices":
@@ -107,6 +117,23 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
       const found = sessions.find((s) => s.session.id === args.id)!;
       return `# ${found.interview.job_title}\n\n${found.segments.map((s) => `**You** ${s.text}`).join("\n\n")}\n`;
     }
+    case "account_status":
+      return organisation ? account : null;
+    case "sign_in_password":
+      if (args.password !== "right password") throw { kind: "cloud", message: "the email or password is wrong: check both, or sign in with an email code" };
+      account = signedIn(args.email as string);
+      return account;
+    case "send_email_code":
+      return null;
+    case "verify_email_code":
+      if (args.code !== "123456") throw { kind: "cloud", message: "that code is wrong or expired: ask for a new one" };
+      account = signedIn(args.email as string);
+      return account;
+    case "sign_out":
+      account = { ...account, signed_in: false, email: null, organisations: [] };
+      return account;
+    case "sync_now":
+      return 1;
     case "plugin:window|destroy":
       return null;
     default:
@@ -132,6 +159,8 @@ declare global {
       calls: Call[];
       /** Sends a recorder event as the shell would. */
       emit(event: RecorderEvent): Promise<void>;
+      /** Sends a sync status change as the shell would. */
+      sync(event: SyncEvent): Promise<void>;
       /** The shell's "window asked to close while recording". */
       closeRequested(): Promise<void>;
       /** Makes `cmd` fail with this UI error until cleared with `null`. */
@@ -145,6 +174,9 @@ window.harness = {
   async emit(event) {
     if (event.type === "final") segments.push(event.segment);
     await emit("recording-event", event);
+  },
+  async sync(event) {
+    await emit("sync-status-event", event);
   },
   async closeRequested() {
     await emit("close-requested", null);
