@@ -165,10 +165,19 @@ impl Desktop {
         std::fs::write(artifacts().join(format!("{name}.png")), png).unwrap();
     }
 
-    /// Ends the session (closing the app) and the driver.
-    async fn close(mut self) {
-        let _ = self.client.close().await;
-        let _ = self.driver.kill();
+    /// Ends the session (closing the app); dropping then ends the driver.
+    async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Desktop {
+    /// Ends tauri-driver, WebKitWebDriver and the app (their process group), also when a test
+    /// fails half-way.
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &format!("-{}", self.driver.id())])
+            .status();
         let _ = self.driver.wait();
     }
 }

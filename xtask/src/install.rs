@@ -59,8 +59,14 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
         "the desktop app's tray icon on Linux",
     ),
     ("librsvg2-dev", "SVG icons in the desktop app"),
-    ("libxdo-dev", "keyboard shortcuts in the desktop app's menus"),
-    ("xvfb", "a virtual display for the desktop app's end-to-end tests"),
+    (
+        "libxdo-dev",
+        "keyboard shortcuts in the desktop app's menus",
+    ),
+    (
+        "xvfb",
+        "a virtual display for the desktop app's end-to-end tests",
+    ),
     ("xauth", "display authorisation for Xvfb"),
     (
         "webkit2gtk-driver",

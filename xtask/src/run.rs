@@ -35,9 +35,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if !proxy_configured() {
         let proxy_port = crate::stack::free_port()?;
         let mut proxy = Command::new(bin.join("hark-proxy"));
-        proxy
-            .arg("--dev")
-            .env("PORT", proxy_port.to_string());
+        proxy.arg("--dev").env("PORT", proxy_port.to_string());
         if std::env::var_os("OPENAI_API_KEY").is_none() {
             let port = crate::stack::free_port()?;
             let child = Command::new(bin.join("realtime-emulator"))
@@ -63,8 +61,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             proxy_port,
             std::time::Duration::from_secs(10),
         )?;
-        app.env("HARK_PROXY_URL", format!("http://127.0.0.1:{proxy_port}/v1"));
-        println!("xtask: no proxy_url is configured: the app uses a local --dev proxy on port {proxy_port}");
+        app.env(
+            "HARK_PROXY_URL",
+            format!("http://127.0.0.1:{proxy_port}/v1"),
+        );
+        println!(
+            "xtask: no proxy_url is configured: the app uses a local --dev proxy on port {proxy_port}"
+        );
     }
     let outcome = step("hark-desktop", app);
     for mut child in services {
@@ -81,7 +84,9 @@ fn proxy_configured() -> bool {
     }
     let Some(config) = std::env::var_os("XDG_CONFIG_HOME")
         .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".config")))
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".config"))
+        })
     else {
         return false;
     };
@@ -296,7 +301,15 @@ fn run_vitest(root: &std::path::Path, project: &str) -> anyhow::Result<TestCount
     let count = |word: &str| {
         summary
             .split(['|', '('])
-            .find_map(|part| part.trim().strip_suffix(word)?.trim().rsplit(' ').next()?.parse::<u64>().ok())
+            .find_map(|part| {
+                part.trim()
+                    .strip_suffix(word)?
+                    .trim()
+                    .rsplit(' ')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
             .unwrap_or(0)
     };
     let counts = TestCounts {

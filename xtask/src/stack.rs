@@ -245,7 +245,15 @@ impl Stack {
         let log = std::fs::File::create(self.dir.join("Xvfb.log"))?;
         // -displayfd: Xvfb picks a free display and writes its number when it is ready.
         let mut child = Command::new("Xvfb")
-            .args(["-displayfd", "1", "-screen", "0", "1280x900x24", "-nolisten", "tcp"])
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x900x24",
+                "-nolisten",
+                "tcp",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -257,12 +265,17 @@ impl Stack {
         while stdout.read(&mut byte)? == 1 && byte[0] != b'\n' {
             number.push(byte[0] as char);
         }
-        println!("xtask: started Xvfb on :{} (pid {})", number.trim(), child.id());
+        println!(
+            "xtask: started Xvfb on :{} (pid {})",
+            number.trim(),
+            child.id()
+        );
         self.children.push(("Xvfb", child));
         if number.trim().parse::<u32>().is_err() {
             bail!("Xvfb did not report its display\n{}", self.log_tail("Xvfb"));
         }
-        self.env.push(("DISPLAY".into(), format!(":{}", number.trim())));
+        self.env
+            .push(("DISPLAY".into(), format!(":{}", number.trim())));
         let driver = install::ensure_cargo_tool("tauri-driver", install::TAURI_DRIVER_VERSION)?;
         self.env.push((
             "HARK_TEST_TAURI_DRIVER".into(),
