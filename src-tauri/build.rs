@@ -24,6 +24,9 @@ fn hark_desktop_commands() -> &'static [&'static str] {
         "search_transcripts",
         "session_detail",
         "export_session",
+        "edit_segment",
+        "rename_speaker",
+        "delete_session",
         "account_status",
         "sign_in_password",
         "send_email_code",
@@ -31,5 +34,6 @@ fn hark_desktop_commands() -> &'static [&'static str] {
         "sign_in_sso",
         "sign_out",
         "sync_now",
+        "diagnostics",
     ]
 }

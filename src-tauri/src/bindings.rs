@@ -28,6 +28,9 @@ pub fn builder<R: Runtime>() -> tauri_specta::Builder<R> {
             search_transcripts,
             session_detail,
             export_session,
+            edit_segment,
+            rename_speaker,
+            delete_session,
             account_status,
             sign_in_password,
             send_email_code,
@@ -35,6 +38,7 @@ pub fn builder<R: Runtime>() -> tauri_specta::Builder<R> {
             sign_in_sso,
             sign_out,
             sync_now,
+            diagnostics,
         ])
         .events(collect_events![
             RecordingEvent,

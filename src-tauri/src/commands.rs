@@ -6,9 +6,12 @@ use hark_cloud::CloudError;
 use hark_recorder::cloud::{SSO_TIMEOUT, open_in_browser};
 use hark_recorder::export::{Format, render};
 use hark_recorder::{AccountStatus, Active, RecorderError, StartOptions, StopSummary};
-use hark_store::{Consent, Interview, Note, NoteKind, SearchHit, SessionDetail, SessionSummary};
+use hark_store::{
+    Consent, Interview, Note, NoteKind, SearchHit, Segment, SessionDetail, SessionSummary,
+};
 use serde::Deserialize;
 use tauri::State;
+use uuid::Uuid;
 
 use crate::error::{Result, UiError};
 use crate::state::{AppInfo, Restart, Shell};
@@ -186,6 +189,43 @@ pub async fn export_session(shell: State<'_, Shell>, id: String, format: Format)
     Ok(render(&detail, format))
 }
 
+/// Corrects a segment's text.
+#[tauri::command]
+#[specta::specta]
+pub async fn edit_segment(
+    shell: State<'_, Shell>,
+    segment_id: Uuid,
+    text: String,
+) -> Result<Segment> {
+    let store = shell.studio.recorder().store();
+    Ok(store
+        .call(move |s| s.edit_segment(segment_id, &text))
+        .await?)
+}
+
+/// Names a source's speaker in a session (`null` goes back to You / Candidate).
+#[tauri::command]
+#[specta::specta]
+pub async fn rename_speaker(
+    shell: State<'_, Shell>,
+    session_id: Uuid,
+    source: String,
+    label: Option<String>,
+) -> Result<u32> {
+    let store = shell.studio.recorder().store();
+    let changed = store
+        .call(move |s| s.rename_speaker(session_id, &source, label.as_deref()))
+        .await?;
+    Ok(changed as u32)
+}
+
+/// Deletes a finished session here, with its recording file.
+#[tauri::command]
+#[specta::specta]
+pub async fn delete_session(shell: State<'_, Shell>, session_id: Uuid) -> Result<()> {
+    Ok(shell.studio.recorder().delete_session(session_id).await?)
+}
+
 /// Who is signed in to the organisation; `None` in local-only mode.
 #[tauri::command]
 #[specta::specta]
@@ -282,6 +322,13 @@ pub async fn sync_now(shell: State<'_, Shell>) -> Result<u32> {
         .await?;
     shell.cloud()?.sync.wake();
     Ok(retried as u32)
+}
+
+/// A support report to copy: version, system, settings without secrets, the log's end.
+#[tauri::command]
+#[specta::specta]
+pub async fn diagnostics(shell: State<'_, Shell>) -> Result<String> {
+    Ok(shell.diagnostics().await)
 }
 
 /// Runs blocking work (device enumeration) off the async workers.

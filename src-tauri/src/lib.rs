@@ -14,12 +14,6 @@ use tauri_specta::Event;
 
 /// Starts the desktop app (the binary's `main`).
 pub fn run() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,hark=info".into()),
-        )
-        .try_init();
     let shell = match state::Shell::open() {
         Ok(shell) => shell,
         Err(err) => {
@@ -27,7 +21,11 @@ pub fn run() {
             std::process::exit(1);
         }
     };
-    let app = match build(tauri::Builder::default(), shell).build(tauri::generate_context!()) {
+    let builder = tauri::Builder::default()
+        .plugin(logging(&shell.log_dir()))
+        .plugin(single_instance(&shell))
+        .plugin(tauri_plugin_window_state::Builder::default().build());
+    let app = match build(builder, shell).build(tauri::generate_context!()) {
         Ok(app) => app,
         Err(err) => {
             eprintln!("hark: the app could not start: {err}");
@@ -35,6 +33,48 @@ pub fn run() {
         }
     };
     app.run(on_run_event);
+}
+
+/// Logs (ours at info, the libraries' at warn) to stdout and to `<data folder>/logs/hark.log`,
+/// rotated at 5 MB keeping five; "copy diagnostics" reads it.
+fn logging<R: Runtime>(dir: &std::path::Path) -> tauri::plugin::TauriPlugin<R> {
+    use tauri_plugin_log::{RotationStrategy, Target, TargetKind};
+    tauri_plugin_log::Builder::new()
+        .clear_targets()
+        .targets([
+            Target::new(TargetKind::Stdout),
+            Target::new(TargetKind::Folder {
+                path: dir.to_path_buf(),
+                file_name: Some(state::LOG_NAME.into()),
+            }),
+        ])
+        .level(log::LevelFilter::Warn)
+        .level_for("hark_desktop", log::LevelFilter::Info)
+        .level_for("hark_recorder", log::LevelFilter::Info)
+        .level_for("hark_cloud", log::LevelFilter::Info)
+        .level_for("hark_realtime", log::LevelFilter::Info)
+        .level_for("hark_audio", log::LevelFilter::Info)
+        .max_file_size(5_000_000)
+        .rotation_strategy(RotationStrategy::KeepSome(5))
+        .build()
+}
+
+/// One app per data folder: starting Hark again brings the running window forward instead
+/// (two apps on one folder would record over each other's sessions).
+fn single_instance<R: Runtime>(shell: &state::Shell) -> tauri::plugin::TauriPlugin<R> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    shell.studio.recorder().config().data_dir.hash(&mut hasher);
+    tauri_plugin_single_instance::Builder::new()
+        .dbus_id(format!("dev.hark.app.folder{:016x}", hasher.finish()))
+        .callback(|app, _args, _cwd| {
+            if let Some(window) = app.get_webview_window("main") {
+                let _ = window.unminimize();
+                let _ = window.show();
+                let _ = window.set_focus();
+            }
+        })
+        .build()
 }
 
 /// The app on any runtime (the real window, or Tauri's mock runtime in tests).

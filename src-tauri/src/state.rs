@@ -19,6 +19,9 @@ pub struct Shell {
     pub config_error: Option<String>,
 }
 
+/// The log file's name in [`Shell::log_dir`] (`hark.log`).
+pub const LOG_NAME: &str = "hark";
+
 /// Restarts the app (new settings take effect); set up with the app's handle.
 pub struct Restart(pub Box<dyn Fn() + Send + Sync>);
 
@@ -87,6 +90,57 @@ impl Shell {
             &connection.supabase_anon_key,
         )?;
         Ok(())
+    }
+
+    /// Where the app's log files are (`<data folder>/logs`).
+    pub fn log_dir(&self) -> PathBuf {
+        self.studio.recorder().config().data_dir.join("logs")
+    }
+
+    /// What support needs to help: version, system, settings (no keys or tokens), folders,
+    /// who is signed in, and the end of the log.
+    pub async fn diagnostics(&self) -> String {
+        let config = self.studio.recorder().config();
+        let account = match self.studio.cloud() {
+            Some(cloud) => {
+                let status = cloud.status().await;
+                format!(
+                    "organisation {} — {}{}",
+                    status.project_url,
+                    status.email.as_deref().unwrap_or("not signed in"),
+                    status
+                        .problem
+                        .map(|p| format!(" ({p})"))
+                        .unwrap_or_default()
+                )
+            }
+            None => "local-only".into(),
+        };
+        let log = self.log_dir().join(format!("{LOG_NAME}.log"));
+        let tail = std::fs::read_to_string(&log)
+            .map(|text| {
+                let lines: Vec<&str> = text.lines().collect();
+                lines[lines.len().saturating_sub(200)..].join("\n")
+            })
+            .unwrap_or_else(|err| format!("(cannot read {}: {err})", log.display()));
+        format!(
+            "Hark {} on {} {}\nsettings: {}{}\nproxy: {}\naccount: {account}\ndata folder: {}\nlog: {}\nrecording now: {}\n\n--- last log lines ---\n{tail}\n",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            self.config_file
+                .as_ref()
+                .map(|f| f.display().to_string())
+                .unwrap_or_else(|| "none".into()),
+            self.config_error
+                .as_ref()
+                .map(|e| format!(" (broken: {e})"))
+                .unwrap_or_default(),
+            config.proxy_url.as_deref().unwrap_or("none"),
+            config.data_dir.display(),
+            log.display(),
+            self.studio.is_recording(),
+        )
     }
 
     /// The organisation's account and sync, or an error saying the app is local-only.

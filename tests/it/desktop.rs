@@ -56,8 +56,9 @@ struct Desktop {
 }
 
 impl Desktop {
-    /// Starts tauri-driver on free ports with `env` (inherited by the app) and opens the app.
-    async fn launch(env: &[(&str, String)]) -> Desktop {
+    /// Starts tauri-driver on free ports with `env` (inherited by the app) and opens the app;
+    /// `name` names the driver's log in the test's scratch folder.
+    async fn launch(name: &str, env: &[(&str, String)]) -> Desktop {
         let Some(driver_bin) = std::env::var_os("HARK_TEST_TAURI_DRIVER") else {
             panic!(
                 "HARK_TEST_TAURI_DRIVER is not set: run the tests with `cargo xtask test`, which installs tauri-driver and starts Xvfb"
@@ -65,7 +66,8 @@ impl Desktop {
         };
         let port = free_port();
         let native_port = free_port();
-        let log = std::fs::File::create(scratch("desktop").join("tauri-driver.log")).unwrap();
+        let log_path = scratch(name).join("tauri-driver.log");
+        let log = std::fs::File::create(&log_path).unwrap();
         let driver = Command::new(driver_bin)
             .args([
                 "--port",
@@ -74,38 +76,50 @@ impl Desktop {
                 &native_port.to_string(),
             ])
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("tauri-driver starts");
-        let url = format!("http://127.0.0.1:{port}");
+        let driver_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+        // One session request, once tauri-driver *and* the WebKitWebDriver it starts both
+        // listen: a request forwarded before WebKitWebDriver is up never gets an answer.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for listening in [port, native_port] {
+            while std::net::TcpStream::connect(("127.0.0.1", listening)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "the WebDriver servers did not listen on {port} and {native_port}: {}",
+                    driver_log()
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "tauri:options".into(),
             serde_json::json!({ "application": app_binary() }),
         );
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let client = loop {
-            let mut builder =
-                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
-            match builder
-                .capabilities(capabilities.clone())
-                .connect(&url)
-                .await
-            {
-                Ok(client) => break client,
-                Err(err) if Instant::now() < deadline => {
-                    let _ = err;
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(err) => panic!("no WebDriver session on the app: {err}"),
-            }
+        let mut builder =
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+        builder.capabilities(capabilities);
+        let client = match tokio::time::timeout(
+            Duration::from_secs(60),
+            builder.connect(&format!("http://127.0.0.1:{port}")),
+        )
+        .await
+        {
+            Ok(Ok(client)) => client,
+            Ok(Err(err)) => panic!("no WebDriver session on the app: {err}\n{}", driver_log()),
+            Err(_) => panic!(
+                "the app did not start under WebDriver within 60 s\n{}",
+                driver_log()
+            ),
         };
         Desktop { driver, client }
     }
 
-    /// Waits up to `timeout` for an element matching `css`.
     /// Waits up to `timeout` for an element matching `css`; else saves a screenshot and panics
     /// with what the window shows.
     async fn find(&self, css: &str, timeout: Duration) -> fantoccini::elements::Element {
@@ -172,14 +186,35 @@ impl Desktop {
 }
 
 impl Drop for Desktop {
-    /// Ends tauri-driver, WebKitWebDriver and the app (their process group), also when a test
-    /// fails half-way.
+    /// Ends tauri-driver, WebKitWebDriver and the app, also when a test fails half-way.
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.driver.id())])
-            .status();
+        // The app and WebKitWebDriver first (children and grandchildren), then the driver.
+        let pid = self.driver.id().to_string();
+        for child in descendants(&pid).into_iter().rev() {
+            let _ = Command::new("kill").args(["-KILL", &child]).status();
+        }
+        let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+/// A process's descendants, parents before children (from `/proc/<pid>/task/*/children`).
+fn descendants(pid: &str) -> Vec<String> {
+    let mut all = vec![pid.to_string()];
+    let mut at = 0;
+    while at < all.len() {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", all[at]))
+            .map(|dir| dir.flatten().collect::<Vec<_>>())
+            .unwrap_or_default();
+        for task in tasks {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            all.extend(children.split_whitespace().map(str::to_string));
+        }
+        at += 1;
+    }
+    all.remove(0);
+    all
 }
 
 /// The desktop app's process whose environment has `HARK_DATA_DIR=<data_dir>`.
@@ -229,6 +264,21 @@ async fn start_recording(app: &Desktop, mic: &VirtualMic, title: &str) -> (i64, 
     (before_notice, after_notice)
 }
 
+/// One app window at a time: each is a WebKit browser, heavy for a 2-core machine running the
+/// rest of the suite too.
+static ONE_WINDOW: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Runs a desktop test alone and within `limit`, so a stuck window fails the test instead of
+/// hanging the suite.
+async fn desktop_test(limit: Duration, test: impl Future<Output = ()>) {
+    let _alone = ONE_WINDOW.lock().await;
+    if tokio::time::timeout(limit, test).await.is_err() {
+        panic!(
+            "the desktop test did not finish within {limit:?}; see the screenshots and tauri-driver.log in its scratch folder"
+        );
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -239,290 +289,386 @@ fn free_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
-    let emulator = emulator().await;
-    let proxy = dev_proxy(&emulator).await;
-    let mic = VirtualMic::new("hark_it_desktop", 48_000, 1);
-    let script = Script::new()
-        .pause(600)
-        .say("3 1 4")
-        .pause(900)
-        .say("1 5 9 2")
-        .pause(900);
-    let wav = scratch("desktop").join("script.wav");
-    write_wav(&wav, script.samples());
-    let home = scratch("desktop");
-    let data_dir = home.join("data");
-    let app = Desktop::launch(&[
-        ("HARK_PROXY_URL", proxy),
-        ("HARK_DATA_DIR", data_dir.display().to_string()),
-        ("XDG_CONFIG_HOME", home.join("config").display().to_string()),
-    ])
-    .await;
+    desktop_test(Duration::from_secs(240), async {
+        let emulator = emulator().await;
+        let proxy = dev_proxy(&emulator).await;
+        let mic = VirtualMic::new("hark_it_desktop", 48_000, 1);
+        let script = Script::new()
+            .pause(600)
+            .say("3 1 4")
+            .pause(900)
+            .say("1 5 9 2")
+            .pause(900);
+        let wav = scratch("desktop").join("script.wav");
+        write_wav(&wav, script.samples());
+        let home = scratch("desktop");
+        let data_dir = home.join("data");
+        let app = Desktop::launch(
+            "desktop",
+            &[
+                ("HARK_PROXY_URL", proxy),
+                ("HARK_DATA_DIR", data_dir.display().to_string()),
+                ("XDG_CONFIG_HOME", home.join("config").display().to_string()),
+            ],
+        )
+        .await;
 
-    let (before_notice, after_notice) = start_recording(&app, &mic, "Desktop interview").await;
-    let settings = home.join("config/hark/config.toml");
-    assert!(
-        settings.exists(),
-        "choosing local-only saves {}",
-        settings.display()
-    );
-    let player = tokio::task::spawn_blocking(move || mic.play(&wav));
+        let (before_notice, after_notice) = start_recording(&app, &mic, "Desktop interview").await;
+        let settings = home.join("config/hark/config.toml");
+        assert!(
+            settings.exists(),
+            "choosing local-only saves {}",
+            settings.display()
+        );
+        let player = tokio::task::spawn_blocking(move || mic.play(&wav));
 
-    // The exact transcript appears live, in order.
-    let expected = script.expected_transcripts().to_vec();
-    let shown = app
-        .wait_text("#transcript", Duration::from_secs(30), |t| {
-            expected.iter().all(|line| t.contains(line.as_str()))
+        // The exact transcript appears live, in order.
+        let expected = script.expected_transcripts().to_vec();
+        let shown = app
+            .wait_text("#transcript", Duration::from_secs(30), |t| {
+                expected.iter().all(|line| t.contains(line.as_str()))
+            })
+            .await;
+        let first = shown.find(expected[0].as_str()).unwrap();
+        let second = shown.find(expected[1].as_str()).unwrap();
+        assert!(first < second, "in order: {shown}");
+        assert!(shown.contains("You"), "speaker label: {shown}");
+        player.await.unwrap();
+        app.screenshot("2-recording").await;
+
+        app.click("#stop").await;
+        app.wait_text("[role=alert]", Duration::from_secs(20), |t| {
+            t.starts_with("Saved:")
         })
         .await;
-    let first = shown.find(expected[0].as_str()).unwrap();
-    let second = shown.find(expected[1].as_str()).unwrap();
-    assert!(first < second, "in order: {shown}");
-    assert!(shown.contains("You"), "speaker label: {shown}");
-    player.await.unwrap();
-    app.screenshot("2-recording").await;
 
-    app.click("#stop").await;
-    app.wait_text("[role=alert]", Duration::from_secs(20), |t| {
-        t.starts_with("Saved:")
-    })
-    .await;
+        // Stored in SQLite exactly as shown.
+        let store = hark_store::Store::open(&data_dir.join("hark.db")).unwrap();
+        let sessions = store.sessions().unwrap();
+        assert_eq!(sessions.len(), 1);
+        let detail = store.session(&sessions[0].session.id.to_string()).unwrap();
+        let stored: Vec<&str> = detail.segments.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(stored, expected);
+        assert_eq!(detail.interview.job_title, "Desktop interview");
+        // The recording notice is kept with when it was confirmed (no sign-in: nobody named).
+        let consent = detail.session.consent.expect("the notice is recorded");
+        assert_eq!(consent.by, None);
+        assert!(
+            (before_notice..=after_notice).contains(&consent.at_ms),
+            "confirmed at {}, clicked between {before_notice} and {after_notice}",
+            consent.at_ms
+        );
 
-    // Stored in SQLite exactly as shown.
-    let store = hark_store::Store::open(&data_dir.join("hark.db")).unwrap();
-    let sessions = store.sessions().unwrap();
-    assert_eq!(sessions.len(), 1);
-    let detail = store.session(&sessions[0].session.id.to_string()).unwrap();
-    let stored: Vec<&str> = detail.segments.iter().map(|s| s.text.as_str()).collect();
-    assert_eq!(stored, expected);
-    assert_eq!(detail.interview.job_title, "Desktop interview");
-    // The recording notice is kept with when it was confirmed (no sign-in: nobody named).
-    let consent = detail.session.consent.expect("the notice is recorded");
-    assert_eq!(consent.by, None);
-    assert!(
-        (before_notice..=after_notice).contains(&consent.at_ms),
-        "confirmed at {}, clicked between {before_notice} and {after_notice}",
-        consent.at_ms
-    );
-
-    // The library finds it by a digit string and exports it.
-    app.click("#nav-library").await;
-    app.wait_text("#sessions", Duration::from_secs(10), |t| {
-        t.contains("Desktop interview")
-    })
-    .await;
-    app.find("#search", Duration::from_secs(5))
-        .await
-        .send_keys("5 9")
-        .await
-        .unwrap();
-    let hit = app
-        .wait_text("#search-results", Duration::from_secs(10), |t| {
+        // The library finds it by a digit string and exports it.
+        app.click("#nav-library").await;
+        app.wait_text("#sessions", Duration::from_secs(10), |t| {
             t.contains("Desktop interview")
         })
         .await;
-    assert!(hit.contains("1 5 9 2"), "{hit}");
-    assert_eq!(app.text("#search-results mark").await, "5");
-    app.screenshot("3-library-search").await;
-    app.click("#search-results .hit").await;
-    app.find("#session-title", Duration::from_secs(10)).await;
-    app.click("#export-srt").await;
-    let srt = app
-        .wait_text("#export-text", Duration::from_secs(10), |t| {
-            t.contains("-->")
+        app.find("#search", Duration::from_secs(5))
+            .await
+            .send_keys("5 9")
+            .await
+            .unwrap();
+        let hit = app
+            .wait_text("#search-results", Duration::from_secs(10), |t| {
+                t.contains("Desktop interview")
+            })
+            .await;
+        assert!(hit.contains("1 5 9 2"), "{hit}");
+        assert_eq!(app.text("#search-results mark").await, "5");
+        app.screenshot("3-library-search").await;
+        app.click("#search-results .hit").await;
+        app.find("#session-title", Duration::from_secs(10)).await;
+        app.click("#export-srt").await;
+        let srt = app
+            .wait_text("#export-text", Duration::from_secs(10), |t| {
+                t.contains("-->")
+            })
+            .await;
+        let cues: Vec<&str> = srt.lines().filter(|l| l.contains(" --> ")).collect();
+        assert_eq!(cues.len(), 2, "{srt}");
+        for (cue, segment) in cues.iter().zip(&detail.segments) {
+            let (start, _) = cue.split_once(" --> ").unwrap();
+            let ms = |t: &str| {
+                let (hms, millis) = t.split_once(',').unwrap();
+                let parts: Vec<i64> = hms.split(':').map(|p| p.parse().unwrap()).collect();
+                ((parts[0] * 60 + parts[1]) * 60 + parts[2]) * 1000 + millis.parse::<i64>().unwrap()
+            };
+            assert_eq!(ms(start.trim()), segment.start_ms, "{srt}");
+        }
+        assert!(srt.contains(expected[1].as_str()), "{srt}");
+        app.screenshot("4-session-export").await;
+
+        // A second start on the same data folder hands over to this window and exits.
+        let second = Command::new(app_binary())
+            .env("HARK_DATA_DIR", &data_dir)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let second_pid = second.id();
+        let exited = tokio::task::spawn_blocking(move || {
+            let mut second = second;
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                if let Some(status) = second.try_wait().unwrap() {
+                    return Some(status);
+                }
+                if Instant::now() > deadline {
+                    let _ = second.kill();
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+        .await
+        .unwrap();
+        assert!(
+            exited.is_some(),
+            "a second Hark (pid {second_pid}) on the same folder kept running"
+        );
+        assert_eq!(app.text("#session-title").await, "Desktop interview");
+
+        // Settings: a diagnostics report with the version and the end of the rotating log.
+        app.click("#nav-settings").await;
+        app.click("#copy-diagnostics").await;
+        let report = app
+            .wait_text("#diagnostics", Duration::from_secs(10), |t| {
+                t.contains("Hark ")
+            })
+            .await;
+        assert!(report.contains(&data_dir.display().to_string()), "{report}");
+        assert!(data_dir.join("logs/hark.log").exists(), "{report}");
+        assert!(!report.contains("sk-"), "no secrets: {report}");
+        app.click("#nav-library").await;
+        app.click("#sessions button.link").await;
+        app.find("#session-title", Duration::from_secs(10)).await;
+
+        // Naming the speaker and correcting a line reach SQLite (arguments cross the real IPC).
+        app.click("#rename-microphone").await;
+        let name = app
+            .find("#speaker-name-microphone", Duration::from_secs(5))
+            .await;
+        name.clear().await.unwrap();
+        name.send_keys("Grace").await.unwrap();
+        app.click("#save-speaker-microphone").await;
+        app.wait_text("#session-transcript", Duration::from_secs(10), |t| {
+            t.contains("Grace")
         })
         .await;
-    let cues: Vec<&str> = srt.lines().filter(|l| l.contains(" --> ")).collect();
-    assert_eq!(cues.len(), 2, "{srt}");
-    for (cue, segment) in cues.iter().zip(&detail.segments) {
-        let (start, _) = cue.split_once(" --> ").unwrap();
-        let ms = |t: &str| {
-            let (hms, millis) = t.split_once(',').unwrap();
-            let parts: Vec<i64> = hms.split(':').map(|p| p.parse().unwrap()).collect();
-            ((parts[0] * 60 + parts[1]) * 60 + parts[2]) * 1000 + millis.parse::<i64>().unwrap()
-        };
-        assert_eq!(ms(start.trim()), segment.start_ms, "{srt}");
-    }
-    assert!(srt.contains(expected[1].as_str()), "{srt}");
-    app.screenshot("4-session-export").await;
-    app.close().await;
+        app.click("#session-transcript .edit-line").await;
+        let line = app
+            .find("[aria-label='Segment text']", Duration::from_secs(5))
+            .await;
+        line.clear().await.unwrap();
+        line.send_keys("three one four").await.unwrap();
+        app.click(".save-edit").await;
+        app.wait_text("#session-transcript", Duration::from_secs(10), |t| {
+            t.contains("three one four")
+        })
+        .await;
+        let detail = store.session(&detail.session.id.to_string()).unwrap();
+        assert_eq!(detail.segments[0].text, "three one four");
+        assert!(
+            detail
+                .segments
+                .iter()
+                .all(|s| s.speaker_label.as_deref() == Some("Grace"))
+        );
+        app.close().await;
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quitting_the_app_while_recording_stops_and_saves_the_session_first() {
-    let emulator = emulator().await;
-    let proxy = dev_proxy(&emulator).await;
-    let mic = VirtualMic::new("hark_it_desktop_quit", 48_000, 1);
-    let script = Script::new().pause(600).say("2 7 1 8").pause(900);
-    let home = scratch("desktop-quit");
-    let wav = home.join("script.wav");
-    write_wav(&wav, script.samples());
-    let data_dir = home.join("data");
-    let app = Desktop::launch(&[
-        ("HARK_PROXY_URL", proxy),
-        ("HARK_DATA_DIR", data_dir.display().to_string()),
-        ("XDG_CONFIG_HOME", home.join("config").display().to_string()),
-    ])
-    .await;
-    start_recording(&app, &mic, "Quit mid-interview").await;
-    tokio::task::spawn_blocking(move || mic.play(&wav))
-        .await
-        .unwrap();
-    app.wait_text("#transcript", Duration::from_secs(20), |t| {
-        t.contains("2 7 1 8")
+    desktop_test(Duration::from_secs(240), async {
+        let emulator = emulator().await;
+        let proxy = dev_proxy(&emulator).await;
+        let mic = VirtualMic::new("hark_it_desktop_quit", 48_000, 1);
+        let script = Script::new().pause(600).say("2 7 1 8").pause(900);
+        let home = scratch("desktop-quit");
+        let wav = home.join("script.wav");
+        write_wav(&wav, script.samples());
+        let data_dir = home.join("data");
+        let app = Desktop::launch(
+            "desktop-quit",
+            &[
+                ("HARK_PROXY_URL", proxy),
+                ("HARK_DATA_DIR", data_dir.display().to_string()),
+                ("XDG_CONFIG_HOME", home.join("config").display().to_string()),
+            ],
+        )
+        .await;
+        start_recording(&app, &mic, "Quit mid-interview").await;
+        tokio::task::spawn_blocking(move || mic.play(&wav))
+            .await
+            .unwrap();
+        app.wait_text("#transcript", Duration::from_secs(20), |t| {
+            t.contains("2 7 1 8")
+        })
+        .await;
+
+        // The system asks the app to quit (logout, shutdown, `kill`): SIGTERM.
+        let pid = app_pid(&data_dir).expect("the app's process");
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(
+                Instant::now() < deadline,
+                "the app did not quit within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        // Stopped normally, not left for crash recovery: completed, transcript and file whole.
+        let store = hark_store::Store::open(&data_dir.join("hark.db")).unwrap();
+        let sessions = store.sessions().unwrap();
+        assert_eq!(sessions.len(), 1);
+        let session = &sessions[0].session;
+        assert_eq!(
+            session.state,
+            hark_store::SessionState::Completed,
+            "{session:?}"
+        );
+        assert!(session.ended_at_ms.is_some());
+        let detail = store.session(&session.id.to_string()).unwrap();
+        let texts: Vec<&str> = detail.segments.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(texts, script.expected_transcripts());
+        let file = session.recording_path.clone().expect("a recording file");
+        let tracks = hark_audio::recording::read(Path::new(&file)).unwrap();
+        assert!(
+            (tracks[0].seconds() - session.seconds_recorded).abs() < 0.2,
+            "file {} s, session {} s",
+            tracks[0].seconds(),
+            session.seconds_recorded
+        );
+        app.close().await;
     })
     .await;
-
-    // The system asks the app to quit (logout, shutdown, `kill`): SIGTERM.
-    let pid = app_pid(&data_dir).expect("the app's process");
-    let status = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Path::new(&format!("/proc/{pid}")).exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the app did not quit within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-
-    // Stopped normally, not left for crash recovery: completed, transcript and file whole.
-    let store = hark_store::Store::open(&data_dir.join("hark.db")).unwrap();
-    let sessions = store.sessions().unwrap();
-    assert_eq!(sessions.len(), 1);
-    let session = &sessions[0].session;
-    assert_eq!(
-        session.state,
-        hark_store::SessionState::Completed,
-        "{session:?}"
-    );
-    assert!(session.ended_at_ms.is_some());
-    let detail = store.session(&session.id.to_string()).unwrap();
-    let texts: Vec<&str> = detail.segments.iter().map(|s| s.text.as_str()).collect();
-    assert_eq!(texts, script.expected_transcripts());
-    let file = session.recording_path.clone().expect("a recording file");
-    let tracks = hark_audio::recording::read(Path::new(&file)).unwrap();
-    assert!(
-        (tracks[0].seconds() - session.seconds_recorded).abs() < 0.2,
-        "file {} s, session {} s",
-        tracks[0].seconds(),
-        session.seconds_recorded
-    );
-    app.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recruiter_signs_in_records_the_organisations_interview_and_it_syncs() {
-    let project = Project::from_env();
-    let owner = project.new_user("desktop-owner").await;
-    let email = format!("desktop-{}@example.test", Uuid::new_v4().simple());
-    let password = "correct horse battery";
-    project.create_user(&email, password).await;
-    let recruiter = project.sign_in(&email, password).await;
-    let org = project
-        .organization(&owner, &[(&recruiter, "recruiter")])
+    desktop_test(Duration::from_secs(240), async {
+        let project = Project::from_env();
+        let owner = project.new_user("desktop-owner").await;
+        let email = format!("desktop-{}@example.test", Uuid::new_v4().simple());
+        let password = "correct horse battery";
+        project.create_user(&email, password).await;
+        let recruiter = project.sign_in(&email, password).await;
+        let org = project
+            .organization(&owner, &[(&recruiter, "recruiter")])
+            .await;
+        let interview = project.interview(&owner, org).await;
+        let emulator = emulator().await;
+        let proxy = proxy(&emulator, Some(&project), &[]).await;
+        let mic = VirtualMic::new("hark_it_desktop_org", 48_000, 1);
+        let script = Script::new().pause(600).say("6 0 2").pause(900);
+        let home = scratch("desktop-org");
+        let wav = home.join("script.wav");
+        write_wav(&wav, script.samples());
+        let data_dir = home.join("data");
+        let app = Desktop::launch(
+            "desktop-org",
+            &[
+                ("HARK_PROXY_URL", proxy),
+                ("HARK_SUPABASE_URL", project.url.clone()),
+                ("HARK_SUPABASE_ANON_KEY", project.anon_key.clone()),
+                ("HARK_DATA_DIR", data_dir.display().to_string()),
+                ("XDG_CONFIG_HOME", home.join("config").display().to_string()),
+            ],
+        )
         .await;
-    let interview = project.interview(&owner, org).await;
-    let emulator = emulator().await;
-    let proxy = proxy(&emulator, Some(&project), &[]).await;
-    let mic = VirtualMic::new("hark_it_desktop_org", 48_000, 1);
-    let script = Script::new().pause(600).say("6 0 2").pause(900);
-    let home = scratch("desktop-org");
-    let wav = home.join("script.wav");
-    write_wav(&wav, script.samples());
-    let data_dir = home.join("data");
-    let app = Desktop::launch(&[
-        ("HARK_PROXY_URL", proxy),
-        ("HARK_SUPABASE_URL", project.url.clone()),
-        ("HARK_SUPABASE_ANON_KEY", project.anon_key.clone()),
-        ("HARK_DATA_DIR", data_dir.display().to_string()),
-        ("XDG_CONFIG_HOME", home.join("config").display().to_string()),
-    ])
-    .await;
 
-    // First run with an organisation configured: sign in (a wrong password first).
-    app.find("#sign-in-title", Duration::from_secs(20)).await;
-    let fill = async |css: &str, text: &str| {
-        let field = app.find(css, Duration::from_secs(10)).await;
-        field.clear().await.unwrap();
-        field.send_keys(text).await.unwrap();
-    };
-    fill("#email", &email).await;
-    fill("#password", "not it").await;
-    app.click("#sign-in").await;
-    app.wait_text("#sign-in-error", Duration::from_secs(10), |t| !t.is_empty())
-        .await;
-    app.screenshot("5-sign-in").await;
-    fill("#password", password).await;
-    app.click("#sign-in").await;
-    app.find("#record", Duration::from_secs(15)).await;
-    assert_eq!(app.text("#nav-account").await, email);
+        // First run with an organisation configured: sign in (a wrong password first).
+        app.find("#sign-in-title", Duration::from_secs(20)).await;
+        let fill = async |css: &str, text: &str| {
+            let field = app.find(css, Duration::from_secs(10)).await;
+            field.clear().await.unwrap();
+            field.send_keys(text).await.unwrap();
+        };
+        fill("#email", &email).await;
+        fill("#password", "not it").await;
+        app.click("#sign-in").await;
+        app.wait_text("#sign-in-error", Duration::from_secs(10), |t| !t.is_empty())
+            .await;
+        app.screenshot("5-sign-in").await;
+        fill("#password", password).await;
+        app.click("#sign-in").await;
+        app.find("#record", Duration::from_secs(15)).await;
+        assert_eq!(app.text("#nav-account").await, email);
 
-    // The organisation's interview, pulled at sign-in, is picked by its title.
-    fill("#interview", "Platform Engineer").await;
-    app.click(&format!("#microphone option[value=\"{}\"]", mic.id()))
+        // The organisation's interview, pulled at sign-in, is picked by its title.
+        fill("#interview", "Platform Engineer").await;
+        app.click(&format!("#microphone option[value=\"{}\"]", mic.id()))
+            .await;
+        app.click("#consent").await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        app.click("#record").await;
+        app.wait_text(".connection", Duration::from_secs(15), |t| {
+            t.contains("connected")
+        })
         .await;
-    app.click("#consent").await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    app.click("#record").await;
-    app.wait_text(".connection", Duration::from_secs(15), |t| {
-        t.contains("connected")
+        tokio::task::spawn_blocking(move || mic.play(&wav))
+            .await
+            .unwrap();
+        app.wait_text("#transcript", Duration::from_secs(20), |t| {
+            t.contains("6 0 2")
+        })
+        .await;
+        app.click("#stop").await;
+        app.wait_text("[role=alert]", Duration::from_secs(20), |t| {
+            t.starts_with("Saved:")
+        })
+        .await;
+
+        // The library shows it synced; the organisation has it, as this recruiter's, with the notice.
+        app.click("#nav-library").await;
+        app.wait_text("#sessions td.sync", Duration::from_secs(30), |t| {
+            t == "Synced"
+        })
+        .await;
+        app.screenshot("6-library-synced").await;
+        let session = send(
+            project
+                .rest(Some(&recruiter))
+                .from("recording_sessions")
+                .select("id,interview_id,recorder_id,consent_confirmed_by")
+                .eq("interview_id", interview.to_string()),
+        )
+        .await;
+        assert_eq!(
+            session.body.as_array().map(Vec::len),
+            Some(1),
+            "{:?}",
+            session.body
+        );
+        let row = &session.body[0];
+        assert_eq!(row["recorder_id"], recruiter.user_id.to_string());
+        assert_eq!(row["consent_confirmed_by"], recruiter.user_id.to_string());
+        let segments = send(
+            project
+                .rest(Some(&recruiter))
+                .from("transcript_segments")
+                .select("text")
+                .eq("session_id", row["id"].as_str().unwrap()),
+        )
+        .await;
+        assert_eq!(segments.body, serde_json::json!([{"text": "6 0 2"}]));
+
+        // Signing out from the account screen.
+        app.click("#nav-account").await;
+        app.click("#sign-out").await;
+        app.wait_text("#nav-account", Duration::from_secs(10), |t| t == "Sign in")
+            .await;
+        app.close().await;
     })
     .await;
-    tokio::task::spawn_blocking(move || mic.play(&wav))
-        .await
-        .unwrap();
-    app.wait_text("#transcript", Duration::from_secs(20), |t| {
-        t.contains("6 0 2")
-    })
-    .await;
-    app.click("#stop").await;
-    app.wait_text("[role=alert]", Duration::from_secs(20), |t| {
-        t.starts_with("Saved:")
-    })
-    .await;
-
-    // The library shows it synced; the organisation has it, as this recruiter's, with the notice.
-    app.click("#nav-library").await;
-    app.wait_text("#sessions td.sync", Duration::from_secs(30), |t| {
-        t == "Synced"
-    })
-    .await;
-    app.screenshot("6-library-synced").await;
-    let session = send(
-        project
-            .rest(Some(&recruiter))
-            .from("recording_sessions")
-            .select("id,interview_id,recorder_id,consent_confirmed_by")
-            .eq("interview_id", interview.to_string()),
-    )
-    .await;
-    assert_eq!(
-        session.body.as_array().map(Vec::len),
-        Some(1),
-        "{:?}",
-        session.body
-    );
-    let row = &session.body[0];
-    assert_eq!(row["recorder_id"], recruiter.user_id.to_string());
-    assert_eq!(row["consent_confirmed_by"], recruiter.user_id.to_string());
-    let segments = send(
-        project
-            .rest(Some(&recruiter))
-            .from("transcript_segments")
-            .select("text")
-            .eq("session_id", row["id"].as_str().unwrap()),
-    )
-    .await;
-    assert_eq!(segments.body, serde_json::json!([{"text": "6 0 2"}]));
-
-    // Signing out from the account screen.
-    app.click("#nav-account").await;
-    app.click("#sign-out").await;
-    app.wait_text("#nav-account", Duration::from_secs(10), |t| t == "Sign in")
-        .await;
-    app.close().await;
 }

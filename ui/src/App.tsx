@@ -4,6 +4,7 @@ import { useEffect } from "preact/hooks";
 import { call, commands, events, messageOf } from "./api";
 import { account, active, info, onRecorderEvent, onSyncEvent, route, toast } from "./state";
 import { AccountView } from "./views/AccountView";
+import { Settings } from "./views/Settings";
 import { CloseGuard } from "./views/CloseGuard";
 import { FirstRun } from "./views/FirstRun";
 import { Library } from "./views/Library";
@@ -44,6 +45,9 @@ export function App() {
             <button id="nav-library" class="tab" aria-current={current.name === "library" || current.name === "session" ? "page" : undefined} onClick={() => (route.value = { name: "library" })}>
               Library
             </button>
+            <button id="nav-settings" class="tab" aria-current={current.name === "settings" ? "page" : undefined} onClick={() => (route.value = { name: "settings" })}>
+              Settings
+            </button>
           </nav>
           {info.value?.organisation ? (
             <button id="nav-account" class="tab mode" aria-current={current.name === "account" ? "page" : undefined} onClick={() => (route.value = { name: "account" })}>
@@ -67,6 +71,7 @@ export function App() {
         {current.name === "record" && <Record />}
         {current.name === "library" && <Library />}
         {current.name === "account" && <AccountView />}
+        {current.name === "settings" && <Settings />}
         {current.name === "session" && <SessionView id={current.id} />}
       </main>
       <CloseGuard />

@@ -41,6 +41,12 @@ export const commands = {
 	sessionDetail: (id: string) => typedError<SessionDetail, UiError>(__TAURI_INVOKE("session_detail", { id })),
 	/**  A session rendered as Markdown, text, SRT, WebVTT or JSON. */
 	exportSession: (id: string, format: Format) => typedError<string, UiError>(__TAURI_INVOKE("export_session", { id, format })),
+	/**  Corrects a segment's text. */
+	editSegment: (segmentId: string, text: string) => typedError<Segment, UiError>(__TAURI_INVOKE("edit_segment", { segmentId, text })),
+	/**  Names a source's speaker in a session (`null` goes back to You / Candidate). */
+	renameSpeaker: (sessionId: string, source: string, label: string | null) => typedError<number, UiError>(__TAURI_INVOKE("rename_speaker", { sessionId, source, label })),
+	/**  Deletes a finished session here, with its recording file. */
+	deleteSession: (sessionId: string) => typedError<null, UiError>(__TAURI_INVOKE("delete_session", { sessionId })),
 	/**  Who is signed in to the organisation; `None` in local-only mode. */
 	accountStatus: () => typedError<AccountStatus | null, UiError>(__TAURI_INVOKE("account_status")),
 	/**  Signs in with email and password. */
@@ -55,6 +61,8 @@ export const commands = {
 	signOut: () => typedError<AccountStatus, UiError>(__TAURI_INVOKE("sign_out")),
 	/**  Tries every unsynced session again now, failed ones included; returns how many. */
 	syncNow: () => typedError<number, UiError>(__TAURI_INVOKE("sync_now")),
+	/**  A support report to copy: version, system, settings without secrets, the log's end. */
+	diagnostics: () => typedError<string, UiError>(__TAURI_INVOKE("diagnostics")),
 };
 
 /** Events */

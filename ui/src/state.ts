@@ -3,7 +3,7 @@ import { signal } from "@preact/signals";
 import type { AccountStatus, Active, AppInfo, RecorderEvent, SyncEvent, Warning } from "./bindings.gen";
 import { applyEvent, emptyTranscript, type Transcript } from "./transcript";
 
-export type Route = { name: "first-run" } | { name: "record" } | { name: "library" } | { name: "account" } | { name: "session"; id: string };
+export type Route = { name: "first-run" } | { name: "record" } | { name: "library" } | { name: "account" } | { name: "settings" } | { name: "session"; id: string };
 
 /** A banner above the record screen; `key` replaces an older banner about the same thing. */
 export interface Banner {

@@ -153,6 +153,24 @@ impl Recorder {
             .await
     }
 
+    /// Deletes a finished session here: its transcript, notes and recording file. The
+    /// organisation's copy, if it was synced, stays.
+    pub async fn delete_session(&self, id: Uuid) -> Result<()> {
+        let path = self.store.call(move |s| s.delete_session(id)).await?;
+        if let Some(path) = path {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => {
+                    return Err(RecorderError::Invalid(format!(
+                        "the session is deleted but its recording {path} could not be removed ({err}); delete the file by hand"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Starts recording. Fails only if no audio can be recorded at all.
     pub async fn start(&self, options: StartOptions) -> Result<Recording> {
         let pressed = Instant::now();

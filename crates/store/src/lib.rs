@@ -312,6 +312,33 @@ const SESSION_COLUMNS: &str = "s.id, s.interview_id, s.sources, s.model, s.langu
     s.started_at_ms, s.ended_at_ms, s.seconds_recorded, s.recording_path, s.state, \
     s.consent_confirmed_by, s.consent_confirmed_at_ms";
 
+/// Puts a session in the outbox (again) as pending.
+fn queue_for_sync(tx: &rusqlite::Transaction<'_>, id: Uuid, now: i64) -> Result<()> {
+    tx.execute(
+        "insert into sync_outbox (session_id, updated_at_ms) values (?1, ?2) \
+         on conflict (session_id) do update set state = 'pending', attempts = 0, \
+           last_error = null, next_attempt_at_ms = null, updated_at_ms = excluded.updated_at_ms",
+        params![id.to_string(), now],
+    )
+    .map_err(StoreError::sql("queue session for sync"))?;
+    Ok(())
+}
+
+/// Queues a changed session for sync unless it is still being recorded (stopping queues it).
+fn requeue_if_finished(tx: &rusqlite::Transaction<'_>, id: Uuid) -> Result<()> {
+    let recording: bool = tx
+        .query_row(
+            "select state = 'recording' from recording_sessions where id = ?1",
+            [id.to_string()],
+            |row| row.get(0),
+        )
+        .map_err(StoreError::sql("queue session for sync"))?;
+    if recording {
+        return Ok(());
+    }
+    queue_for_sync(tx, id, now_ms())
+}
+
 /// How many columns [`SESSION_COLUMNS`] has (queries add theirs after it).
 const SESSION_COLUMN_COUNT: usize = 12;
 
@@ -759,13 +786,115 @@ impl Store {
                 id: id.to_string(),
             });
         }
-        tx.execute(
-            "insert into sync_outbox (session_id, updated_at_ms) values (?1, ?2) \
-             on conflict (session_id) do update set state = 'pending', updated_at_ms = excluded.updated_at_ms",
-            params![id.to_string(), now],
-        )
-        .map_err(StoreError::sql("queue session for sync"))?;
+        queue_for_sync(&tx, id, now)?;
         tx.commit().map_err(StoreError::sql("finish session"))
+    }
+
+    /// Corrects a segment's text (the search index follows); a finished session is queued to
+    /// send the change. Empty text is refused: delete words, not the segment.
+    pub fn edit_segment(&mut self, segment_id: Uuid, text: &str) -> Result<Segment> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(StoreError::Invalid {
+                field: "text",
+                problem: "a segment cannot be emptied; leave at least a word".into(),
+            });
+        }
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(StoreError::sql("edit segment"))?;
+        let session_id: Option<String> = tx
+            .query_row(
+                "update transcript_segments set text = ?2 where id = ?1 returning session_id",
+                params![segment_id.to_string(), text],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(StoreError::sql("edit segment"))?;
+        let session_id = session_id.ok_or(StoreError::NotFound {
+            what: "segment",
+            id: segment_id.to_string(),
+        })?;
+        let session_id = Uuid::parse_str(&session_id).map_err(|_| StoreError::Invalid {
+            field: "session_id",
+            problem: format!("{session_id:?} is not a UUID"),
+        })?;
+        requeue_if_finished(&tx, session_id)?;
+        let segment = tx
+            .query_row(
+                &format!("select {SEGMENT_COLUMNS} from transcript_segments t where t.id = ?1"),
+                [segment_id.to_string()],
+                segment_of,
+            )
+            .map_err(StoreError::sql("edit segment"))?;
+        tx.commit().map_err(StoreError::sql("edit segment"))?;
+        Ok(segment)
+    }
+
+    /// Names the speaker of one source in a session (`None` goes back to You / Candidate);
+    /// returns how many segments changed. A finished session is queued to send the change.
+    pub fn rename_speaker(
+        &mut self,
+        session_id: Uuid,
+        source: &str,
+        label: Option<&str>,
+    ) -> Result<usize> {
+        let label = label.map(str::trim).filter(|l| !l.is_empty());
+        if label.is_some_and(|l| l.chars().count() > 80) {
+            return Err(StoreError::Invalid {
+                field: "speaker_label",
+                problem: "a speaker's name is at most 80 characters".into(),
+            });
+        }
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(StoreError::sql("rename speaker"))?;
+        let changed = tx
+            .execute(
+                "update transcript_segments set speaker_label = ?3 where session_id = ?1 and source = ?2",
+                params![session_id.to_string(), source, label],
+            )
+            .map_err(StoreError::sql("rename speaker"))?;
+        requeue_if_finished(&tx, session_id)?;
+        tx.commit().map_err(StoreError::sql("rename speaker"))?;
+        Ok(changed)
+    }
+
+    /// Deletes a session here (its segments, notes and outbox entry with it); returns its
+    /// recording file's path so the caller can remove the file. A session being recorded is
+    /// refused. The organisation's copy, if synced, is not touched.
+    pub fn delete_session(&mut self, session_id: Uuid) -> Result<Option<String>> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(StoreError::sql("delete session"))?;
+        let found: Option<(String, Option<String>)> = tx
+            .query_row(
+                "select state, recording_path from recording_sessions where id = ?1",
+                [session_id.to_string()],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(StoreError::sql("delete session"))?;
+        let (state, path) = found.ok_or(StoreError::NotFound {
+            what: "session",
+            id: session_id.to_string(),
+        })?;
+        if state == SessionState::Recording.as_str() {
+            return Err(StoreError::Invalid {
+                field: "session",
+                problem: "it is still being recorded; stop it first".into(),
+            });
+        }
+        tx.execute(
+            "delete from recording_sessions where id = ?1",
+            [session_id.to_string()],
+        )
+        .map_err(StoreError::sql("delete session"))?;
+        tx.commit().map_err(StoreError::sql("delete session"))?;
+        Ok(path)
     }
 
     /// Marks sessions a crash left `recording` as interrupted and queues them; returns them.

@@ -322,3 +322,93 @@ fn the_recording_notice_is_kept_with_who_and_when_and_only_a_user_is_sent() {
         .to_string();
     assert!(err.contains("consent"), "{err}");
 }
+
+#[test]
+fn corrections_are_searchable_and_queue_a_finished_session_again() {
+    let mut store = Store::open_in_memory().unwrap();
+    let session = session_for(&store, "Corrections");
+    store
+        .save_segment(&segment(session.id, "i1", 0, "we use rust daily"))
+        .unwrap();
+    let mut theirs = segment(session.id, "i2", 2_000, "I like kotlin");
+    theirs.source = "system".into();
+    store.save_segment(&theirs).unwrap();
+
+    // While recording, a correction is kept but nothing is queued yet.
+    let mine = store.session(&session.id.to_string()).unwrap().segments[0].id;
+    store.edit_segment(mine, "we use Rust daily").unwrap();
+    assert!(store.outbox().unwrap().is_empty());
+
+    store
+        .finish_session(session.id, 4.0, SessionState::Completed)
+        .unwrap();
+    store.sync_started(session.id).unwrap();
+    store.sync_succeeded(session.id).unwrap();
+    assert!(store.outbox().unwrap().is_empty(), "synced");
+
+    let edited = store
+        .edit_segment(mine, "  we use Rust every day ")
+        .unwrap();
+    assert_eq!(edited.text, "we use Rust every day");
+    assert_eq!(store.outbox().unwrap()[0].state, "pending");
+    assert_eq!(store.search("every day", 10).unwrap().len(), 1);
+    assert!(store.search("daily", 10).unwrap().is_empty());
+    let err = store.edit_segment(mine, "   ").unwrap_err().to_string();
+    assert!(err.contains("text"), "{err}");
+    assert!(matches!(
+        store.edit_segment(Uuid::new_v4(), "x"),
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Naming the candidate changes only their segments, and goes back with None.
+    store.sync_started(session.id).unwrap();
+    store.sync_succeeded(session.id).unwrap();
+    assert_eq!(
+        store
+            .rename_speaker(session.id, "system", Some(" Ada "))
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.outbox().unwrap()[0].state, "pending");
+    let labels: Vec<Option<String>> = store
+        .session(&session.id.to_string())
+        .unwrap()
+        .segments
+        .into_iter()
+        .map(|s| s.speaker_label)
+        .collect();
+    assert_eq!(labels, [None, Some("Ada".to_string())]);
+    store.rename_speaker(session.id, "system", None).unwrap();
+    assert!(
+        store.session(&session.id.to_string()).unwrap().segments[1]
+            .speaker_label
+            .is_none()
+    );
+}
+
+#[test]
+fn deleting_a_session_takes_its_transcript_and_spares_one_being_recorded() {
+    let mut store = Store::open_in_memory().unwrap();
+    let live = session_for(&store, "Live");
+    let done = session_for(&store, "Done");
+    store
+        .save_segment(&segment(done.id, "i1", 0, "unforgettable words"))
+        .unwrap();
+    store
+        .add_note(done.id, NoteKind::Note, 500, "good")
+        .unwrap();
+    store
+        .finish_session(done.id, 2.0, SessionState::Completed)
+        .unwrap();
+
+    let err = store.delete_session(live.id).unwrap_err().to_string();
+    assert!(err.contains("stop it first"), "{err}");
+    assert_eq!(
+        store.delete_session(done.id).unwrap().as_deref(),
+        Some("/tmp/x.ogg")
+    );
+    assert!(store.search("unforgettable", 10).unwrap().is_empty());
+    assert!(store.outbox().unwrap().is_empty());
+    assert_eq!(store.sessions().unwrap().len(), 1);
+    assert!(store.session(&done.id.to_string()).is_err());
+}

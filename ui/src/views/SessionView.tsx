@@ -1,6 +1,7 @@
 // One session: its transcript and notes, and export in every format.
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import type { Format, SessionDetail } from "../bindings.gen";
+import { speaker } from "../format";
 import { call, commands, messageOf } from "../api";
 import { clock, when } from "../format";
 import { notify, route, toast } from "../state";
@@ -14,13 +15,95 @@ const FORMATS: { format: Format; label: string }[] = [
   { format: "json", label: "JSON" },
 ];
 
+/** One transcript line, editable in place (Enter saves, Escape cancels). */
+function EditableLine({ line, onSave }: { line: ReturnType<typeof lineOf>; onSave: (text: string) => Promise<void> }) {
+  const [editing, setEditing] = useState(false);
+  const [text, setText] = useState(line.text);
+  const save = async () => {
+    try {
+      await onSave(text);
+      setEditing(false);
+    } catch {
+      // The error is shown; the line stays open for another try.
+    }
+  };
+  return (
+    <p class={`line${line.failed ? " failed" : ""}`} data-source={line.source} data-segment={line.key}>
+      <span class="speaker">{line.speaker}</span>
+      <time class="at">{clock(line.startMs)}</time>
+      {editing ? (
+        <span class="edit">
+          <input
+            aria-label="Segment text"
+            value={text}
+            autoFocus
+            onInput={(e) => setText(e.currentTarget.value)}
+            onKeyDown={(e) => {
+              if (e.key === "Enter") save();
+              if (e.key === "Escape") setEditing(false);
+            }}
+          />
+          <button class="save-edit" onClick={save}>
+            Save
+          </button>
+        </span>
+      ) : (
+        <span class="text">
+          {line.failed ? "(not transcribed; kept in the recording)" : line.text}{" "}
+          {!line.failed && (
+            <button class="link edit-line" aria-label={`Edit: ${line.text}`} onClick={() => { setText(line.text); setEditing(true); }}>
+              Edit
+            </button>
+          )}
+        </span>
+      )}
+    </p>
+  );
+}
+
 export function SessionView({ id }: { id: string }) {
   const [detail, setDetail] = useState<SessionDetail | null>(null);
   const [exported, setExported] = useState<{ format: Format; text: string } | null>(null);
+  const [renaming, setRenaming] = useState<{ source: string; name: string } | null>(null);
+  const confirmDelete = useRef<HTMLDialogElement>(null);
 
+  const load = () => call(commands.sessionDetail(id)).then(setDetail, (err) => (toast.value = messageOf(err)));
   useEffect(() => {
-    call(commands.sessionDetail(id)).then(setDetail, (err) => (toast.value = messageOf(err)));
+    load();
   }, [id]);
+
+  const editText = async (segmentId: string, text: string) => {
+    try {
+      await call(commands.editSegment(segmentId, text));
+      await load();
+    } catch (err) {
+      toast.value = messageOf(err);
+      throw err;
+    }
+  };
+
+  const rename = async () => {
+    if (!renaming || !detail) return;
+    try {
+      await call(commands.renameSpeaker(detail.session.id, renaming.source, renaming.name.trim() === "" ? null : renaming.name));
+      setRenaming(null);
+      await load();
+    } catch (err) {
+      toast.value = messageOf(err);
+    }
+  };
+
+  const remove = async () => {
+    try {
+      await call(commands.deleteSession(id));
+      confirmDelete.current?.close();
+      notify("Session deleted from this computer.");
+      route.value = { name: "library" };
+    } catch (err) {
+      confirmDelete.current?.close();
+      toast.value = messageOf(err);
+    }
+  };
 
   const exportAs = async (format: Format) => {
     try {
@@ -57,6 +140,41 @@ export function SessionView({ id }: { id: string }) {
           ? `Recording notice confirmed ${when(session.consent.at_ms)}${session.consent.by ? "" : " at this computer"}.`
           : "No recording notice was confirmed for this session."}
       </p>
+      <div class="speakers" role="group" aria-label="Speakers">
+        {detail.session.sources.map((source) => {
+          const current = speaker(source, detail.segments.find((seg) => seg.source === source)?.speaker_label ?? null);
+          return renaming?.source === source ? (
+            <span key={source} class="row">
+              <input id={`speaker-name-${source}`} aria-label={`Name for ${current}`} value={renaming.name} onInput={(e) => setRenaming({ source, name: e.currentTarget.value })} onKeyDown={(e) => e.key === "Enter" && rename()} />
+              <button id={`save-speaker-${source}`} onClick={rename}>
+                Save
+              </button>
+            </span>
+          ) : (
+            <button key={source} id={`rename-${source}`} onClick={() => setRenaming({ source, name: current })}>
+              Rename “{current}”
+            </button>
+          );
+        })}
+        <button id="delete-session" class="danger" onClick={() => confirmDelete.current?.showModal()}>
+          Delete…
+        </button>
+      </div>
+      <dialog ref={confirmDelete} id="confirm-delete" aria-labelledby="confirm-delete-title">
+        <h2 id="confirm-delete-title">Delete this session?</h2>
+        <p>
+          Its transcript, notes and recording are removed from this computer.
+          {interview.in_cloud ? " The copy in your organisation stays." : " It cannot be undone."}
+        </p>
+        <div class="row">
+          <button autofocus onClick={() => confirmDelete.current?.close()}>
+            Keep it
+          </button>
+          <button id="confirm-delete-button" class="danger" onClick={remove}>
+            Delete
+          </button>
+        </div>
+      </dialog>
       <div class="exports" role="group" aria-label="Export">
         {FORMATS.map(({ format, label }) => (
           <button key={format} id={`export-${format}`} onClick={() => exportAs(format)}>
@@ -85,11 +203,7 @@ export function SessionView({ id }: { id: string }) {
       )}
       <div class="transcript-lines static" id="session-transcript">
         {detail.segments.map(lineOf).map((line) => (
-          <p key={line.key} class={`line${line.failed ? " failed" : ""}`} data-source={line.source}>
-            <span class="speaker">{line.speaker}</span>
-            <time class="at">{clock(line.startMs)}</time>
-            <span class="text">{line.failed ? "(not transcribed; kept in the recording)" : line.text}</span>
-          </p>
+          <EditableLine key={`${line.key}:${line.text}`} line={line} onSave={(text) => editText(line.key, text)} />
         ))}
       </div>
     </section>

@@ -207,6 +207,17 @@ describe("with an organisation", () => {
   });
 });
 
+describe("settings", () => {
+  it("shows the version and folders, and produces a diagnostics report", async () => {
+    await page.click("#use-local-only");
+    await page.click("#nav-settings");
+    expect(await page.textContent("#about-version")).toBe("0.1.0");
+    await page.click("#copy-diagnostics");
+    await expect.poll(() => page.textContent("#diagnostics")).toContain("Hark 0.1.0 on linux");
+    expect(await page.textContent("main")).toContain("/home/test/.local/share/hark");
+  });
+});
+
 describe("closing the window while recording", () => {
   it("asks first; keeping on records on, stopping saves and then closes", async () => {
     await startRecording("Closing");
@@ -255,5 +266,36 @@ describe("after recording", () => {
     await page.click("#export-md");
     await expect.poll(() => page.textContent("#export-text")).toContain("four five six");
     await page.screenshot({ path: join(shots, "session-export.png") });
+  });
+
+  it("corrects a line, names the speaker, and deletes the session after asking", async () => {
+    await startRecording("Editable");
+    await emit({ type: "final", source: "microphone", segment: segment("e1", 0, "we use rust daly") });
+    await page.click("#stop");
+    await page.click("#nav-library");
+    await page.click("#sessions button.link");
+    await page.waitForSelector("#session-title");
+
+    await page.click("#session-transcript .edit-line");
+    await page.fill("[aria-label='Segment text']", "   ");
+    await page.keyboard.press("Enter");
+    await expect.poll(() => page.textContent("[role=alert]")).toContain("a segment cannot be emptied");
+    await page.fill("[aria-label='Segment text']", "we use Rust daily");
+    await page.keyboard.press("Enter");
+    await expect.poll(() => page.textContent("#session-transcript")).toContain("we use Rust daily");
+    expect(await calls("edit_segment")).toContainEqual({ segmentId: "e1", text: "we use Rust daily" });
+
+    await page.click("#rename-microphone");
+    await page.fill("#speaker-name-microphone", "Grace (recruiter)");
+    await page.click("#save-speaker-microphone");
+    await expect.poll(() => page.textContent("#session-transcript .speaker")).toBe("Grace (recruiter)");
+    expect(await page.textContent("#rename-microphone")).toContain("Grace (recruiter)");
+
+    await page.click("#delete-session");
+    await page.waitForSelector("#confirm-delete[open]");
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Keep it");
+    await page.click("#confirm-delete-button");
+    await page.waitForSelector("#library-title");
+    await expect.poll(() => page.textContent("main")).toContain("No sessions yet");
   });
 });

@@ -117,6 +117,29 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
       const found = sessions.find((s) => s.session.id === args.id)!;
       return `# ${found.interview.job_title}\n\n${found.segments.map((s) => `**You** ${s.text}`).join("\n\n")}\n`;
     }
+    case "edit_segment": {
+      const text = (args.text as string).trim();
+      if (text === "") throw { kind: "store", message: "text: a segment cannot be emptied; leave at least a word" };
+      for (const session of sessions) {
+        const segment = session.segments.find((seg) => seg.id === args.segmentId);
+        if (segment) {
+          segment.text = text;
+          return segment;
+        }
+      }
+      throw { kind: "store", message: `no segment ${args.segmentId}` };
+    }
+    case "rename_speaker": {
+      const session = sessions.find((s) => s.session.id === args.sessionId)!;
+      const changed = session.segments.filter((seg) => seg.source === args.source);
+      changed.forEach((seg) => (seg.speaker_label = args.label as string | null));
+      return changed.length;
+    }
+    case "delete_session": {
+      const at = sessions.findIndex((s) => s.session.id === args.sessionId);
+      sessions.splice(at, 1);
+      return null;
+    }
     case "account_status":
       return organisation ? account : null;
     case "sign_in_password":
@@ -134,6 +157,8 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
       return account;
     case "sync_now":
       return 1;
+    case "diagnostics":
+      return `Hark ${info.version} on linux x86_64\nsettings: ${info.config_file}\n--- last log lines ---\n`;
     case "plugin:window|destroy":
       return null;
     default:
@@ -148,7 +173,8 @@ mockIPC(
     calls.push({ cmd, args });
     const failure = failures.get(cmd);
     if (failure) throw failure;
-    return answer(cmd, args);
+    // Answers cross the IPC as JSON: the UI never gets the harness's own objects.
+    return structuredClone(answer(cmd, args));
   },
   { shouldMockEvents: true },
 );

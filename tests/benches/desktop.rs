@@ -1,0 +1,344 @@
+//! Benchmark: the desktop app (release) beside a minimal Tauri 2 window (`tests/desktop-baseline`,
+//! release) in one run, under the test stack's Xvfb through tauri-driver: cold start to an
+//! interactive page (median of 5 each), CPU and PSS of each whole process tree (the app and its
+//! WebKit processes) while idle, then while the app records the virtual microphone with a live
+//! transcript for `HARK_BENCH_SECONDS` (default 600) beside the release `hark record` CLI on the
+//! same microphone ("beyond the recorder itself").
+//! Run inside the test stack: `cargo build --release -p hark-desktop -p hark-desktop-baseline
+//! -p hark-recorder`, `cargo xtask stack`, export what it prints, then
+//! `cargo bench -p hark-tests --bench desktop`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+#[path = "../../crates/audio/tests/support/mod.rs"]
+mod audio_support;
+
+use audio_support::cpu_seconds;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hark_tests::audio_files::wav_bytes;
+use hark_tests::dtmf::Script;
+use hark_tests::emulator::{Emulator, EmulatorConfig};
+
+fn release(binary: &str, package: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let path = target.join("release").join(binary);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --release -p {package}` first",
+        path.display()
+    );
+    path
+}
+
+/// A process and all its descendants (the app, WebKitWebProcess, WebKitNetworkProcess, …).
+fn tree(pid: u32) -> Vec<u32> {
+    let mut all = vec![pid];
+    let mut at = 0;
+    while at < all.len() {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", all[at]))
+            .map(|dir| dir.flatten().collect::<Vec<_>>())
+            .unwrap_or_default();
+        for task in tasks {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            all.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+        at += 1;
+    }
+    all
+}
+
+/// Proportional set size of a process tree in KiB (shared libraries split between sharers).
+fn pss_kib(pid: u32) -> u64 {
+    tree(pid)
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/smaps_rollup"))
+                .unwrap_or_default()
+                .lines()
+                .find_map(|line| line.strip_prefix("Pss:"))
+                .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+fn tree_cpu(pid: u32) -> f64 {
+    tree(pid).iter().map(|p| cpu_seconds(&p.to_string())).sum()
+}
+
+/// One app under its own tauri-driver.
+struct Window {
+    driver: Child,
+    client: Client,
+    pid: u32,
+}
+
+impl Window {
+    /// Launches `binary` with `env`; returns it and the time until `ready` (a CSS selector) is on
+    /// screen.
+    async fn open(binary: &Path, env: &[(&str, String)], ready: &str) -> (Window, Duration) {
+        let driver_bin = std::env::var_os("HARK_TEST_TAURI_DRIVER")
+            .expect("run inside `cargo xtask stack` (HARK_TEST_TAURI_DRIVER is not set)");
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let (port, native) = (free(), free());
+        // Not in a process group of its own: WebKitWebDriver then never starts the app.
+        let driver = Command::new(driver_bin)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native.to_string(),
+            ])
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tauri-driver");
+        let url = format!("http://127.0.0.1:{port}");
+        // Both WebDriver servers are up before timing starts (a request forwarded before
+        // WebKitWebDriver listens is never answered).
+        for listening in [port, native] {
+            while std::net::TcpStream::connect(("127.0.0.1", listening)).is_err() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": binary }),
+        );
+        let started = Instant::now();
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&url)
+            .await
+            .expect("a WebDriver session");
+        client
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css(ready))
+            .await
+            .expect("the page is ready");
+        let took = started.elapsed();
+        let name = binary.file_name().unwrap().to_string_lossy().to_string();
+        let pid = tree(driver.id())
+            .into_iter()
+            .find(|p| {
+                std::fs::read_link(format!("/proc/{p}/exe"))
+                    .is_ok_and(|exe| exe.to_string_lossy().ends_with(&name))
+            })
+            .expect("the app's process");
+        (
+            Window {
+                driver,
+                client,
+                pid,
+            },
+            took,
+        )
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|err| panic!("{css}: {err}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        for pid in tree(self.driver.id()).into_iter().skip(1).rev() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let seconds: u64 = std::env::var("HARK_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    let feed = std::env::var("HARK_TEST_VIRTUAL_MIC_FEED").map_err(|_| {
+        anyhow::anyhow!("run inside `cargo xtask stack` (HARK_TEST_VIRTUAL_MIC_FEED is not set)")
+    })?;
+    // The stack's virtual microphone, as cpal names it.
+    let mic = format!("pulseaudio:{}", std::env::var("HARK_TEST_VIRTUAL_MIC")?);
+    let app = release("hark-desktop", "hark-desktop");
+    let baseline = release("hark-desktop-baseline", "hark-desktop-baseline");
+    let hark = release("hark", "hark-recorder");
+    let emulator = Emulator::start(EmulatorConfig::default()).await?;
+    let proxy = hark_tests::serve::proxy(&emulator, None, &[]).await;
+    let dir = std::env::temp_dir().join(format!("hark-bench-desktop-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("config/hark"))?;
+    // Past the first run: the app opens on the record screen.
+    std::fs::write(dir.join("config/hark/config.toml"), "# benchmark\n")?;
+    let env = vec![
+        ("HARK_PROXY_URL", proxy.clone()),
+        ("HARK_DATA_DIR", dir.join("data").display().to_string()),
+        ("XDG_CONFIG_HOME", dir.join("config").display().to_string()),
+    ];
+
+    // Cold start, alternating, five of each.
+    let (mut app_starts, mut base_starts) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let (window, took) = Window::open(&app, &env, "#record").await;
+        app_starts.push(took);
+        window.close().await;
+        let (window, took) = Window::open(&baseline, &[], "#ready").await;
+        base_starts.push(took);
+        window.close().await;
+    }
+
+    // Idle, side by side.
+    let (app_window, _) = Window::open(&app, &env, "#record").await;
+    let (base_window, _) = Window::open(&baseline, &[], "#ready").await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let idle_span = Duration::from_secs(30);
+    let (a0, b0) = (tree_cpu(app_window.pid), tree_cpu(base_window.pid));
+    tokio::time::sleep(idle_span).await;
+    let app_idle_cpu = (tree_cpu(app_window.pid) - a0) / idle_span.as_secs_f64();
+    let base_idle_cpu = (tree_cpu(base_window.pid) - b0) / idle_span.as_secs_f64();
+    let (app_idle_pss, base_idle_pss) = (pss_kib(app_window.pid), pss_kib(base_window.pid));
+
+    // Recording: a looped DTMF interview into the virtual microphone; the app and the CLI both
+    // record it with a live transcript.
+    let mut script = Script::new();
+    for i in 0..12 {
+        script = script
+            .pause(1_500)
+            .say(["1 2 3", "4 5", "6 7 8 9", "0 #"][i % 4])
+            .pause(2_500);
+    }
+    let wav = dir.join("interview.wav");
+    std::fs::write(&wav, wav_bytes(script.samples(), 48_000, 1))?;
+    let playing = Arc::new(AtomicBool::new(true));
+    let player = std::thread::spawn({
+        let (playing, wav, feed) = (playing.clone(), wav.clone(), feed.clone());
+        move || {
+            while playing.load(Ordering::SeqCst) {
+                let _ = Command::new("paplay")
+                    .arg(format!("--device={feed}"))
+                    .arg(&wav)
+                    .status();
+            }
+        }
+    });
+    let interview = app_window
+        .client
+        .find(Locator::Css("#interview"))
+        .await
+        .expect("#interview");
+    interview.send_keys("Benchmark interview").await?;
+    app_window
+        .click(&format!("#microphone option[value=\"{mic}\"]"))
+        .await;
+    app_window.click("#consent").await;
+    app_window.click("#record").await;
+    let cli = Command::new(&hark)
+        .args(["record", "--interview", "CLI beside the app", "--duration"])
+        .arg((seconds + 20).to_string())
+        .args(["--mic", &mic, "--proxy-url", &proxy, "--data-dir"])
+        .arg(dir.join("cli-data"))
+        .arg("--config")
+        .arg(dir.join("absent.toml"))
+        .env_remove("HARK_SUPABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let cli_pid = cli.id();
+    let (a0, b0, c0) = (
+        tree_cpu(app_window.pid),
+        tree_cpu(base_window.pid),
+        cpu_seconds(&cli_pid.to_string()),
+    );
+    let started = Instant::now();
+    let mut app_peak_pss = 0;
+    while started.elapsed() < Duration::from_secs(seconds) {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        app_peak_pss = app_peak_pss.max(pss_kib(app_window.pid));
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let app_rec_cpu = (tree_cpu(app_window.pid) - a0) / wall;
+    let base_rec_cpu = (tree_cpu(base_window.pid) - b0) / wall;
+    let cli_cpu = (cpu_seconds(&cli_pid.to_string()) - c0) / wall;
+    let base_rec_pss = pss_kib(base_window.pid);
+    app_window.click("#stop").await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    playing.store(false, Ordering::SeqCst);
+    let _ = Command::new("pkill")
+        .args(["-f", &format!("paplay --device={feed}")])
+        .status();
+    let _ = player.join();
+    let _ = Command::new("kill")
+        .args(["-INT", &cli_pid.to_string()])
+        .status();
+    let _ = tokio::task::spawn_blocking(move || cli.wait_with_output()).await?;
+    app_window.close().await;
+    base_window.close().await;
+    let store = hark_store::Store::open(&dir.join("data/hark.db"))?;
+    let sessions = store.sessions()?;
+    let segments = sessions.first().map(|s| s.segments).unwrap_or(0);
+
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!(
+        "desktop: release builds under Xvfb, one run, the app beside a minimal Tauri 2 window"
+    );
+    println!(
+        "  cold start to an interactive page (median of 5, WebDriver session included): app {:.0} ms, minimal window {:.0} ms",
+        median(app_starts).as_secs_f64() * 1000.0,
+        median(base_starts).as_secs_f64() * 1000.0
+    );
+    println!(
+        "  idle: app {:.1} MiB PSS, {:.2} % of a core; minimal window {:.1} MiB PSS, {:.2} %; difference {:+.1} MiB",
+        mib(app_idle_pss),
+        100.0 * app_idle_cpu,
+        mib(base_idle_pss),
+        100.0 * base_idle_cpu,
+        mib(app_idle_pss) - mib(base_idle_pss)
+    );
+    println!(
+        "  recording {seconds} s with a live transcript ({segments} segments): app peak {:.1} MiB PSS ({:+.1} MiB over the minimal window's {:.1}), {:.2} % of a core; `hark record` alone on the same microphone {:.2} %, so the app costs {:+.2} % beyond the recorder; minimal window meanwhile {:.2} %",
+        mib(app_peak_pss),
+        mib(app_peak_pss) - mib(base_rec_pss),
+        mib(base_rec_pss),
+        100.0 * app_rec_cpu,
+        100.0 * cli_cpu,
+        100.0 * (app_rec_cpu - cli_cpu),
+        100.0 * base_rec_cpu
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
