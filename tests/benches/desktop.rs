@@ -10,8 +10,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 #[path = "../../crates/audio/tests/support/mod.rs"]
@@ -20,7 +18,7 @@ mod audio_support;
 use audio_support::cpu_seconds;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hark_tests::audio_files::wav_bytes;
-use hark_tests::dtmf::Script;
+use hark_tests::bench::{Looping, interview_minute, process_tree as tree};
 use hark_tests::emulator::{Emulator, EmulatorConfig};
 
 fn release(binary: &str, package: &str) -> PathBuf {
@@ -34,28 +32,6 @@ fn release(binary: &str, package: &str) -> PathBuf {
         path.display()
     );
     path
-}
-
-/// A process and all its descendants (the app, WebKitWebProcess, WebKitNetworkProcess, …).
-fn tree(pid: u32) -> Vec<u32> {
-    let mut all = vec![pid];
-    let mut at = 0;
-    while at < all.len() {
-        let tasks = std::fs::read_dir(format!("/proc/{}/task", all[at]))
-            .map(|dir| dir.flatten().collect::<Vec<_>>())
-            .unwrap_or_default();
-        for task in tasks {
-            let children =
-                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-            all.extend(
-                children
-                    .split_whitespace()
-                    .filter_map(|p| p.parse::<u32>().ok()),
-            );
-        }
-        at += 1;
-    }
-    all
 }
 
 /// Proportional set size of a process tree in KiB (shared libraries split between sharers).
@@ -234,27 +210,9 @@ async fn main() -> anyhow::Result<()> {
 
     // Recording: a looped DTMF interview into the virtual microphone; the app and the CLI both
     // record it with a live transcript.
-    let mut script = Script::new();
-    for i in 0..12 {
-        script = script
-            .pause(1_500)
-            .say(["1 2 3", "4 5", "6 7 8 9", "0 #"][i % 4])
-            .pause(2_500);
-    }
     let wav = dir.join("interview.wav");
-    std::fs::write(&wav, wav_bytes(script.samples(), 48_000, 1))?;
-    let playing = Arc::new(AtomicBool::new(true));
-    let player = std::thread::spawn({
-        let (playing, wav, feed) = (playing.clone(), wav.clone(), feed.clone());
-        move || {
-            while playing.load(Ordering::SeqCst) {
-                let _ = Command::new("paplay")
-                    .arg(format!("--device={feed}"))
-                    .arg(&wav)
-                    .status();
-            }
-        }
-    });
+    std::fs::write(&wav, wav_bytes(interview_minute().samples(), 48_000, 1))?;
+    let looping = Looping::start(&feed, &wav);
     let interview = app_window
         .client
         .find(Locator::Css("#interview"))
@@ -297,11 +255,7 @@ async fn main() -> anyhow::Result<()> {
     let base_rec_pss = pss_kib(base_window.pid);
     app_window.click("#stop").await;
     tokio::time::sleep(Duration::from_secs(10)).await;
-    playing.store(false, Ordering::SeqCst);
-    let _ = Command::new("pkill")
-        .args(["-f", &format!("paplay --device={feed}")])
-        .status();
-    let _ = player.join();
+    drop(looping);
     let _ = Command::new("kill")
         .args(["-INT", &cli_pid.to_string()])
         .status();

@@ -7,8 +7,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 #[path = "../../crates/audio/tests/support/mod.rs"]
@@ -16,7 +14,7 @@ mod audio_support;
 
 use audio_support::{cpu_seconds, status_kib};
 use hark_tests::audio_files::wav_bytes;
-use hark_tests::dtmf::Script;
+use hark_tests::bench::{Looping, interview_minute};
 use hark_tests::emulator::{Emulator, EmulatorConfig};
 
 fn release_hark() -> PathBuf {
@@ -57,28 +55,10 @@ async fn main() -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("hark-bench-record-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
 
-    // About a minute of interview: answers of a few seconds with pauses, looped while recording.
-    let mut script = Script::new();
-    for i in 0..12 {
-        script = script
-            .pause(1_500)
-            .say(["1 2 3", "4 5", "6 7 8 9", "0 #"][i % 4])
-            .pause(2_500);
-    }
+    // About a minute of interview, looped while recording.
     let wav = dir.join("interview.wav");
-    std::fs::write(&wav, wav_bytes(script.samples(), 48_000, 1))?;
-    let playing = Arc::new(AtomicBool::new(true));
-    let player = std::thread::spawn({
-        let (playing, wav, feed) = (playing.clone(), wav.clone(), feed.clone());
-        move || {
-            while playing.load(Ordering::SeqCst) {
-                let _ = Command::new("paplay")
-                    .arg(format!("--device={feed}"))
-                    .arg(&wav)
-                    .status();
-            }
-        }
-    });
+    std::fs::write(&wav, wav_bytes(interview_minute().samples(), 48_000, 1))?;
+    let looping = Looping::start(&feed, &wav);
 
     let data = dir.join("data");
     let recorder = Command::new(&hark)
@@ -132,16 +112,12 @@ async fn main() -> anyhow::Result<()> {
         .map(|p| status_kib(&p.to_string(), "VmRSS"))
         .sum();
     let output = tokio::task::spawn_blocking(move || recorder.wait_with_output()).await??;
-    playing.store(false, Ordering::SeqCst);
     let _ = Command::new("pkill")
         .args(["-P", &baseline.id().to_string()])
         .status();
     let mut baseline = baseline;
     let _ = baseline.wait();
-    let _ = Command::new("pkill")
-        .args(["-f", &format!("paplay --device={feed}")])
-        .status();
-    let _ = player.join();
+    drop(looping);
     anyhow::ensure!(
         output.status.success(),
         "hark record failed: {}",

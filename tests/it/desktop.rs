@@ -189,32 +189,15 @@ impl Drop for Desktop {
     /// Ends tauri-driver, WebKitWebDriver and the app, also when a test fails half-way.
     fn drop(&mut self) {
         // The app and WebKitWebDriver first (children and grandchildren), then the driver.
-        let pid = self.driver.id().to_string();
-        for child in descendants(&pid).into_iter().rev() {
-            let _ = Command::new("kill").args(["-KILL", &child]).status();
+        let tree = hark_tests::bench::process_tree(self.driver.id());
+        for child in tree.into_iter().skip(1).rev() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &child.to_string()])
+                .status();
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
-}
-
-/// A process's descendants, parents before children (from `/proc/<pid>/task/*/children`).
-fn descendants(pid: &str) -> Vec<String> {
-    let mut all = vec![pid.to_string()];
-    let mut at = 0;
-    while at < all.len() {
-        let tasks = std::fs::read_dir(format!("/proc/{}/task", all[at]))
-            .map(|dir| dir.flatten().collect::<Vec<_>>())
-            .unwrap_or_default();
-        for task in tasks {
-            let children =
-                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-            all.extend(children.split_whitespace().map(str::to_string));
-        }
-        at += 1;
-    }
-    all.remove(0);
-    all
 }
 
 /// The desktop app's process whose environment has `HARK_DATA_DIR=<data_dir>`.

@@ -3,6 +3,7 @@
 
 pub mod audio_files;
 pub mod auth_standin;
+pub mod bench;
 pub mod caller;
 pub mod dtmf;
 pub mod emulator;

@@ -191,21 +191,8 @@ fn run_counting_tests(mut command: Command) -> anyhow::Result<TestCounts> {
         let line = line.unwrap_or_default();
         println!("{line}");
         if let Some(rest) = line.strip_prefix("test result: ") {
-            let count = |word: &str| {
-                rest.split(';')
-                    .find_map(|part| {
-                        part.trim()
-                            .strip_suffix(word)?
-                            .trim()
-                            .rsplit(' ')
-                            .next()?
-                            .parse::<u64>()
-                            .ok()
-                    })
-                    .unwrap_or(0)
-            };
-            passed += count("passed");
-            failed += count("failed");
+            passed += count_of(rest, &[';'], "passed");
+            failed += count_of(rest, &[';'], "failed");
         }
     }
     let status = child.wait().context("cargo test did not finish")?;
@@ -298,27 +285,45 @@ fn run_vitest(root: &std::path::Path, project: &str) -> anyhow::Result<TestCount
         .lines()
         .find(|line| line.trim_start().starts_with("Tests "))
         .unwrap_or_default();
-    let count = |word: &str| {
-        summary
-            .split(['|', '('])
-            .find_map(|part| {
-                part.trim()
-                    .strip_suffix(word)?
-                    .trim()
-                    .rsplit(' ')
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .unwrap_or(0)
-    };
     let counts = TestCounts {
-        passed: count("passed"),
-        failed: count("failed"),
+        passed: count_of(summary, &['|', '('], "passed"),
+        failed: count_of(summary, &['|', '('], "failed"),
         success: output.status.success(),
     };
     if !counts.success {
         bail!("{name} failed: {} test(s) failed", counts.failed);
     }
     Ok(counts)
+}
+
+/// The number before `word` in a test summary split at `separators` ("12 passed; 0 failed").
+fn count_of(summary: &str, separators: &[char], word: &str) -> u64 {
+    summary
+        .split(separators)
+        .find_map(|part| {
+            part.trim()
+                .strip_suffix(word)?
+                .trim()
+                .rsplit(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_of;
+
+    #[test]
+    fn counts_come_from_cargo_and_vitest_summaries() {
+        let cargo = "ok. 12 passed; 1 failed; 0 ignored; 0 measured; 3 filtered out";
+        assert_eq!(count_of(cargo, &[';'], "passed"), 12);
+        assert_eq!(count_of(cargo, &[';'], "failed"), 1);
+        let vitest = "      Tests  1 failed | 20 passed (21)";
+        assert_eq!(count_of(vitest, &['|', '('], "passed"), 20);
+        assert_eq!(count_of(vitest, &['|', '('], "failed"), 1);
+        assert_eq!(count_of("      Tests  21 passed (21)", &['|', '('], "failed"), 0);
+    }
 }

@@ -1,0 +1,86 @@
+//! Helpers the benchmarks share: a minute of interview looped into the virtual microphone, and
+//! the processes under a root (an app and its WebKit helpers), read from `/proc` (Linux).
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::dtmf::Script;
+
+/// About a minute of interview: answers of a few seconds with pauses.
+pub fn interview_minute() -> Script {
+    let mut script = Script::new();
+    for i in 0..12 {
+        script = script
+            .pause(1_500)
+            .say(["1 2 3", "4 5", "6 7 8 9", "0 #"][i % 4])
+            .pause(2_500);
+    }
+    script
+}
+
+/// A WAV file played into a PulseAudio sink over and over until dropped.
+#[derive(Debug)]
+pub struct Looping {
+    playing: Arc<AtomicBool>,
+    feed: String,
+    player: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Looping {
+    /// Starts playing `wav` into the sink `feed` in a loop.
+    pub fn start(feed: &str, wav: &Path) -> Looping {
+        let playing = Arc::new(AtomicBool::new(true));
+        let player = std::thread::spawn({
+            let (playing, wav, feed) = (playing.clone(), wav.to_path_buf(), feed.to_string());
+            move || {
+                while playing.load(Ordering::SeqCst) {
+                    let _ = Command::new("paplay")
+                        .arg(format!("--device={feed}"))
+                        .arg(&wav)
+                        .status();
+                }
+            }
+        });
+        Looping {
+            playing,
+            feed: feed.to_string(),
+            player: Some(player),
+        }
+    }
+}
+
+impl Drop for Looping {
+    fn drop(&mut self) {
+        self.playing.store(false, Ordering::SeqCst);
+        let _ = Command::new("pkill")
+            .args(["-f", &format!("paplay --device={}", self.feed)])
+            .status();
+        if let Some(player) = self.player.take() {
+            let _ = player.join();
+        }
+    }
+}
+
+/// `pid` and every process under it, parents before children (`/proc/<pid>/task/*/children`).
+pub fn process_tree(pid: u32) -> Vec<u32> {
+    let mut all = vec![pid];
+    let mut at = 0;
+    while at < all.len() {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", all[at]))
+            .map(|dir| dir.flatten().collect::<Vec<_>>())
+            .unwrap_or_default();
+        for task in tasks {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            all.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+        at += 1;
+    }
+    all
+}
