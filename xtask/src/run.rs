@@ -324,6 +324,9 @@ mod tests {
         let vitest = "      Tests  1 failed | 20 passed (21)";
         assert_eq!(count_of(vitest, &['|', '('], "passed"), 20);
         assert_eq!(count_of(vitest, &['|', '('], "failed"), 1);
-        assert_eq!(count_of("      Tests  21 passed (21)", &['|', '('], "failed"), 0);
+        assert_eq!(
+            count_of("      Tests  21 passed (21)", &['|', '('], "failed"),
+            0
+        );
     }
 }
