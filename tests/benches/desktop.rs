@@ -8,7 +8,7 @@
 //! -p hark-recorder`, `cargo xtask stack`, export what it prints, then
 //! `cargo bench -p hark-tests --bench desktop`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,21 +18,8 @@ mod audio_support;
 use audio_support::cpu_seconds;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hark_tests::audio_files::wav_bytes;
-use hark_tests::bench::{Looping, interview_minute, process_tree as tree};
+use hark_tests::bench::{Looping, interview_minute, process_tree as tree, release_binary};
 use hark_tests::emulator::{Emulator, EmulatorConfig};
-
-fn release(binary: &str, package: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join("release").join(binary);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --release -p {package}` first",
-        path.display()
-    );
-    path
-}
 
 /// Proportional set size of a process tree in KiB (shared libraries split between sharers).
 fn pss_kib(pid: u32) -> u64 {
@@ -66,14 +53,7 @@ impl Window {
     async fn open(binary: &Path, env: &[(&str, String)], ready: &str) -> (Window, Duration) {
         let driver_bin = std::env::var_os("HARK_TEST_TAURI_DRIVER")
             .expect("run inside `cargo xtask stack` (HARK_TEST_TAURI_DRIVER is not set)");
-        let free = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        };
-        let (port, native) = (free(), free());
+        let (port, native) = (hark_tests::free_port(), hark_tests::free_port());
         // Not in a process group of its own: WebKitWebDriver then never starts the app.
         let driver = Command::new(driver_bin)
             .args([
@@ -162,18 +142,12 @@ fn median(mut values: Vec<Duration>) -> Duration {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let seconds: u64 = std::env::var("HARK_BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(600);
-    let feed = std::env::var("HARK_TEST_VIRTUAL_MIC_FEED").map_err(|_| {
-        anyhow::anyhow!("run inside `cargo xtask stack` (HARK_TEST_VIRTUAL_MIC_FEED is not set)")
-    })?;
-    // The stack's virtual microphone, as cpal names it.
-    let mic = format!("pulseaudio:{}", std::env::var("HARK_TEST_VIRTUAL_MIC")?);
-    let app = release("hark-desktop", "hark-desktop");
-    let baseline = release("hark-desktop-baseline", "hark-desktop-baseline");
-    let hark = release("hark", "hark-recorder");
+    let seconds = hark_tests::bench::seconds();
+    let (source, feed) = hark_tests::bench::stack_microphone()?;
+    let mic = format!("pulseaudio:{source}");
+    let app = release_binary("hark-desktop", "hark-desktop");
+    let baseline = release_binary("hark-desktop-baseline", "hark-desktop-baseline");
+    let hark = release_binary("hark", "hark-recorder");
     let emulator = Emulator::start(EmulatorConfig::default()).await?;
     let proxy = hark_tests::serve::proxy(&emulator, None, &[]).await;
     let dir = std::env::temp_dir().join(format!("hark-bench-desktop-{}", std::process::id()));

@@ -60,14 +60,6 @@ async fn wait_for(port: u16) -> anyhow::Result<()> {
     anyhow::bail!("nothing listens on {port}")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The instant upstream: OpenAI's two calls, answered at once.
 async fn upstream() -> u16 {
     let app = Router::new()
@@ -194,7 +186,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let upstream_port = upstream().await;
     let upstream_url = format!("http://127.0.0.1:{upstream_port}/v1");
-    let (proxy_port, node_port) = (free_port(), free_port());
+    let (proxy_port, node_port) = (hark_tests::free_port(), hark_tests::free_port());
     let proxy = Killed(
         Command::new(&proxy_bin)
             .arg("--dev")

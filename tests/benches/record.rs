@@ -5,7 +5,6 @@
 //! Run inside the test stack: `cargo build --release -p hark-recorder`, `cargo xtask stack`,
 //! export what it prints, then `cargo bench -p hark-tests --bench record`.
 
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,21 +13,8 @@ mod audio_support;
 
 use audio_support::{cpu_seconds, status_kib};
 use hark_tests::audio_files::wav_bytes;
-use hark_tests::bench::{Looping, interview_minute};
+use hark_tests::bench::{Looping, interview_minute, release_binary};
 use hark_tests::emulator::{Emulator, EmulatorConfig};
-
-fn release_hark() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let hark = target.join("release/hark");
-    assert!(
-        hark.exists(),
-        "{} is missing: run `cargo build --release -p hark-recorder` first",
-        hark.display()
-    );
-    hark
-}
 
 /// Children of a shell (the pipeline's processes).
 fn children(shell: &Child) -> Vec<u32> {
@@ -41,15 +27,9 @@ fn children(shell: &Child) -> Vec<u32> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let seconds: u64 = std::env::var("HARK_BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(600);
-    let feed = std::env::var("HARK_TEST_VIRTUAL_MIC_FEED").map_err(|_| {
-        anyhow::anyhow!("run inside `cargo xtask stack` (HARK_TEST_VIRTUAL_MIC_FEED is not set)")
-    })?;
-    let mic = std::env::var("HARK_TEST_VIRTUAL_MIC")?;
-    let hark = release_hark();
+    let seconds = hark_tests::bench::seconds();
+    let (mic, feed) = hark_tests::bench::stack_microphone()?;
+    let hark = release_binary("hark", "hark-recorder");
     let emulator = Emulator::start(EmulatorConfig::default()).await?;
     let proxy = hark_tests::serve::proxy(&emulator, None, &[]).await;
     let dir = std::env::temp_dir().join(format!("hark-bench-record-{}", std::process::id()));

@@ -64,8 +64,8 @@ impl Desktop {
                 "HARK_TEST_TAURI_DRIVER is not set: run the tests with `cargo xtask test`, which installs tauri-driver and starts Xvfb"
             );
         };
-        let port = free_port();
-        let native_port = free_port();
+        let port = hark_tests::free_port();
+        let native_port = hark_tests::free_port();
         let log_path = scratch(name).join("tauri-driver.log");
         let log = std::fs::File::create(&log_path).unwrap();
         let driver = Command::new(driver_bin)
@@ -260,14 +260,6 @@ async fn desktop_test(limit: Duration, test: impl Future<Output = ()>) {
             "the desktop test did not finish within {limit:?}; see the screenshots and tauri-driver.log in its scratch folder"
         );
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

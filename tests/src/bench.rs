@@ -1,12 +1,46 @@
 //! Helpers the benchmarks share: a minute of interview looped into the virtual microphone, and
 //! the processes under a root (an app and its WebKit helpers), read from `/proc` (Linux).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::dtmf::Script;
+
+/// How long a benchmark records: `HARK_BENCH_SECONDS`, ten minutes if unset.
+pub fn seconds() -> u64 {
+    std::env::var("HARK_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600)
+}
+
+/// The test stack's virtual microphone: its PulseAudio source name (cpal calls it
+/// `pulseaudio:<name>`) and the sink that feeds it.
+pub fn stack_microphone() -> anyhow::Result<(String, String)> {
+    let name = std::env::var("HARK_TEST_VIRTUAL_MIC").map_err(|_| {
+        anyhow::anyhow!("run inside `cargo xtask stack` (HARK_TEST_VIRTUAL_MIC is not set)")
+    })?;
+    let feed = std::env::var("HARK_TEST_VIRTUAL_MIC_FEED").map_err(|_| {
+        anyhow::anyhow!("run inside `cargo xtask stack` (HARK_TEST_VIRTUAL_MIC_FEED is not set)")
+    })?;
+    Ok((name, feed))
+}
+
+/// A release binary of the workspace, with the command that builds it when it is missing.
+pub fn release_binary(binary: &str, package: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let path = target.join("release").join(binary);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --release -p {package}` first",
+        path.display()
+    );
+    path
+}
 
 /// About a minute of interview: answers of a few seconds with pauses.
 pub fn interview_minute() -> Script {

@@ -11,6 +11,14 @@ pub mod peer;
 pub mod serve;
 pub mod supabase;
 
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 /// An HTTP client for tests. The workspace's reqwest is built without a bundled TLS provider
 /// (the proxy installs ring's), so the provider is installed here before any client exists.
 pub fn http() -> reqwest::Client {

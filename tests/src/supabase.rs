@@ -309,13 +309,6 @@ pub struct StoppableProject {
     gateway: Option<std::process::Child>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 fn wait_for_port(port: u16, up: bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while std::time::Instant::now() < deadline {
@@ -348,8 +341,8 @@ impl StoppableProject {
         let mut project = StoppableProject {
             url: String::new(),
             dir,
-            gateway_port: free_port(),
-            rest_port: free_port(),
+            gateway_port: crate::free_port(),
+            rest_port: crate::free_port(),
             rest: None,
             gateway: None,
         };
