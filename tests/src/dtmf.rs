@@ -180,11 +180,16 @@ pub fn classify_frame(samples: &[f32], sample_rate: u32) -> Option<char> {
 }
 
 /// Turns per-frame classifications into keys: a key counts once it holds for two frames in a
-/// row (≥ 40 ms), and again only after a frame without it.
+/// row (≥ 40 ms). The same key counts again only after two frames without it (≥ 40 ms, the
+/// inter-digit pause real DTMF receivers require), so a tone that loses one frame on the way
+/// (a dropped packet, a late buffer) is still one key.
 pub fn keys_from_frames(frames: impl IntoIterator<Item = Option<char>>) -> Vec<char> {
     let mut keys = Vec::new();
     let mut current: Option<char> = None;
     let mut run = 0usize;
+    // The last key counted, until a pause of two frames without it re-arms it.
+    let mut last: Option<char> = None;
+    let mut frames_without_last = 0usize;
     for frame in frames {
         if frame == current {
             run += 1;
@@ -192,10 +197,21 @@ pub fn keys_from_frames(frames: impl IntoIterator<Item = Option<char>>) -> Vec<c
             current = frame;
             run = 1;
         }
+        if last.is_some() && frame == last {
+            frames_without_last = 0;
+        } else {
+            frames_without_last += 1;
+            if frames_without_last >= 2 {
+                last = None;
+            }
+        }
         if let Some(key) = current
             && run == 2
+            && last != Some(key)
         {
             keys.push(key);
+            last = Some(key);
+            frames_without_last = 0;
         }
     }
     keys
@@ -267,5 +283,17 @@ mod tests {
             Some('2'),
         ];
         assert_eq!(keys_from_frames(frames), vec!['5', '2']);
+    }
+
+    #[test]
+    fn a_tone_that_loses_one_frame_is_one_key_and_a_real_pause_repeats_it() {
+        let dropout = [Some('5'), Some('5'), None, Some('5'), Some('5'), None, None];
+        assert_eq!(keys_from_frames(dropout), vec!['5']);
+        let blip = [Some('5'), Some('5'), Some('8'), Some('5'), Some('5')];
+        assert_eq!(keys_from_frames(blip), vec!['5']);
+        let repeated = [Some('5'), Some('5'), None, None, Some('5'), Some('5')];
+        assert_eq!(keys_from_frames(repeated), vec!['5', '5']);
+        let next_key = [Some('5'), Some('5'), None, Some('2'), Some('2')];
+        assert_eq!(keys_from_frames(next_key), vec!['5', '2']);
     }
 }
