@@ -9,7 +9,7 @@ export default defineConfig({
   // Pre-bundled up front: a dependency discovered mid-test would make the dev server reload the
   // page under the flow tests.
   optimizeDeps: {
-    include: ["preact", "preact/hooks", "preact/jsx-runtime", "@preact/signals", "@tauri-apps/api/core", "@tauri-apps/api/event", "@tauri-apps/api/window", "@tauri-apps/api/mocks"],
+    include: ["preact", "preact/hooks", "preact/compat", "preact/jsx-runtime", "@preact/signals", "@tauri-apps/api/core", "@tauri-apps/api/event", "@tauri-apps/api/window", "@tauri-apps/api/mocks"],
   },
   test: {
     projects: [

@@ -1,7 +1,11 @@
 //! Typed events to the window: every recorder event (levels, connection state, partial and
 //! final segments, warnings) as `RecordingEvent`, every sync status change as `SyncStatusEvent`,
-//! and `CloseRequested` when the window is closed while recording.
+//! and `CloseRequested` when the window is closed while recording. Levels are thinned to ten
+//! per second per source (the loudest of each tenth of a second), which is all a meter shows.
 
+use std::time::{Duration, Instant};
+
+use hark_audio::Event as AudioEvent;
 use hark_cloud::SyncEvent;
 use hark_recorder::RecorderEvent;
 use serde::Serialize;
@@ -21,9 +25,58 @@ pub struct SyncStatusEvent(pub SyncEvent);
 #[derive(Debug, Clone, Serialize, specta::Type, tauri_specta::Event)]
 pub struct CloseRequested;
 
-/// Forwards everything `events` carries to the window, wrapped by `wrap`, until the sender goes.
-pub fn forward<R, T, E>(app: AppHandle<R>, mut events: broadcast::Receiver<T>, wrap: fn(T) -> E)
-where
+/// How often a source's level reaches the window.
+pub const LEVEL_EVERY: Duration = Duration::from_millis(100);
+
+/// Thins level events to one per source per [`LEVEL_EVERY`], keeping the loudest; every other
+/// event passes unchanged.
+#[derive(Debug, Default)]
+pub struct LevelThrottle {
+    /// Per source: when its level was last sent, and the loudest (rms, peak) since.
+    sources: Vec<(Option<Instant>, f32, f32)>,
+}
+
+impl LevelThrottle {
+    /// The event to send for `event` arriving at `now`, or `None` while a level is held back.
+    pub fn pass(&mut self, event: RecorderEvent, now: Instant) -> Option<RecorderEvent> {
+        let RecorderEvent::Audio {
+            event:
+                AudioEvent::Level {
+                    source,
+                    rms_dbfs,
+                    peak_dbfs,
+                },
+        } = event
+        else {
+            return Some(event);
+        };
+        if self.sources.len() <= source {
+            self.sources
+                .resize(source + 1, (None, f32::NEG_INFINITY, f32::NEG_INFINITY));
+        }
+        let (sent_at, rms, peak) = &mut self.sources[source];
+        *rms = rms.max(rms_dbfs);
+        *peak = peak.max(peak_dbfs);
+        if sent_at.is_some_and(|at| now.duration_since(at) < LEVEL_EVERY) {
+            return None;
+        }
+        let level = AudioEvent::Level {
+            source,
+            rms_dbfs: *rms,
+            peak_dbfs: *peak,
+        };
+        (*sent_at, *rms, *peak) = (Some(now), f32::NEG_INFINITY, f32::NEG_INFINITY);
+        Some(RecorderEvent::Audio { event: level })
+    }
+}
+
+/// Forwards what `events` carries to the window, as `wrap` turns it into an event (or drops it),
+/// until the sender goes.
+pub fn forward<R, T, E>(
+    app: AppHandle<R>,
+    mut events: broadcast::Receiver<T>,
+    mut wrap: impl FnMut(T) -> Option<E> + Send + 'static,
+) where
     R: Runtime,
     T: Clone + Send + 'static,
     E: Event + Serialize + Clone,
@@ -33,7 +86,8 @@ where
         loop {
             match events.recv().await {
                 Ok(event) => {
-                    if let Err(err) = wrap(event).emit(&app) {
+                    let Some(event) = wrap(event) else { continue };
+                    if let Err(err) = event.emit(&app) {
                         tracing::warn!("cannot send an event to the window: {err}");
                     }
                 }
@@ -44,4 +98,81 @@ where
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn level(source: usize, peak_dbfs: f32) -> RecorderEvent {
+        RecorderEvent::Audio {
+            event: AudioEvent::Level {
+                source,
+                rms_dbfs: peak_dbfs - 3.0,
+                peak_dbfs,
+            },
+        }
+    }
+
+    fn peak(event: Option<RecorderEvent>) -> Option<(usize, f32)> {
+        match event? {
+            RecorderEvent::Audio {
+                event:
+                    AudioEvent::Level {
+                        source, peak_dbfs, ..
+                    },
+            } => Some((source, peak_dbfs)),
+            other => panic!("not a level: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn levels_are_thinned_per_source_keeping_the_loudest() {
+        let mut throttle = LevelThrottle::default();
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        // The first level of each source goes at once.
+        assert_eq!(
+            peak(throttle.pass(level(0, -30.0), at(0))),
+            Some((0, -30.0))
+        );
+        assert_eq!(
+            peak(throttle.pass(level(1, -50.0), at(10))),
+            Some((1, -50.0))
+        );
+        // Within 100 ms they are held, and the loudest is sent when the time is up.
+        assert_eq!(peak(throttle.pass(level(0, -10.0), at(50))), None);
+        assert_eq!(peak(throttle.pass(level(1, -40.0), at(60))), None);
+        assert_eq!(
+            peak(throttle.pass(level(0, -60.0), at(100))),
+            Some((0, -10.0))
+        );
+        // The held maximum was reset by sending it.
+        assert_eq!(peak(throttle.pass(level(0, -70.0), at(150))), None);
+        assert_eq!(
+            peak(throttle.pass(level(0, -65.0), at(200))),
+            Some((0, -65.0))
+        );
+        assert_eq!(
+            peak(throttle.pass(level(1, -45.0), at(110))),
+            Some((1, -40.0))
+        );
+    }
+
+    #[test]
+    fn everything_else_passes_unchanged() {
+        let mut throttle = LevelThrottle::default();
+        let now = Instant::now();
+        for _ in 0..3 {
+            let event = RecorderEvent::Partial {
+                source: "microphone".into(),
+                item_id: "item_1".into(),
+                text: "1 3".into(),
+            };
+            assert!(matches!(
+                throttle.pass(event, now),
+                Some(RecorderEvent::Partial { text, .. }) if text == "1 3"
+            ));
+        }
+    }
 }

@@ -85,17 +85,16 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, shell: state::Shell) -> tau
         .setup(move |app| {
             specta.mount_events(app);
             let handle = app.handle().clone();
-            events::forward(
-                handle.clone(),
-                shell.studio.subscribe(),
-                events::RecordingEvent,
-            );
+            let mut levels = events::LevelThrottle::default();
+            events::forward(handle.clone(), shell.studio.subscribe(), move |event| {
+                levels
+                    .pass(event, std::time::Instant::now())
+                    .map(events::RecordingEvent)
+            });
             if let Some(cloud) = shell.studio.cloud().cloned() {
-                events::forward(
-                    handle.clone(),
-                    cloud.sync.subscribe(),
-                    events::SyncStatusEvent,
-                );
+                events::forward(handle.clone(), cloud.sync.subscribe(), |event| {
+                    Some(events::SyncStatusEvent(event))
+                });
                 tauri::async_runtime::spawn(async move {
                     match cloud.restore().await {
                         Ok(true) => {

@@ -13,11 +13,22 @@ function choice(id: string): DeviceChoice {
   return id === DEFAULT ? { mode: "default" } : { mode: "id", id };
 }
 
-function Meter({ label, dbfs }: { label: string; dbfs: number }) {
-  const fill = Math.round(meterFill(dbfs) * 100);
+/** A source's level. It reads the level signal itself, so only the meter redraws ten times a second. */
+function Meter({ label, source }: { label: string; source: number }) {
+  const fill = Math.round(meterFill(levels.value[source]) * 100);
   return (
     <div class="meter" role="meter" aria-label={`${label} level`} aria-valuemin={0} aria-valuemax={100} aria-valuenow={fill}>
-      <div class="meter-fill" style={{ width: `${fill}%` }} />
+      <div class="meter-fill" style={{ transform: `scaleX(${fill / 100})` }} />
+    </div>
+  );
+}
+
+/** The time recorded, in a component of its own so its ticks redraw only the clock. */
+function Timer() {
+  const elapsed = useElapsed();
+  return (
+    <div class="timer" aria-live="off" id="timer">
+      {clock(elapsed)}
     </div>
   );
 }
@@ -62,7 +73,6 @@ export function Record() {
   const consent = consentAt !== null;
   const [busy, setBusy] = useState<"starting" | "stopping" | null>(null);
   const [note, setNote] = useState("");
-  const elapsed = useElapsed();
   const recording = active.value;
 
   useEffect(() => {
@@ -187,7 +197,7 @@ export function Record() {
               </option>
             ))}
           </select>
-          <Meter label="Microphone" dbfs={levels.value[0]} />
+          <Meter label="Microphone" source={0} />
 
           <label for="system-audio">System audio (the candidate on a call)</label>
           <select id="system-audio" value={system} disabled={recording !== null} onChange={(e) => setSystem(e.currentTarget.value)}>
@@ -199,7 +209,7 @@ export function Record() {
               </option>
             ))}
           </select>
-          {system !== "none" && <Meter label="System audio" dbfs={levels.value[1]} />}
+          {system !== "none" && <Meter label="System audio" source={1} />}
 
           <fieldset class="notice">
             <legend>Recording notice</legend>
@@ -212,9 +222,7 @@ export function Record() {
         </form>
 
         <div class="controls" aria-label="Recording controls">
-          <div class="timer" aria-live="off" id="timer">
-            {clock(elapsed)}
-          </div>
+          <Timer />
           {recording === null ? (
             <button id="record" class="record-button" disabled={!canStart} onClick={start} title={consent ? "" : "Confirm the recording notice first"}>
               {busy === "starting" ? "Starting…" : "● Record"}

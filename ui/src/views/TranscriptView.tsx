@@ -1,16 +1,31 @@
 // The live transcript: finals in timeline order, partial text visibly provisional, auto-scroll
 // that stops when the reader scrolls up (with "Jump to live"), and a polite live region that
 // announces each new final line.
-import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import { memo } from "preact/compat";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { clock } from "../format";
 import { transcript } from "../state";
-import { lines } from "../transcript";
+import { type Line, lines } from "../transcript";
 
-export function TranscriptView() {
+/** One line; unchanged lines are skipped when the transcript grows. */
+const LineView = memo(function LineView({ line }: { line: Line }) {
+  return (
+    <p class={`line${line.partial ? " partial" : ""}${line.failed ? " failed" : ""}`} data-source={line.source}>
+      <span class="speaker">{line.speaker}</span>
+      {!line.partial && <time class="at">{clock(line.startMs)}</time>}
+      <span class="text">{line.failed ? "(not transcribed; kept in the recording)" : line.text}</span>
+      {line.partial && <span class="sr-only"> (still transcribing)</span>}
+    </p>
+  );
+});
+
+/** The live transcript; it redraws only when the transcript changes, not with its parent. */
+export const TranscriptView = memo(function TranscriptView() {
   const box = useRef<HTMLDivElement>(null);
   const [following, setFollowing] = useState(true);
-  const all = lines(transcript.value);
-  const finals = transcript.value.finals;
+  const current = transcript.value;
+  const all = useMemo(() => lines(current), [current]);
+  const finals = current.finals;
   const lastFinal = finals.length > 0 ? finals[finals.length - 1] : null;
 
   useLayoutEffect(() => {
@@ -30,12 +45,7 @@ export function TranscriptView() {
       <div class="transcript-lines" ref={box} id="transcript" tabIndex={0}>
         {all.length === 0 && <p class="empty">The transcript appears here as people speak.</p>}
         {all.map((line) => (
-          <p key={line.key} class={`line${line.partial ? " partial" : ""}${line.failed ? " failed" : ""}`} data-source={line.source}>
-            <span class="speaker">{line.speaker}</span>
-            {!line.partial && <time class="at">{clock(line.startMs)}</time>}
-            <span class="text">{line.failed ? "(not transcribed; kept in the recording)" : line.text}</span>
-            {line.partial && <span class="sr-only"> (still transcribing)</span>}
-          </p>
+          <LineView key={line.key} line={line} />
         ))}
       </div>
       {!following && (
@@ -48,4 +58,4 @@ export function TranscriptView() {
       </div>
     </section>
   );
-}
+});
