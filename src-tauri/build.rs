@@ -12,6 +12,7 @@ fn hark_desktop_commands() -> &'static [&'static str] {
     &[
         "app_info",
         "finish_first_run",
+        "save_preferences",
         "connect_organisation",
         "list_devices",
         "list_interviews",

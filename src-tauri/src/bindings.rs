@@ -16,6 +16,7 @@ pub fn builder<R: Runtime>() -> tauri_specta::Builder<R> {
         .commands(collect_commands![
             app_info,
             finish_first_run,
+            save_preferences,
             connect_organisation,
             list_devices,
             list_interviews,

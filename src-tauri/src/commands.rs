@@ -4,6 +4,7 @@
 use hark_audio::{DeviceChoice, DeviceInfo};
 use hark_cloud::CloudError;
 use hark_recorder::cloud::{SSO_TIMEOUT, open_in_browser};
+use hark_recorder::config::Preferences;
 use hark_recorder::export::{Format, render};
 use hark_recorder::{AccountStatus, Active, RecorderError, StartOptions, StopSummary};
 use hark_store::{
@@ -77,6 +78,17 @@ pub async fn finish_first_run(shell: State<'_, Shell>) -> Result<AppInfo> {
     if let Some(file) = &shell.config_file {
         hark_recorder::config::create_file(file)?;
     }
+    Ok(shell.info())
+}
+
+/// Settings: saves the recruiter's preferences (devices, language, vocabulary, theme).
+#[tauri::command]
+#[specta::specta]
+pub async fn save_preferences(
+    shell: State<'_, Shell>,
+    preferences: Preferences,
+) -> Result<AppInfo> {
+    shell.save_preferences(preferences)?;
     Ok(shell.info())
 }
 

@@ -2,7 +2,9 @@
 //! settings in force and where they are saved.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 
+use hark_recorder::config::Preferences;
 use hark_recorder::{Cloud, Config, Recorder, Studio};
 use serde::Serialize;
 
@@ -17,6 +19,8 @@ pub struct Shell {
     pub config_file: Option<PathBuf>,
     /// Why the settings could not be used (the app then runs local-only in the standard folder).
     pub config_error: Option<String>,
+    /// The recruiter's preferences as last saved.
+    preferences: Mutex<Preferences>,
 }
 
 /// The log file's name in [`Shell::log_dir`] (`hark.log`).
@@ -49,6 +53,8 @@ pub struct AppInfo {
     pub config_file: Option<String>,
     /// The settings are broken: what is wrong and how to fix it (running local-only meanwhile).
     pub config_error: Option<String>,
+    /// Devices, language, vocabulary and theme the recruiter chose.
+    pub preferences: Preferences,
 }
 
 impl Shell {
@@ -63,6 +69,7 @@ impl Shell {
             Err(err) => (None, Config::fallback(), Some(err.to_string())),
         };
         Ok(Shell {
+            preferences: Mutex::new(config.preferences.clone()),
             studio: Studio::new(Recorder::open(config)?, cloud),
             config_file,
             config_error,
@@ -76,13 +83,7 @@ impl Shell {
                 message: "stop the recording first: connecting restarts Hark".into(),
             });
         }
-        let file = self
-            .config_file
-            .as_deref()
-            .ok_or_else(|| crate::error::UiError::Config {
-                message: "this system has no settings folder; set the HARK_* variables instead"
-                    .into(),
-            })?;
+        let file = self.settings_file()?;
         hark_recorder::config::save_connection(
             file,
             &connection.proxy_url,
@@ -90,6 +91,26 @@ impl Shell {
             &connection.supabase_anon_key,
         )?;
         Ok(())
+    }
+
+    /// Saves the recruiter's preferences in the settings file; they apply from now on.
+    pub fn save_preferences(&self, preferences: Preferences) -> Result<()> {
+        let file = self.settings_file()?;
+        let saved = hark_recorder::config::save_preferences(file, preferences)?;
+        *self
+            .preferences
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = saved;
+        Ok(())
+    }
+
+    fn settings_file(&self) -> Result<&std::path::Path> {
+        self.config_file
+            .as_deref()
+            .ok_or_else(|| crate::error::UiError::Config {
+                message: "this system has no settings folder; set the HARK_* variables instead"
+                    .into(),
+            })
     }
 
     /// Where the app's log files are (`<data folder>/logs`).
@@ -124,7 +145,7 @@ impl Shell {
             })
             .unwrap_or_else(|err| format!("(cannot read {}: {err})", log.display()));
         format!(
-            "Hark {} on {} {}\nsettings: {}{}\nproxy: {}\naccount: {account}\ndata folder: {}\nlog: {}\nrecording now: {}\n\n--- last log lines ---\n{tail}\n",
+            "Hark {} on {} {}\nsettings: {}{}\nproxy: {}\naccount: {account}\ndata folder: {}\nlog: {}\nrecording now: {}\nWEBKIT_DISABLE_DMABUF_RENDERER: {}\n\n--- last log lines ---\n{tail}\n",
             env!("CARGO_PKG_VERSION"),
             std::env::consts::OS,
             std::env::consts::ARCH,
@@ -140,6 +161,7 @@ impl Shell {
             config.data_dir.display(),
             log.display(),
             self.studio.is_recording(),
+            std::env::var("WEBKIT_DISABLE_DMABUF_RENDERER").unwrap_or_else(|_| "unset".into()),
         )
     }
 
@@ -161,6 +183,11 @@ impl Shell {
             data_dir: config.data_dir.display().to_string(),
             config_file: self.config_file.as_ref().map(|f| f.display().to_string()),
             config_error: self.config_error.clone(),
+            preferences: self
+                .preferences
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
         }
     }
 }

@@ -160,20 +160,34 @@ async fn main() -> anyhow::Result<()> {
         ("XDG_CONFIG_HOME", dir.join("config").display().to_string()),
     ];
 
+    // The app turns WebKit's DMA-BUF renderer off when there is no GPU render node (see its
+    // `main.rs`); the minimal window gets the same renderer, so only the app's own cost differs.
+    let no_gpu = !std::fs::read_dir("/dev/dri").is_ok_and(|nodes| {
+        nodes
+            .flatten()
+            .any(|n| n.file_name().to_string_lossy().starts_with("renderD"))
+    });
+    let base_env: Vec<(&str, String)> =
+        if no_gpu && std::env::var_os("WEBKIT_DISABLE_DMABUF_RENDERER").is_none() {
+            vec![("WEBKIT_DISABLE_DMABUF_RENDERER", "1".into())]
+        } else {
+            Vec::new()
+        };
+
     // Cold start, alternating, five of each.
     let (mut app_starts, mut base_starts) = (Vec::new(), Vec::new());
     for _ in 0..5 {
         let (window, took) = Window::open(&app, &env, "#record").await;
         app_starts.push(took);
         window.close().await;
-        let (window, took) = Window::open(&baseline, &[], "#ready").await;
+        let (window, took) = Window::open(&baseline, &base_env, "#ready").await;
         base_starts.push(took);
         window.close().await;
     }
 
     // Idle, side by side.
     let (app_window, _) = Window::open(&app, &env, "#record").await;
-    let (base_window, _) = Window::open(&baseline, &[], "#ready").await;
+    let (base_window, _) = Window::open(&baseline, &base_env, "#ready").await;
     tokio::time::sleep(Duration::from_secs(10)).await;
     let idle_span = Duration::from_secs(30);
     let (a0, b0) = (tree_cpu(app_window.pid), tree_cpu(base_window.pid));
@@ -242,7 +256,12 @@ async fn main() -> anyhow::Result<()> {
 
     let mib = |kib: u64| kib as f64 / 1024.0;
     println!(
-        "desktop: release builds under Xvfb, one run, the app beside a minimal Tauri 2 window"
+        "desktop: release builds under Xvfb, one run, the app beside a minimal Tauri 2 window ({})",
+        if base_env.is_empty() {
+            "WebKit's default renderer"
+        } else {
+            "no GPU: both without WebKit's DMA-BUF renderer"
+        }
     );
     println!(
         "  cold start to an interactive page (median of 5, WebDriver session included): app {:.0} ms, minimal window {:.0} ms",

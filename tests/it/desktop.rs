@@ -76,6 +76,10 @@ impl Desktop {
                 &native_port.to_string(),
             ])
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            // Without a GPU the app turns WebKit's DMA-BUF renderer off (see its `main.rs`), and
+            // WebKitWebDriver then never answers a screenshot request; the tests keep WebKit's
+            // default renderer, which also checks that a variable the user set is respected.
+            .env("WEBKIT_DISABLE_DMABUF_RENDERER", "0")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -175,8 +179,16 @@ impl Desktop {
     }
 
     async fn screenshot(&self, name: &str) {
-        let png = self.client.screenshot().await.expect("screenshot");
-        std::fs::write(artifacts().join(format!("{name}.png")), png).unwrap();
+        match tokio::time::timeout(Duration::from_secs(10), self.client.screenshot()).await {
+            Ok(png) => std::fs::write(
+                artifacts().join(format!("{name}.png")),
+                png.expect("screenshot"),
+            )
+            .unwrap(),
+            Err(_) => panic!(
+                "WebKit took no screenshot of {name} within 10 s (it never answers without its DMA-BUF renderer)"
+            ),
+        }
     }
 
     /// Ends the session (closing the app); dropping then ends the driver.
@@ -295,7 +307,10 @@ async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
             "choosing local-only saves {}",
             settings.display()
         );
-        let player = tokio::task::spawn_blocking(move || mic.play(&wav));
+        let player = tokio::task::spawn_blocking(move || {
+            mic.play(&wav);
+            mic
+        });
 
         // The exact transcript appears live, in order.
         let expected = script.expected_transcripts().to_vec();
@@ -308,7 +323,7 @@ async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
         let second = shown.find(expected[1].as_str()).unwrap();
         assert!(first < second, "in order: {shown}");
         assert!(shown.contains("You"), "speaker label: {shown}");
-        player.await.unwrap();
+        let mic = player.await.unwrap();
         app.screenshot("2-recording").await;
 
         app.click("#stop").await;
@@ -417,6 +432,48 @@ async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
         assert!(report.contains(&data_dir.display().to_string()), "{report}");
         assert!(data_dir.join("logs/hark.log").exists(), "{report}");
         assert!(!report.contains("sk-"), "no secrets: {report}");
+        // The renderer choice the tests made (see `launch`) is respected, and reported.
+        assert!(
+            report.contains("WEBKIT_DISABLE_DMABUF_RENDERER: 0"),
+            "{report}"
+        );
+
+        // Preferences reach the settings file the CLI reads, and the theme applies at once.
+        app.click(&format!("#pref-microphone option[value=\"{}\"]", mic.id()))
+            .await;
+        app.click("#pref-language option[value='de']").await;
+        app.find("#pref-prompt", Duration::from_secs(5))
+            .await
+            .send_keys("Kubernetes, Ada Lovelace")
+            .await
+            .unwrap();
+        app.click("#save-preferences").await;
+        app.wait_text(".toast", Duration::from_secs(10), |t| {
+            t.contains("Preferences saved")
+        })
+        .await;
+        app.click("#theme-dark").await;
+        app.wait_text(".toast", Duration::from_secs(10), |t| t.contains("dark"))
+            .await;
+        let theme = app
+            .client
+            .execute("return document.documentElement.dataset.theme", vec![])
+            .await
+            .unwrap();
+        assert_eq!(theme, "dark");
+        let config =
+            hark_recorder::Config::load_with(Some(&settings), Default::default(), |_| None)
+                .unwrap();
+        assert_eq!(
+            config.preferences,
+            hark_recorder::config::Preferences {
+                microphone: Some(mic.id()),
+                system_audio: None,
+                language: Some("de".into()),
+                prompt: Some("Kubernetes, Ada Lovelace".into()),
+                theme: Some(hark_recorder::config::Theme::Dark),
+            }
+        );
         app.click("#nav-library").await;
         app.click("#sessions button.link").await;
         app.find("#session-title", Duration::from_secs(10)).await;

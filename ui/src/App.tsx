@@ -67,8 +67,9 @@ export function App() {
         </p>
       )}
       <main id="main" tabIndex={-1}>
-        {current.name === "first-run" && <FirstRun />}
-        {current.name === "record" && <Record />}
+        {info.value === null && <p class="empty">Starting…</p>}
+        {info.value !== null && current.name === "first-run" && <FirstRun />}
+        {info.value !== null && current.name === "record" && <Record />}
         {current.name === "library" && <Library />}
         {current.name === "account" && <AccountView />}
         {current.name === "settings" && <Settings />}

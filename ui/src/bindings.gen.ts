@@ -14,6 +14,8 @@ export const commands = {
 	 *  everything on this computer, or after signing in to an organisation configured by `HARK_*`.
 	 */
 	finishFirstRun: () => typedError<AppInfo, UiError>(__TAURI_INVOKE("finish_first_run")),
+	/**  Settings: saves the recruiter's preferences (devices, language, vocabulary, theme). */
+	savePreferences: (preferences: Preferences) => typedError<AppInfo, UiError>(__TAURI_INVOKE("save_preferences", { preferences })),
 	/**
 	 *  First run, or settings: connect to the organisation (saved in the settings file), then
 	 *  restart so the app uses it. Refuses while recording.
@@ -122,6 +124,8 @@ export type AppInfo = {
 	config_file: string | null,
 	/**  The settings are broken: what is wrong and how to fix it (running local-only meanwhile). */
 	config_error: string | null,
+	/**  Devices, language, vocabulary and theme the recruiter chose. */
+	preferences: Preferences,
 };
 
 /**  The window was asked to close while recording: the UI asks whether to stop and quit. */
@@ -292,6 +296,20 @@ export type NoteKind =
 "bookmark" | 
 /**  A written note. */
 "note";
+
+/**  What a recording starts with unless told otherwise, and how the app looks. */
+export type Preferences = {
+	/**  Microphone device id (from `hark devices`); none: the system default. */
+	microphone: string | null,
+	/**  System-audio device id, or `default`; none: system audio is not recorded. */
+	system_audio: string | null,
+	/**  Language spoken, as an ISO-639-1 code such as `en`; none: detected. */
+	language: string | null,
+	/**  Words the transcriber should expect: names, products, jargon. */
+	prompt: string | null,
+	/**  The app's colours. */
+	theme: Theme | null,
+};
 
 /**  What happens while recording, for the UI and the CLI. */
 export type RecorderEvent = 
@@ -531,6 +549,15 @@ retry_at_ms: number | null };
 
 /**  A session's sync status changed (pending, syncing, synced, failed). */
 export type SyncStatusEvent = SyncEvent;
+
+/**  Light, dark, or as the system is. */
+export type Theme = 
+/**  Follow the system. */
+"system" | 
+/**  Always light. */
+"light" | 
+/**  Always dark. */
+"dark";
 
 /**  An error for the UI. */
 export type UiError = 

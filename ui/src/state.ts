@@ -1,5 +1,5 @@
 // The UI's state as signals, and the one place recorder events change it.
-import { signal } from "@preact/signals";
+import { effect, signal } from "@preact/signals";
 import type { AccountStatus, Active, AppInfo, RecorderEvent, SyncEvent, Warning } from "./bindings.gen";
 import { applyEvent, emptyTranscript, type Transcript } from "./transcript";
 
@@ -13,6 +13,13 @@ export interface Banner {
 }
 
 export const info = signal<AppInfo | null>(null);
+
+/** The chosen theme on the page (`data-theme`); without one the system decides. */
+effect(() => {
+  const theme = info.value?.preferences.theme;
+  if (theme && theme !== "system") document.documentElement.dataset.theme = theme;
+  else delete document.documentElement.dataset.theme;
+});
 /** The organisation's account; `null` in local-only mode or before it is known. */
 export const account = signal<AccountStatus | null>(null);
 /** The latest sync status per session id, from sync events. */

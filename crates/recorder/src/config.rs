@@ -1,6 +1,8 @@
 //! Configuration: a TOML file in the OS's config folder (`…/hark/config.toml`), overridden by
 //! `HARK_*` environment variables, overridden by command-line flags. Nothing is required: with no
 //! proxy configured Hark records and stores locally, and says why there is no live transcript.
+//! The `[preferences]` table (devices, language, vocabulary, theme) is the recruiter's own; the
+//! app's Settings screen writes it, keeping the file's comments, and the CLI reads it too.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +22,82 @@ pub struct Layer {
     pub supabase_anon_key: Option<String>,
     /// Where the database and recordings live.
     pub data_dir: Option<PathBuf>,
+    /// The recruiter's preferences (file only).
+    #[serde(default, skip_serializing_if = "Preferences::is_empty")]
+    pub preferences: Preferences,
+}
+
+/// Light, dark, or as the system is.
+#[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "lowercase")]
+pub enum Theme {
+    /// Follow the system.
+    #[default]
+    System,
+    /// Always light.
+    Light,
+    /// Always dark.
+    Dark,
+}
+
+/// What a recording starts with unless told otherwise, and how the app looks.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(deny_unknown_fields)]
+pub struct Preferences {
+    /// Microphone device id (from `hark devices`); none: the system default.
+    pub microphone: Option<String>,
+    /// System-audio device id, or `default`; none: system audio is not recorded.
+    pub system_audio: Option<String>,
+    /// Language spoken, as an ISO-639-1 code such as `en`; none: detected.
+    pub language: Option<String>,
+    /// Words the transcriber should expect: names, products, jargon.
+    pub prompt: Option<String>,
+    /// The app's colours.
+    pub theme: Option<Theme>,
+}
+
+/// The longest vocabulary prompt kept, in characters.
+pub const MAX_PROMPT_CHARS: usize = 1_000;
+
+impl Preferences {
+    fn is_empty(&self) -> bool {
+        *self == Preferences::default()
+    }
+
+    /// The preferences with blanks removed, or what is wrong with them and how to fix it.
+    pub fn checked(self) -> Result<Preferences> {
+        let kept = |value: Option<String>| {
+            value
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let language = kept(self.language).map(|l| l.to_ascii_lowercase());
+        if let Some(code) = &language
+            && !(code.len() == 2 && code.bytes().all(|b| b.is_ascii_lowercase()))
+        {
+            return Err(RecorderError::Config(format!(
+                "the language {code:?} is not a two-letter ISO-639-1 code; use one like en, de or fr, or leave it empty to detect it"
+            )));
+        }
+        let prompt = kept(self.prompt);
+        if let Some(prompt) = &prompt
+            && prompt.chars().count() > MAX_PROMPT_CHARS
+        {
+            return Err(RecorderError::Config(format!(
+                "the vocabulary prompt has {} characters; keep it under {MAX_PROMPT_CHARS}: the names and terms, not sentences",
+                prompt.chars().count()
+            )));
+        }
+        Ok(Preferences {
+            microphone: kept(self.microphone).filter(|m| m != "default"),
+            system_audio: kept(self.system_audio).filter(|s| s != "none"),
+            language,
+            prompt,
+            theme: self.theme.filter(|t| *t != Theme::System),
+        })
+    }
 }
 
 impl Layer {
@@ -29,6 +107,11 @@ impl Layer {
             supabase_url: self.supabase_url.or(base.supabase_url),
             supabase_anon_key: self.supabase_anon_key.or(base.supabase_anon_key),
             data_dir: self.data_dir.or(base.data_dir),
+            preferences: if self.preferences.is_empty() {
+                base.preferences
+            } else {
+                self.preferences
+            },
         }
     }
 }
@@ -46,6 +129,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The file the settings were read from, if it exists.
     pub file: Option<PathBuf>,
+    /// The recruiter's preferences.
+    pub preferences: Preferences,
 }
 
 /// The config file's standard place (`~/.config/hark/config.toml` on Linux,
@@ -74,6 +159,14 @@ const TEMPLATE: &str = "\
 # supabase_anon_key = \"eyJ...\"
 # Where sessions and recordings are kept:
 # data_dir = \"/path/to/folder\"
+#
+# Your preferences (the app's Settings screen writes these):
+# [preferences]
+# microphone = \"<id from `hark devices`>\"   # else the system default
+# system_audio = \"default\"                  # or an id; else no system audio
+# language = \"en\"                           # else detected
+# prompt = \"Kubernetes, Terraform, gRPC\"    # names and terms to expect
+# theme = \"dark\"                            # light, dark or system
 ";
 
 /// Creates the settings file with every key commented out (local-only), unless it exists.
@@ -139,6 +232,50 @@ pub fn save_connection(
     })
 }
 
+/// Saves the recruiter's preferences in the settings file's `[preferences]` table, keeping
+/// everything else in the file (comments included). Returns them as saved.
+pub fn save_preferences(path: &Path, preferences: Preferences) -> Result<Preferences> {
+    let preferences = preferences.checked()?;
+    // The file must be valid before it is changed, so a typo is reported rather than kept.
+    read_file(path)?;
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => TEMPLATE.to_string(),
+        Err(err) => {
+            return Err(RecorderError::Config(format!(
+                "cannot read {}: {err}",
+                path.display()
+            )));
+        }
+    };
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|err| RecorderError::Config(format!("{} is not valid: {err}", path.display())))?;
+    let table = toml_edit::ser::to_document(&preferences)
+        .map_err(|err| RecorderError::Config(format!("cannot write the preferences: {err}")))?;
+    if preferences.is_empty() {
+        doc.remove("preferences");
+    } else {
+        doc.insert(
+            "preferences",
+            toml_edit::Item::Table(table.as_table().clone()),
+        );
+    }
+    let write = || {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, doc.to_string())
+    };
+    write().map_err(|err| {
+        RecorderError::Config(format!(
+            "cannot write {}: {err}; check that the folder is writable",
+            path.display()
+        ))
+    })?;
+    Ok(preferences)
+}
+
 fn read_file(path: &Path) -> Result<Layer> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
@@ -152,7 +289,7 @@ fn read_file(path: &Path) -> Result<Layer> {
     };
     toml::from_str(&text).map_err(|err| {
         RecorderError::Config(format!(
-            "{} is not valid: {err}; the keys are proxy_url, supabase_url, supabase_anon_key and data_dir",
+            "{} is not valid: {err}; the keys are proxy_url, supabase_url, supabase_anon_key, data_dir and [preferences]",
             path.display()
         ))
     })
@@ -165,6 +302,7 @@ fn from_env(var: impl Fn(&str) -> Option<String>) -> Layer {
         supabase_url: get("HARK_SUPABASE_URL"),
         supabase_anon_key: get("HARK_SUPABASE_ANON_KEY"),
         data_dir: get("HARK_DATA_DIR").map(PathBuf::from),
+        preferences: Preferences::default(),
     }
 }
 
@@ -212,6 +350,7 @@ impl Config {
             supabase_anon_key: merged.supabase_anon_key,
             data_dir: merged.data_dir.unwrap_or_else(default_data_dir),
             file: file.filter(|f| f.exists()),
+            preferences: merged.preferences,
         })
     }
 
@@ -224,6 +363,7 @@ impl Config {
             supabase_anon_key: None,
             data_dir: default_data_dir(),
             file: None,
+            preferences: Preferences::default(),
         }
     }
 
@@ -341,5 +481,72 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("anon key"), "{err}");
+    }
+
+    #[test]
+    fn preferences_are_saved_beside_the_rest_and_bad_ones_refused() {
+        let dir = std::env::temp_dir().join(format!("hark-config-prefs-{}", std::process::id()));
+        let file = dir.join("config.toml");
+        create_file(&file).unwrap();
+        std::fs::write(
+            &file,
+            format!("{}proxy_url = \"https://p.example/v1\"\n", TEMPLATE),
+        )
+        .unwrap();
+        let saved = save_preferences(
+            &file,
+            Preferences {
+                microphone: Some(" alsa:mic-2 ".into()),
+                system_audio: Some("none".into()),
+                language: Some("DE".into()),
+                prompt: Some("Kubernetes, gRPC".into()),
+                theme: Some(Theme::Dark),
+            },
+        )
+        .unwrap();
+        assert_eq!(saved.microphone.as_deref(), Some("alsa:mic-2"));
+        assert_eq!(saved.system_audio, None, "none means not recorded");
+        assert_eq!(saved.language.as_deref(), Some("de"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            text.contains("# The transcription proxy"),
+            "comments kept: {text}"
+        );
+        let config = Config::load_with(Some(&file), Layer::default(), |_| None).unwrap();
+        assert_eq!(config.proxy_url.as_deref(), Some("https://p.example/v1"));
+        assert_eq!(config.preferences, saved);
+
+        // Refusals name the fix and write nothing.
+        for (bad, expected) in [
+            (
+                Preferences {
+                    language: Some("English".into()),
+                    ..Preferences::default()
+                },
+                "ISO-639-1",
+            ),
+            (
+                Preferences {
+                    prompt: Some("x".repeat(MAX_PROMPT_CHARS + 1)),
+                    ..Preferences::default()
+                },
+                "keep it under",
+            ),
+        ] {
+            let err = save_preferences(&file, bad).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+            assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+        }
+        // Back to the defaults: the table goes, the rest stays.
+        save_preferences(&file, Preferences::default()).unwrap();
+        let config = Config::load_with(Some(&file), Layer::default(), |_| None).unwrap();
+        assert_eq!(config.preferences, Preferences::default());
+        assert_eq!(config.proxy_url.as_deref(), Some("https://p.example/v1"));
+        // A broken file is reported, not overwritten.
+        std::fs::write(&file, "proxy = 1\n").unwrap();
+        let err = save_preferences(&file, saved).unwrap_err().to_string();
+        assert!(err.contains("is not valid"), "{err}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "proxy = 1\n");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -66,8 +66,9 @@ export function Record() {
   const [devices, setDevices] = useState<DeviceInfo[]>([]);
   const [interviews, setInterviews] = useState<Interview[]>([]);
   const [interview, setInterview] = useState("");
-  const [mic, setMic] = useState(DEFAULT);
-  const [system, setSystem] = useState("none");
+  const preferred = info.value?.preferences;
+  const [mic, setMic] = useState(preferred?.microphone ?? DEFAULT);
+  const [system, setSystem] = useState(preferred?.system_audio ?? "none");
   // When the recruiter confirmed the recording notice (kept with the session).
   const [consentAt, setConsentAt] = useState<number | null>(null);
   const consent = consentAt !== null;
@@ -76,7 +77,22 @@ export function Record() {
   const recording = active.value;
 
   useEffect(() => {
-    call(commands.listDevices()).then(setDevices, (err) => (toast.value = messageOf(err)));
+    call(commands.listDevices()).then(
+      (found) => {
+        setDevices(found);
+        // A preferred device that is not connected now: say so and use the default.
+        const missing = (id: string | null | undefined, kind: string) => id && id !== DEFAULT && !found.some((d) => d.kind === kind && d.id === id);
+        if (missing(preferred?.microphone, "microphone")) {
+          setMic(DEFAULT);
+          notify(`Your preferred microphone (${preferred?.microphone}) is not connected: using the system default.`);
+        }
+        if (missing(preferred?.system_audio, "system")) {
+          setSystem(DEFAULT);
+          notify(`Your preferred system-audio device (${preferred?.system_audio}) is not connected: using the system default output.`);
+        }
+      },
+      (err) => (toast.value = messageOf(err)),
+    );
     call(commands.listInterviews()).then(setInterviews, (err) => (toast.value = messageOf(err)));
   }, []);
 
@@ -92,8 +108,8 @@ export function Record() {
           interview,
           microphone: choice(mic),
           system_audio: system === "none" ? null : choice(system),
-          language: null,
-          prompt: null,
+          language: preferred?.language ?? null,
+          prompt: preferred?.prompt ?? null,
           consent_confirmed_at_ms: consentAt ?? Date.now(),
         }),
       );

@@ -1,8 +1,146 @@
-// Settings: about this copy of Hark (version, folders) and a diagnostics report to copy for
-// support (no keys or tokens in it).
-import { useState } from "preact/hooks";
+// Settings: the recruiter's preferences (devices, language, vocabulary, theme, saved in the
+// settings file the CLI reads too), the account, about this copy of Hark (version, folders) and
+// a diagnostics report to copy for support (no keys or tokens in it).
+import { useEffect, useState } from "preact/hooks";
+import type { DeviceInfo, Preferences, Theme } from "../bindings.gen";
 import { call, commands, messageOf } from "../api";
-import { info, notify, toast } from "../state";
+import { account, info, notify, route, toast } from "../state";
+
+/** Languages offered for the transcription hint (ISO-639-1); any other code works in the file. */
+export const LANGUAGES: [string, string][] = [
+  ["en", "English"],
+  ["de", "German"],
+  ["fr", "French"],
+  ["es", "Spanish"],
+  ["it", "Italian"],
+  ["nl", "Dutch"],
+  ["pt", "Portuguese"],
+  ["pl", "Polish"],
+  ["sv", "Swedish"],
+  ["da", "Danish"],
+  ["fi", "Finnish"],
+  ["no", "Norwegian"],
+  ["cs", "Czech"],
+  ["tr", "Turkish"],
+  ["uk", "Ukrainian"],
+  ["ar", "Arabic"],
+  ["hi", "Hindi"],
+  ["ja", "Japanese"],
+  ["ko", "Korean"],
+  ["zh", "Chinese"],
+];
+
+const THEMES: [Theme, string][] = [
+  ["system", "As the system"],
+  ["light", "Light"],
+  ["dark", "Dark"],
+];
+
+function Preferences() {
+  const saved = info.value?.preferences;
+  const [devices, setDevices] = useState<DeviceInfo[]>([]);
+  const [draft, setDraft] = useState<Preferences>({ microphone: null, system_audio: null, language: null, prompt: null, theme: null, ...saved });
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    call(commands.listDevices()).then(setDevices, (err) => (toast.value = messageOf(err)));
+  }, []);
+
+  /** Saves `next`; the form shows what was saved (trimmed, defaults blank) unless only the theme changed. */
+  const save = async (next: Preferences, message: string, form: boolean) => {
+    setBusy(true);
+    try {
+      const app = await call(commands.savePreferences(next));
+      info.value = app;
+      if (form) setDraft(app.preferences);
+      notify(message);
+    } catch (err) {
+      toast.value = messageOf(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const set = (change: Partial<Preferences>) => setDraft({ ...draft, ...change });
+  const orNull = (value: string) => (value === "" ? null : value);
+  // Devices that are saved but not connected now stay selectable, so saving keeps them.
+  const listed = (kind: string, id: string | null) => {
+    const own = devices.filter((d) => d.kind === kind);
+    return id && !own.some((d) => d.id === id) ? [...own, { id, name: `${id} (not connected)` }] : own;
+  };
+
+  return (
+    <>
+      <form
+        class="preferences"
+        aria-labelledby="preferences-title"
+        onSubmit={(e) => {
+          e.preventDefault();
+          save({ ...draft, theme: saved?.theme ?? null }, "Preferences saved: new recordings use them.", true);
+        }}
+      >
+        <h2 id="preferences-title">Recording</h2>
+        <label for="pref-microphone">Microphone</label>
+        <select id="pref-microphone" value={draft.microphone ?? ""} onChange={(e) => set({ microphone: orNull(e.currentTarget.value) })}>
+          <option value="">System default</option>
+          {listed("microphone", draft.microphone).map((d) => (
+            <option key={d.id} value={d.id}>
+              {d.name}
+            </option>
+          ))}
+        </select>
+        <label for="pref-system-audio">System audio (the candidate on a call)</label>
+        <select id="pref-system-audio" value={draft.system_audio ?? ""} onChange={(e) => set({ system_audio: orNull(e.currentTarget.value) })}>
+          <option value="">Don't record system audio</option>
+          <option value="default">System default output</option>
+          {listed("system", draft.system_audio === "default" ? null : draft.system_audio).map((d) => (
+            <option key={d.id} value={d.id}>
+              {d.name}
+            </option>
+          ))}
+        </select>
+        <label for="pref-language">Language spoken</label>
+        <select id="pref-language" value={draft.language ?? ""} onChange={(e) => set({ language: orNull(e.currentTarget.value) })}>
+          <option value="">Detect automatically</option>
+          {LANGUAGES.map(([code, name]) => (
+            <option key={code} value={code}>
+              {name}
+            </option>
+          ))}
+          {draft.language && !LANGUAGES.some(([code]) => code === draft.language) && <option value={draft.language}>{draft.language}</option>}
+        </select>
+        <label for="pref-prompt">Words to expect</label>
+        <textarea
+          id="pref-prompt"
+          rows={3}
+          maxLength={1000}
+          placeholder="Names, products and terms, e.g. Kubernetes, Terraform, Ada Lovelace"
+          value={draft.prompt ?? ""}
+          onInput={(e) => set({ prompt: orNull(e.currentTarget.value) })}
+        />
+        <button id="save-preferences" type="submit" disabled={busy}>
+          Save
+        </button>
+      </form>
+
+      <fieldset class="theme">
+        <legend>Theme</legend>
+        {THEMES.map(([theme, label]) => (
+          <label class="check" key={theme}>
+            <input
+              type="radio"
+              name="theme"
+              id={`theme-${theme}`}
+              checked={(saved?.theme ?? "system") === theme}
+              disabled={busy}
+              onChange={() => save({ ...(saved ?? draft), theme }, `Theme: ${label.toLowerCase()}.`, false)}
+            />
+            {label}
+          </label>
+        ))}
+      </fieldset>
+    </>
+  );
+}
 
 export function Settings() {
   const [report, setReport] = useState<string | null>(null);
@@ -26,6 +164,18 @@ export function Settings() {
   return (
     <section class="settings" aria-labelledby="settings-title">
       <h1 id="settings-title">Settings</h1>
+      {app && <Preferences />}
+      {app?.organisation && (
+        <>
+          <h2>Account</h2>
+          <p>
+            {account.value?.signed_in ? `Signed in as ${account.value.email ?? "you"}.` : "Not signed in."}{" "}
+            <button class="link" id="settings-account" onClick={() => (route.value = { name: "account" })}>
+              {account.value?.signed_in ? "Sync and sign out" : "Sign in"}
+            </button>
+          </p>
+        </>
+      )}
       <h2>About</h2>
       <dl class="about">
         <dt>Version</dt>
@@ -33,6 +183,10 @@ export function Settings() {
         <dt>Sessions and recordings</dt>
         <dd>
           <code>{app?.data_dir}</code>
+          <br />
+          <small>
+            To keep them elsewhere, quit Hark, move the folder, and set <code>data_dir</code> in the settings file.
+          </small>
         </dd>
         <dt>Settings file</dt>
         <dd>

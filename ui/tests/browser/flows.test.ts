@@ -216,6 +216,42 @@ describe("settings", () => {
     await expect.poll(() => page.textContent("#diagnostics")).toContain("Hark 0.1.0 on linux");
     expect(await page.textContent("main")).toContain("/home/test/.local/share/hark");
   });
+
+  it("saves recording preferences that the next recording starts with, and applies the theme at once", async () => {
+    await page.click("#use-local-only");
+    await page.click("#nav-settings");
+    await page.waitForSelector("#pref-microphone option[value='pulse:virtual_mic']", { state: "attached" });
+    await page.selectOption("#pref-microphone", "pulse:virtual_mic");
+    await page.selectOption("#pref-system-audio", "pulse:speakers.monitor");
+    await page.selectOption("#pref-language", "de");
+    await page.fill("#pref-prompt", "  Kubernetes, Ada Lovelace ");
+    await page.click("#save-preferences");
+    await expect.poll(() => page.textContent(".toast")).toContain("Preferences saved");
+    const saved = (await calls("save_preferences"))[0].preferences;
+    expect(saved).toEqual({ microphone: "pulse:virtual_mic", system_audio: "pulse:speakers.monitor", language: "de", prompt: "  Kubernetes, Ada Lovelace ", theme: null });
+    // The form shows what was kept.
+    expect(await page.inputValue("#pref-prompt")).toBe("Kubernetes, Ada Lovelace");
+
+    const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    await page.click("#theme-dark");
+    await expect.poll(() => page.evaluate(() => document.documentElement.dataset.theme)).toBe("dark");
+    expect(await background()).toBe("rgb(21, 24, 28)");
+    await page.click("#theme-light");
+    await expect.poll(background).toBe("rgb(255, 255, 255)");
+    // Changing the theme kept the recording preferences.
+    expect((await calls("save_preferences")).at(-1)!.preferences).toMatchObject({ language: "de", theme: "light" });
+    await page.screenshot({ path: join(shots, "settings.png"), fullPage: true });
+
+    await page.click("#nav-record");
+    expect(await page.inputValue("#microphone")).toBe("pulse:virtual_mic");
+    expect(await page.inputValue("#system-audio")).toBe("pulse:speakers.monitor");
+    await page.fill("#interview", "Preferred");
+    await page.check("#consent");
+    await page.click("#record");
+    await page.waitForSelector("#stop");
+    const request = (await calls("start_recording"))[0].request as Record<string, unknown>;
+    expect(request).toMatchObject({ microphone: { mode: "id", id: "pulse:virtual_mic" }, system_audio: { mode: "id", id: "pulse:speakers.monitor" }, language: "de", prompt: "Kubernetes, Ada Lovelace" });
+  });
 });
 
 describe("closing the window while recording", () => {

@@ -3,7 +3,7 @@
 // the calls the UI made. Only the flow tests load this page.
 import { emit } from "@tauri-apps/api/event";
 import { mockIPC, mockWindows } from "@tauri-apps/api/mocks";
-import type { AccountStatus, Active, AppInfo, Consent, DeviceInfo, RecorderEvent, Segment, SessionDetail, SessionSummary, SyncEvent } from "../../src/bindings.gen";
+import type { AccountStatus, Active, AppInfo, Consent, DeviceInfo, Preferences, RecorderEvent, Segment, SessionDetail, SessionSummary, SyncEvent } from "../../src/bindings.gen";
 
 interface Call {
   cmd: string;
@@ -20,6 +20,7 @@ let info: AppInfo = {
   data_dir: "/home/test/.local/share/hark",
   config_file: "/home/test/.config/hark/config.toml",
   config_error: null,
+  preferences: { microphone: null, system_audio: null, language: null, prompt: null, theme: null },
 };
 const devices: DeviceInfo[] = [
   { id: "pulse:virtual_mic", name: "Virtual Mic", kind: "microphone", is_default: true, default_format: null, formats: [] },
@@ -58,6 +59,22 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
     case "finish_first_run":
       info = { ...info, first_run: false };
       return info;
+    case "save_preferences": {
+      // As the shell saves them: blanks and defaults dropped (its validation is tested in Rust).
+      const given = args.preferences as Preferences;
+      const kept = (value: string | null, dflt: string) => (value && value.trim() !== dflt ? value.trim() : null);
+      info = {
+        ...info,
+        preferences: {
+          microphone: kept(given.microphone, "default"),
+          system_audio: kept(given.system_audio, "none"),
+          language: kept(given.language, ""),
+          prompt: kept(given.prompt, ""),
+          theme: given.theme === "system" ? null : given.theme,
+        },
+      };
+      return info;
+    }
     case "list_devices":
       return devices;
     case "list_interviews":

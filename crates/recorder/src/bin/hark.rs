@@ -50,7 +50,8 @@ enum Command {
         /// Interview id or title (a new title creates a local interview).
         #[arg(long)]
         interview: String,
-        /// Microphone device id (from `hark devices`); the default if left out.
+        /// Microphone device id (from `hark devices`); if left out, the one in the settings'
+        /// `[preferences]`, else the system default.
         #[arg(long)]
         mic: Option<String>,
         /// Also record system audio (the candidate on a call): the default output's loopback or
@@ -63,10 +64,10 @@ enum Command {
         /// Stop after this many seconds without sound on the microphone.
         #[arg(long)]
         until_silence: Option<f64>,
-        /// Language hint (ISO-639-1, e.g. `en`).
+        /// Language hint (ISO-639-1, e.g. `en`); the preferred one if left out.
         #[arg(long)]
         language: Option<String>,
-        /// Vocabulary prompt (names, jargon).
+        /// Vocabulary prompt (names, jargon); the preferred one if left out.
         #[arg(long)]
         prompt: Option<String>,
         /// The candidate was told the interview is recorded and agreed: kept with the session,
@@ -255,6 +256,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             json,
         } => {
             let cloud = signed_in(&config).await;
+            let prefs = &config.preferences;
             let consent = if consent_confirmed {
                 let by = match &cloud {
                     Some(cloud) => cloud.account.user().await.map(|user| user.id),
@@ -276,10 +278,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &recorder,
                 StartOptions {
                     interview,
-                    microphone: choice(mic.as_deref()),
+                    microphone: choice(mic.as_deref().or(prefs.microphone.as_deref())),
                     system_audio: system_audio.as_deref().map(|id| choice(Some(id))),
-                    language,
-                    prompt,
+                    language: language.or_else(|| prefs.language.clone()),
+                    prompt: prompt.or_else(|| prefs.prompt.clone()),
                     token,
                     consent,
                 },
