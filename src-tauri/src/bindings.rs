@@ -6,6 +6,7 @@ use tauri_specta::{collect_commands, collect_events};
 
 use crate::commands::*;
 use crate::events::{CloseRequested, RecordingEvent, SyncStatusEvent};
+use crate::shortcuts::ShortcutUsed;
 
 /// Where the generated bindings live, from the workspace root.
 pub const BINDINGS: &str = "ui/src/bindings.gen.ts";
@@ -44,7 +45,8 @@ pub fn builder<R: Runtime>() -> tauri_specta::Builder<R> {
         .events(collect_events![
             RecordingEvent,
             SyncStatusEvent,
-            CloseRequested
+            CloseRequested,
+            ShortcutUsed
         ])
         // Millisecond times and counts stay far below 2^53.
         .dangerously_cast_bigints_to_number()

@@ -7,6 +7,7 @@ pub mod bindings;
 pub mod commands;
 pub mod error;
 pub mod events;
+pub mod shortcuts;
 pub mod state;
 
 use tauri::{Manager, RunEvent, Runtime, WindowEvent};
@@ -21,10 +22,13 @@ pub fn run() {
             std::process::exit(1);
         }
     };
-    let builder = tauri::Builder::default()
+    let mut builder = tauri::Builder::default()
         .plugin(logging(&shell.log_dir()))
         .plugin(single_instance(&shell))
         .plugin(tauri_plugin_window_state::Builder::default().build());
+    if shortcuts::available() {
+        builder = builder.plugin(tauri_plugin_global_shortcut::Builder::new().build());
+    }
     let app = match build(builder, shell).build(tauri::generate_context!()) {
         Ok(app) => app,
         Err(err) => {
@@ -106,6 +110,7 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, shell: state::Shell) -> tau
                     cloud.sync.clone().run().await;
                 });
             }
+            shell.set_shortcuts(shortcuts::register(&handle));
             app.manage(shell);
             let restart = handle.clone();
             app.manage(state::Restart(Box::new(move || restart.restart())));

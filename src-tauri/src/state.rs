@@ -9,6 +9,14 @@ use hark_recorder::{Cloud, Config, Recorder, Studio};
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::shortcuts::ShortcutInfo;
+
+/// The value behind `mutex`, also after a panic elsewhere (these hold plain data).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// The app's managed state.
 #[derive(Debug)]
@@ -21,6 +29,8 @@ pub struct Shell {
     pub config_error: Option<String>,
     /// The recruiter's preferences as last saved.
     preferences: Mutex<Preferences>,
+    /// The global shortcuts and what failed, once registered.
+    shortcuts: Mutex<Vec<ShortcutInfo>>,
 }
 
 /// The log file's name in [`Shell::log_dir`] (`hark.log`).
@@ -55,6 +65,8 @@ pub struct AppInfo {
     pub config_error: Option<String>,
     /// Devices, language, vocabulary and theme the recruiter chose.
     pub preferences: Preferences,
+    /// The global shortcuts, with why any does not work.
+    pub shortcuts: Vec<ShortcutInfo>,
 }
 
 impl Shell {
@@ -70,6 +82,7 @@ impl Shell {
         };
         Ok(Shell {
             preferences: Mutex::new(config.preferences.clone()),
+            shortcuts: Mutex::default(),
             studio: Studio::new(Recorder::open(config)?, cloud),
             config_file,
             config_error,
@@ -97,11 +110,13 @@ impl Shell {
     pub fn save_preferences(&self, preferences: Preferences) -> Result<()> {
         let file = self.settings_file()?;
         let saved = hark_recorder::config::save_preferences(file, preferences)?;
-        *self
-            .preferences
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = saved;
+        *lock(&self.preferences) = saved;
         Ok(())
+    }
+
+    /// Keeps the global shortcuts' state for [`Shell::info`].
+    pub fn set_shortcuts(&self, shortcuts: Vec<ShortcutInfo>) {
+        *lock(&self.shortcuts) = shortcuts;
     }
 
     fn settings_file(&self) -> Result<&std::path::Path> {
@@ -183,11 +198,8 @@ impl Shell {
             data_dir: config.data_dir.display().to_string(),
             config_file: self.config_file.as_ref().map(|f| f.display().to_string()),
             config_error: self.config_error.clone(),
-            preferences: self
-                .preferences
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone(),
+            preferences: lock(&self.preferences).clone(),
+            shortcuts: lock(&self.shortcuts).clone(),
         }
     }
 }

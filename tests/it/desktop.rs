@@ -202,13 +202,30 @@ impl Drop for Desktop {
     fn drop(&mut self) {
         // The app and WebKitWebDriver first (children and grandchildren), then the driver.
         let tree = hark_tests::bench::process_tree(self.driver.id());
-        for child in tree.into_iter().skip(1).rev() {
+        for child in tree.iter().skip(1).rev() {
             let _ = Command::new("kill")
                 .args(["-KILL", &child.to_string()])
                 .status();
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        // Until they are gone (or zombies): the next test's app can only take the global
+        // shortcuts once the X server has dropped this one's.
+        let gone = |pid: &u32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|stat| {
+                    stat.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z')
+                })
+                .unwrap_or(true)
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !tree.iter().all(gone) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -257,6 +274,15 @@ async fn start_recording(app: &Desktop, mic: &VirtualMic, title: &str) -> (i64, 
     })
     .await;
     (before_notice, after_notice)
+}
+
+/// Presses keys on the test display through XTEST, as a person would (`ctrl+alt+b`).
+fn press_keys(keys: &str) {
+    let status = Command::new("xdotool")
+        .args(["key", "--clearmodifiers", keys])
+        .status()
+        .expect("xdotool presses keys (`cargo xtask test` installs it)");
+    assert!(status.success(), "xdotool key {keys}: {status}");
 }
 
 /// One app window at a time: each is a WebKit browser, heavy for a 2-core machine running the
@@ -326,7 +352,14 @@ async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
         let mic = player.await.unwrap();
         app.screenshot("2-recording").await;
 
-        app.click("#stop").await;
+        // The global shortcuts, pressed on the display as a person would: a bookmark, then
+        // stop and save.
+        press_keys("ctrl+alt+b");
+        app.wait_text("[role=alert]", Duration::from_secs(10), |t| {
+            t.starts_with("Bookmark added at")
+        })
+        .await;
+        press_keys("ctrl+alt+r");
         app.wait_text("[role=alert]", Duration::from_secs(20), |t| {
             t.starts_with("Saved:")
         })
@@ -338,6 +371,11 @@ async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
         assert_eq!(sessions.len(), 1);
         let detail = store.session(&sessions[0].session.id.to_string()).unwrap();
         let stored: Vec<&str> = detail.segments.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(
+            detail.notes.iter().map(|n| n.kind).collect::<Vec<_>>(),
+            [hark_store::NoteKind::Bookmark],
+            "the shortcut's bookmark"
+        );
         assert_eq!(stored, expected);
         assert_eq!(detail.interview.job_title, "Desktop interview");
         // The recording notice is kept with when it was confirmed (no sign-in: nobody named).

@@ -71,6 +71,7 @@ export const commands = {
 export const events = {
 	closeRequested: makeEvent<CloseRequested, CloseRequested>("close-requested"),
 	recordingEvent: makeEvent<RecordingEvent, RecordingEvent>("recording-event"),
+	shortcutUsed: makeEvent<ShortcutUsed, ShortcutUsed>("shortcut-used"),
 	syncStatusEvent: makeEvent<SyncStatusEvent, SyncStatusEvent>("sync-status-event"),
 };
 
@@ -88,6 +89,13 @@ export type AccountStatus = {
 	/**  Something the user should know (offline, no keyring), with what to do. */
 	problem: string | null,
 };
+
+/**  What a global shortcut does. */
+export type Action = 
+/**  Start or stop and save the recording. */
+"record" | 
+/**  Bookmark this moment of the recording. */
+"bookmark";
 
 /**  The recording in progress, as the UI shows it. */
 export type Active = {
@@ -126,6 +134,8 @@ export type AppInfo = {
 	config_error: string | null,
 	/**  Devices, language, vocabulary and theme the recruiter chose. */
 	preferences: Preferences,
+	/**  The global shortcuts, with why any does not work. */
+	shortcuts: ShortcutInfo[],
 };
 
 /**  The window was asked to close while recording: the UI asks whether to stop and quit. */
@@ -472,6 +482,27 @@ export type SessionSummary = {
 	/**  Why the last sync attempt failed, if it did. */
 	sync_error: string | null,
 };
+
+/**  One shortcut as Settings shows it. */
+export type ShortcutInfo = {
+	/**  The keys, e.g. `CommandOrControl+Alt+R`. */
+	keys: string,
+	/**  What it does. */
+	action: Action,
+	/**  Why it does not work (another app holds it, no display), or `None` when it does. */
+	problem: string | null,
+};
+
+/**  A global shortcut was pressed; the window acts on it. */
+export type ShortcutUsed = 
+/**  Start or stop: the record screen does what its buttons would. */
+{ result: "record" } | 
+/**  A bookmark was added at this point of the recording (ms). */
+{ result: "bookmarked"; 
+/**  Position in the recording. */
+at_ms: number } | 
+/**  A bookmark was asked for while nothing is being recorded. */
+{ result: "not_recording" };
 
 /**  What a source records. */
 export type SourceKind = 

@@ -1,6 +1,7 @@
 // The UI's state as signals, and the one place recorder events change it.
 import { effect, signal } from "@preact/signals";
-import type { AccountStatus, Active, AppInfo, RecorderEvent, SyncEvent, Warning } from "./bindings.gen";
+import type { AccountStatus, Active, AppInfo, RecorderEvent, ShortcutUsed, SyncEvent, Warning } from "./bindings.gen";
+import { clock } from "./format";
 import { applyEvent, emptyTranscript, type Transcript } from "./transcript";
 
 export type Route = { name: "first-run" } | { name: "record" } | { name: "library" } | { name: "account" } | { name: "settings" } | { name: "session"; id: string };
@@ -70,6 +71,31 @@ function warningText(source: string, warning: Warning): string {
       return `The ${source.toLowerCase()} cannot be opened: ${warning.message}`;
     case "overflow":
       return `The ${source.toLowerCase()} delivered audio faster than it could be saved; ${warning.dropped_samples} samples were lost.`;
+  }
+}
+
+/** The record shortcut was pressed and the record screen has not acted on it yet. */
+export const recordShortcut = signal(false);
+
+/** The words for the shortcut keys on this system (⌘ on macOS). */
+export function keysLabel(keys: string): string {
+  const mac = navigator.platform.startsWith("Mac");
+  return keys.replace("CommandOrControl", mac ? "⌘" : "Ctrl").replace("Alt", mac ? "⌥" : "Alt");
+}
+
+/** Applies a global shortcut: record goes to the record screen, which starts or stops. */
+export function onShortcut(used: ShortcutUsed): void {
+  switch (used.result) {
+    case "record":
+      route.value = { name: "record" };
+      recordShortcut.value = true;
+      break;
+    case "bookmarked":
+      notify(`Bookmark added at ${clock(used.at_ms)}.`);
+      break;
+    case "not_recording":
+      notify("Nothing is being recorded: the bookmark shortcut works while recording.");
+      break;
   }
 }
 

@@ -69,6 +69,10 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ),
     ("xauth", "display authorisation for Xvfb"),
     (
+        "xdotool",
+        "presses the desktop app's global shortcuts in end-to-end tests",
+    ),
+    (
         "webkit2gtk-driver",
         "WebKitWebDriver, drives the real app window in end-to-end tests",
     ),

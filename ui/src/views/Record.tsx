@@ -4,7 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import type { DeviceChoice, DeviceInfo, Interview } from "../bindings.gen";
 import { call, commands, messageOf } from "../api";
 import { clock, meterFill } from "../format";
-import { account, active, banners, connection, info, levels, notify, paused, resetRecording, route, toast } from "../state";
+import { account, active, banners, connection, info, levels, notify, paused, recordShortcut, resetRecording, route, toast } from "../state";
 import { TranscriptView } from "./TranscriptView";
 
 const DEFAULT = "default";
@@ -156,6 +156,19 @@ export function Record() {
   };
 
   const canStart = interview.trim() !== "" && consent && busy === null;
+
+  // The record shortcut does what the buttons would; before the form is ready it says what is missing.
+  useEffect(() => {
+    if (!recordShortcut.value) return;
+    recordShortcut.value = false;
+    if (busy !== null) return;
+    if (recording) stop();
+    else if (canStart) start();
+    else {
+      notify(interview.trim() === "" ? "Name the interview first, then confirm the recording notice." : "Confirm the recording notice first: then the shortcut starts recording.");
+      document.getElementById(interview.trim() === "" ? "interview" : "consent")?.focus();
+    }
+  }, [recordShortcut.value]);
   const states = Object.entries(connection.value);
 
   return (

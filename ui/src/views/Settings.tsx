@@ -1,10 +1,11 @@
 // Settings: the recruiter's preferences (devices, language, vocabulary, theme, saved in the
 // settings file the CLI reads too), the account, about this copy of Hark (version, folders) and
 // a diagnostics report to copy for support (no keys or tokens in it).
+import { Fragment } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import type { DeviceInfo, Preferences, Theme } from "../bindings.gen";
+import type { DeviceInfo, Preferences, ShortcutInfo, Theme } from "../bindings.gen";
 import { call, commands, messageOf } from "../api";
-import { account, info, notify, route, toast } from "../state";
+import { account, info, keysLabel, notify, route, toast } from "../state";
 
 /** Languages offered for the transcription hint (ISO-639-1); any other code works in the file. */
 export const LANGUAGES: [string, string][] = [
@@ -142,6 +143,31 @@ function Preferences() {
   );
 }
 
+const ACTIONS = { record: "Start, or stop and save, the recording", bookmark: "Bookmark this moment of the recording" };
+
+/** The global shortcuts, with the reason one does not work. */
+function Shortcuts({ shortcuts }: { shortcuts: ShortcutInfo[] }) {
+  return (
+    <>
+      <h2>Shortcuts</h2>
+      <p>They work while another app, such as the video call, has the focus.</p>
+      <dl class="about" id="shortcuts">
+        {shortcuts.map((s) => (
+          <Fragment key={s.keys}>
+            <dt>
+              <kbd>{keysLabel(s.keys)}</kbd>
+            </dt>
+            <dd data-action={s.action}>
+              {ACTIONS[s.action]}
+              {s.problem && <span class="problem"> — {s.problem}</span>}
+            </dd>
+          </Fragment>
+        ))}
+      </dl>
+    </>
+  );
+}
+
 export function Settings() {
   const [report, setReport] = useState<string | null>(null);
   const app = info.value;
@@ -165,6 +191,7 @@ export function Settings() {
     <section class="settings" aria-labelledby="settings-title">
       <h1 id="settings-title">Settings</h1>
       {app && <Preferences />}
+      {app && <Shortcuts shortcuts={app.shortcuts} />}
       {app?.organisation && (
         <>
           <h2>Account</h2>

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { createServer, type ViteDevServer } from "vite";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { RecorderEvent, Segment } from "../../src/bindings.gen";
+import type { RecorderEvent, Segment, ShortcutUsed } from "../../src/bindings.gen";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
 const shots = join(root, "test-results");
@@ -251,6 +251,39 @@ describe("settings", () => {
     await page.waitForSelector("#stop");
     const request = (await calls("start_recording"))[0].request as Record<string, unknown>;
     expect(request).toMatchObject({ microphone: { mode: "id", id: "pulse:virtual_mic" }, system_audio: { mode: "id", id: "pulse:speakers.monitor" }, language: "de", prompt: "Kubernetes, Ada Lovelace" });
+  });
+});
+
+describe("global shortcuts", () => {
+  it("start and stop like the buttons, say what is missing first, and confirm bookmarks", async () => {
+    await page.click("#use-local-only");
+    await page.click("#nav-library");
+    const shortcut = (used: ShortcutUsed) => page.evaluate((u) => window.harness.shortcut(u), used);
+    await shortcut({ result: "record" });
+    // The record screen comes forward and says what is missing; nothing starts.
+    await expect.poll(() => page.textContent(".toast")).toContain("Name the interview first");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("interview");
+    await page.fill("#interview", "Shortcut interview");
+    await shortcut({ result: "record" });
+    await expect.poll(() => page.textContent(".toast")).toContain("Confirm the recording notice first");
+    expect(await calls("start_recording")).toHaveLength(0);
+
+    await page.check("#consent");
+    await shortcut({ result: "record" });
+    await page.waitForSelector("#stop");
+    expect(await calls("start_recording")).toHaveLength(1);
+    await shortcut({ result: "bookmarked", at_ms: 65_000 });
+    await expect.poll(() => page.textContent(".toast")).toContain("Bookmark added at 1:05");
+    await shortcut({ result: "record" });
+    await page.waitForSelector("#record");
+    expect(await calls("stop_recording")).toHaveLength(1);
+    await shortcut({ result: "not_recording" });
+    await expect.poll(() => page.textContent(".toast")).toContain("Nothing is being recorded");
+
+    // Settings lists them, with the reason one does not work.
+    await page.click("#nav-settings");
+    await expect.poll(() => page.textContent("#shortcuts")).toContain("Ctrl+Alt+R");
+    expect(await page.textContent("#shortcuts [data-action=bookmark]")).toContain("another app may be using it");
   });
 });
 

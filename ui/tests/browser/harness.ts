@@ -3,7 +3,7 @@
 // the calls the UI made. Only the flow tests load this page.
 import { emit } from "@tauri-apps/api/event";
 import { mockIPC, mockWindows } from "@tauri-apps/api/mocks";
-import type { AccountStatus, Active, AppInfo, Consent, DeviceInfo, Preferences, RecorderEvent, Segment, SessionDetail, SessionSummary, SyncEvent } from "../../src/bindings.gen";
+import type { AccountStatus, Active, AppInfo, Consent, DeviceInfo, Preferences, RecorderEvent, Segment, SessionDetail, SessionSummary, ShortcutUsed, SyncEvent } from "../../src/bindings.gen";
 
 interface Call {
   cmd: string;
@@ -21,6 +21,10 @@ let info: AppInfo = {
   config_file: "/home/test/.config/hark/config.toml",
   config_error: null,
   preferences: { microphone: null, system_audio: null, language: null, prompt: null, theme: null },
+  shortcuts: [
+    { keys: "CommandOrControl+Alt+R", action: "record", problem: null },
+    { keys: "CommandOrControl+Alt+B", action: "bookmark", problem: "not available (already registered): another app may be using it" },
+  ],
 };
 const devices: DeviceInfo[] = [
   { id: "pulse:virtual_mic", name: "Virtual Mic", kind: "microphone", is_default: true, default_format: null, formats: [] },
@@ -204,6 +208,8 @@ declare global {
       emit(event: RecorderEvent): Promise<void>;
       /** Sends a sync status change as the shell would. */
       sync(event: SyncEvent): Promise<void>;
+      /** A global shortcut, as the shell reports it. */
+      shortcut(used: ShortcutUsed): Promise<void>;
       /** The shell's "window asked to close while recording". */
       closeRequested(): Promise<void>;
       /** Makes `cmd` fail with this UI error until cleared with `null`. */
@@ -220,6 +226,9 @@ window.harness = {
   },
   async sync(event) {
     await emit("sync-status-event", event);
+  },
+  async shortcut(used) {
+    await emit("shortcut-used", used);
   },
   async closeRequested() {
     await emit("close-requested", null);

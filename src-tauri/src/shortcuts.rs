@@ -1,0 +1,124 @@
+//! Global shortcuts that work while the video call has the focus: one drops a bookmark in the
+//! current recording, the other brings Hark forward and starts (once the interview is named and
+//! the notice confirmed) or stops and saves the recording. A shortcut another app already holds
+//! is reported in Settings; the app runs on without it.
+
+use hark_store::NoteKind;
+use serde::Serialize;
+use tauri::{AppHandle, Manager, Runtime};
+use tauri_plugin_global_shortcut::{GlobalShortcut, Shortcut, ShortcutEvent, ShortcutState};
+use tauri_specta::Event;
+
+use crate::state::Shell;
+
+/// What a global shortcut does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Start or stop and save the recording.
+    Record,
+    /// Bookmark this moment of the recording.
+    Bookmark,
+}
+
+/// The shortcuts and what they do (`CommandOrControl` is ⌘ on macOS, Ctrl elsewhere).
+pub const SHORTCUTS: [(&str, Action); 2] = [
+    ("CommandOrControl+Alt+R", Action::Record),
+    ("CommandOrControl+Alt+B", Action::Bookmark),
+];
+
+/// One shortcut as Settings shows it.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct ShortcutInfo {
+    /// The keys, e.g. `CommandOrControl+Alt+R`.
+    pub keys: String,
+    /// What it does.
+    pub action: Action,
+    /// Why it does not work (another app holds it, no display), or `None` when it does.
+    pub problem: Option<String>,
+}
+
+/// A global shortcut was pressed; the window acts on it.
+#[derive(Debug, Clone, Serialize, specta::Type, tauri_specta::Event)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ShortcutUsed {
+    /// Start or stop: the record screen does what its buttons would.
+    Record,
+    /// A bookmark was added at this point of the recording (ms).
+    Bookmarked {
+        /// Position in the recording.
+        at_ms: i64,
+    },
+    /// A bookmark was asked for while nothing is being recorded.
+    NotRecording,
+}
+
+/// Whether global shortcuts can exist here (on Linux they need an X11 display, XWayland
+/// included); without one the plugin is left out and Settings says why.
+pub fn available() -> bool {
+    !cfg!(target_os = "linux") || std::env::var_os("DISPLAY").is_some()
+}
+
+/// Registers every shortcut; returns them with what failed, for Settings.
+pub fn register<R: Runtime>(app: &AppHandle<R>) -> Vec<ShortcutInfo> {
+    let manager = app.try_state::<GlobalShortcut<R>>();
+    SHORTCUTS
+        .iter()
+        .map(|(keys, action)| {
+            let problem = if let Some(manager) = &manager {
+                let action = *action;
+                manager
+                    .on_shortcut(*keys, move |app, _: &Shortcut, event: ShortcutEvent| {
+                        if event.state() == ShortcutState::Pressed {
+                            pressed(app, action);
+                        }
+                    })
+                    .err()
+                    .map(|err| {
+                        tracing::warn!("the shortcut {keys} is not available: {err}");
+                        format!("not available ({err}): another app may be using it")
+                    })
+            } else {
+                Some("global shortcuts need an X11 display (DISPLAY is not set)".to_string())
+            };
+            ShortcutInfo {
+                keys: (*keys).to_string(),
+                action: *action,
+                problem,
+            }
+        })
+        .collect()
+}
+
+fn pressed<R: Runtime>(app: &AppHandle<R>, action: Action) {
+    let app = app.clone();
+    match action {
+        Action::Record => {
+            if let Some(window) = app.get_webview_window("main") {
+                let _ = window.unminimize();
+                let _ = window.show();
+                let _ = window.set_focus();
+            }
+            send(&app, ShortcutUsed::Record);
+        }
+        Action::Bookmark => {
+            tauri::async_runtime::spawn(async move {
+                let shell = app.state::<Shell>();
+                let used = match shell.studio.add_note(NoteKind::Bookmark, "").await {
+                    Ok(note) => ShortcutUsed::Bookmarked { at_ms: note.at_ms },
+                    Err(err) => {
+                        tracing::info!("bookmark shortcut: {err}");
+                        ShortcutUsed::NotRecording
+                    }
+                };
+                send(&app, used);
+            });
+        }
+    }
+}
+
+fn send<R: Runtime>(app: &AppHandle<R>, used: ShortcutUsed) {
+    if let Err(err) = used.emit(app) {
+        tracing::warn!("cannot tell the window about a shortcut: {err}");
+    }
+}
