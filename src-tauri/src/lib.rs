@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod shortcuts;
 pub mod state;
+pub mod tray;
 
 use tauri::{Manager, RunEvent, Runtime, WindowEvent};
 use tauri_specta::Event;
@@ -112,6 +113,9 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, shell: state::Shell) -> tau
             }
             shell.set_shortcuts(shortcuts::register(&handle));
             app.manage(shell);
+            if let Err(err) = tray::create(&handle) {
+                tracing::warn!("no tray icon on this system: {err}");
+            }
             let restart = handle.clone();
             app.manage(state::Restart(Box::new(move || restart.restart())));
             quit_on_signals(app.handle().clone());

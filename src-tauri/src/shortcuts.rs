@@ -90,15 +90,21 @@ pub fn register<R: Runtime>(app: &AppHandle<R>) -> Vec<ShortcutInfo> {
         .collect()
 }
 
-fn pressed<R: Runtime>(app: &AppHandle<R>, action: Action) {
+/// Brings the window forward.
+pub fn show_window<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(window) = app.get_webview_window("main") {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
+    }
+}
+
+/// Does what `action` does, as from its shortcut (the tray's menu uses it too).
+pub fn pressed<R: Runtime>(app: &AppHandle<R>, action: Action) {
     let app = app.clone();
     match action {
         Action::Record => {
-            if let Some(window) = app.get_webview_window("main") {
-                let _ = window.unminimize();
-                let _ = window.show();
-                let _ = window.set_focus();
-            }
+            show_window(&app);
             send(&app, ShortcutUsed::Record);
         }
         Action::Bookmark => {
