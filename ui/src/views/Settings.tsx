@@ -171,6 +171,16 @@ function Shortcuts({ shortcuts }: { shortcuts: ShortcutInfo[] }) {
 export function Settings() {
   const [report, setReport] = useState<string | null>(null);
   const app = info.value;
+  // The shortcuts are registered after the window opens: take their state now (only theirs, so
+  // preferences saved meanwhile are not overwritten).
+  useEffect(() => {
+    call(commands.appInfo()).then(
+      (fresh) => {
+        if (info.value) info.value = { ...info.value, shortcuts: fresh.shortcuts };
+      },
+      (err) => (toast.value = messageOf(err)),
+    );
+  }, []);
 
   const diagnostics = async () => {
     try {

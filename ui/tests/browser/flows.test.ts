@@ -243,8 +243,9 @@ describe("settings", () => {
     await page.screenshot({ path: join(shots, "settings.png"), fullPage: true });
 
     await page.click("#nav-record");
-    expect(await page.inputValue("#microphone")).toBe("pulse:virtual_mic");
-    expect(await page.inputValue("#system-audio")).toBe("pulse:speakers.monitor");
+    // Once the devices are listed, the preferred ones are chosen.
+    await expect.poll(() => page.inputValue("#microphone")).toBe("pulse:virtual_mic");
+    await expect.poll(() => page.inputValue("#system-audio")).toBe("pulse:speakers.monitor");
     await page.fill("#interview", "Preferred");
     await page.check("#consent");
     await page.click("#record");
