@@ -52,8 +52,11 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         .menu(&menu)
         .on_menu_event(|app, event| match event.id().as_ref() {
             "show" => shortcuts::show_window(app),
-            // The record screen stops and saves, as its Stop button does.
-            "stop" => shortcuts::pressed(app, Action::Record),
+            // The record screen stops and saves, as its Stop button does; only while recording
+            // (the menu is refreshed once a second, so a click may come just after a stop).
+            "stop" if app.state::<Shell>().studio.is_recording() => {
+                shortcuts::pressed(app, Action::Record)
+            }
             "bookmark" => shortcuts::pressed(app, Action::Bookmark),
             "quit" => app.exit(0),
             _ => {}

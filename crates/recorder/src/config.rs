@@ -174,11 +174,16 @@ pub fn create_file(path: &Path) -> Result<()> {
     if path.exists() {
         return Ok(());
     }
+    write_settings(path, TEMPLATE)
+}
+
+/// Writes the settings file (and its folder), or says why not and what to check.
+fn write_settings(path: &Path, text: &str) -> Result<()> {
     let write = || {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        std::fs::write(path, TEMPLATE)
+        std::fs::write(path, text)
     };
     write().map_err(|err| {
         RecorderError::Config(format!(
@@ -213,41 +218,19 @@ pub fn save_connection(
     }
     let text = toml::to_string(&layer)
         .map_err(|err| RecorderError::Config(format!("cannot write the settings: {err}")))?;
-    let write = || {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(
-            path,
-            format!(
-                "# Hark's settings (see `hark --help`); HARK_* variables override them.\n{text}"
-            ),
-        )
-    };
-    write().map_err(|err| {
-        RecorderError::Config(format!(
-            "cannot write {}: {err}; check that the folder is writable",
-            path.display()
-        ))
-    })
+    write_settings(
+        path,
+        &format!("# Hark's settings (see `hark --help`); HARK_* variables override them.\n{text}"),
+    )
 }
 
 /// Saves the recruiter's preferences in the settings file's `[preferences]` table, keeping
 /// everything else in the file (comments included). Returns them as saved.
 pub fn save_preferences(path: &Path, preferences: Preferences) -> Result<Preferences> {
     let preferences = preferences.checked()?;
+    let text = read_text(path)?.unwrap_or_else(|| TEMPLATE.to_string());
     // The file must be valid before it is changed, so a typo is reported rather than kept.
-    read_file(path)?;
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => TEMPLATE.to_string(),
-        Err(err) => {
-            return Err(RecorderError::Config(format!(
-                "cannot read {}: {err}",
-                path.display()
-            )));
-        }
-    };
+    parse_layer(path, &text)?;
     let mut doc: toml_edit::DocumentMut = text
         .parse()
         .map_err(|err| RecorderError::Config(format!("{} is not valid: {err}", path.display())))?;
@@ -261,33 +244,31 @@ pub fn save_preferences(path: &Path, preferences: Preferences) -> Result<Prefere
             toml_edit::Item::Table(table.as_table().clone()),
         );
     }
-    let write = || {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(path, doc.to_string())
-    };
-    write().map_err(|err| {
-        RecorderError::Config(format!(
-            "cannot write {}: {err}; check that the folder is writable",
-            path.display()
-        ))
-    })?;
+    write_settings(path, &doc.to_string())?;
     Ok(preferences)
 }
 
+/// The settings file's text, or `None` when there is no file yet.
+fn read_text(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(RecorderError::Config(format!(
+            "cannot read {}: {err}",
+            path.display()
+        ))),
+    }
+}
+
 fn read_file(path: &Path) -> Result<Layer> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Layer::default()),
-        Err(err) => {
-            return Err(RecorderError::Config(format!(
-                "cannot read {}: {err}",
-                path.display()
-            )));
-        }
-    };
-    toml::from_str(&text).map_err(|err| {
+    match read_text(path)? {
+        Some(text) => parse_layer(path, &text),
+        None => Ok(Layer::default()),
+    }
+}
+
+fn parse_layer(path: &Path, text: &str) -> Result<Layer> {
+    toml::from_str(text).map_err(|err| {
         RecorderError::Config(format!(
             "{} is not valid: {err}; the keys are proxy_url, supabase_url, supabase_anon_key, data_dir and [preferences]",
             path.display()

@@ -37,7 +37,7 @@ const THEMES: [Theme, string][] = [
   ["dark", "Dark"],
 ];
 
-function Preferences() {
+function PreferencesForm() {
   const saved = info.value?.preferences;
   const [devices, setDevices] = useState<DeviceInfo[]>([]);
   const [draft, setDraft] = useState<Preferences>({ microphone: null, system_audio: null, language: null, prompt: null, theme: null, ...saved });
@@ -200,7 +200,7 @@ export function Settings() {
   return (
     <section class="settings" aria-labelledby="settings-title">
       <h1 id="settings-title">Settings</h1>
-      {app && <Preferences />}
+      {app && <PreferencesForm />}
       {app && <Shortcuts shortcuts={app.shortcuts} />}
       {app?.organisation && (
         <>
