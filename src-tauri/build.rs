@@ -7,7 +7,7 @@ fn main() {
         .expect("tauri build step");
 }
 
-/// Every command the shell registers (kept in step with `commands.rs` by the bindings test).
+/// Every command the shell registers (kept in step with the bindings and the capability by a test in `bindings/tests.rs`).
 fn hark_desktop_commands() -> &'static [&'static str] {
     &[
         "app_info",
@@ -25,6 +25,9 @@ fn hark_desktop_commands() -> &'static [&'static str] {
         "search_transcripts",
         "session_detail",
         "export_session",
+        "play_recording",
+        "pause_playback",
+        "playback_status",
         "edit_segment",
         "rename_speaker",
         "delete_session",

@@ -1,7 +1,7 @@
 //! The commands the UI calls: each takes the shell's state, calls one recorder method and maps
 //! the error. No behaviour lives here.
 
-use hark_audio::{DeviceChoice, DeviceInfo};
+use hark_audio::{DeviceChoice, DeviceInfo, PlaybackStatus};
 use hark_cloud::CloudError;
 use hark_recorder::cloud::{SSO_TIMEOUT, open_in_browser};
 use hark_recorder::config::Preferences;
@@ -201,6 +201,38 @@ pub async fn export_session(shell: State<'_, Shell>, id: String, format: Format)
     Ok(render(&detail, format))
 }
 
+/// Plays a session's recording from `from_ms` (a transcript line's start), or from where it
+/// paused.
+#[tauri::command]
+#[specta::specta]
+pub async fn play_recording(
+    shell: State<'_, Shell>,
+    session_id: Uuid,
+    from_ms: Option<u64>,
+) -> Result<PlaybackStatus> {
+    Ok(shell.studio.play(session_id, from_ms).await?)
+}
+
+/// Pauses playback; `None` when the session is not being played.
+#[tauri::command]
+#[specta::specta]
+pub async fn pause_playback(
+    shell: State<'_, Shell>,
+    session_id: Uuid,
+) -> Result<Option<PlaybackStatus>> {
+    Ok(shell.studio.pause_playback(session_id))
+}
+
+/// Where playback of the session is; `None` when it is not being played.
+#[tauri::command]
+#[specta::specta]
+pub async fn playback_status(
+    shell: State<'_, Shell>,
+    session_id: Uuid,
+) -> Result<Option<PlaybackStatus>> {
+    Ok(shell.studio.playback(session_id))
+}
+
 /// Corrects a segment's text.
 #[tauri::command]
 #[specta::specta]
@@ -235,6 +267,7 @@ pub async fn rename_speaker(
 #[tauri::command]
 #[specta::specta]
 pub async fn delete_session(shell: State<'_, Shell>, session_id: Uuid) -> Result<()> {
+    shell.studio.stop_playback();
     Ok(shell.studio.recorder().delete_session(session_id).await?)
 }
 

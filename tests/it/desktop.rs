@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hark_tests::dtmf::Script;
 
-use crate::audio_support::{VirtualMic, scratch};
+use crate::audio_support::{Listener, VirtualMic, scratch};
 use hark_tests::supabase::{Project, send};
 use uuid::Uuid;
 
@@ -170,10 +170,10 @@ impl Desktop {
             if ok(&text) {
                 return text;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{css} never got there in {timeout:?}; last text: {text:?}"
-            );
+            if Instant::now() >= deadline {
+                self.screenshot("failure").await;
+                panic!("{css} never got there in {timeout:?}; last text: {text:?}");
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -427,6 +427,50 @@ async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
         }
         assert!(srt.contains(expected[1].as_str()), "{srt}");
         app.screenshot("4-session-export").await;
+
+        // Click-to-seek: the second line's time plays the recording from there, through the
+        // default output (the stack's speakers), and exactly its keys are heard.
+        let speakers = std::env::var("HARK_TEST_SPEAKERS").expect("the stack's speakers");
+        let listener = Listener::start(&format!("{speakers}.monitor"));
+        let second_line = format!("[data-segment=\"{}\"]", detail.segments[1].id);
+        app.click(&format!("{second_line} .seek")).await;
+        app.wait_text("#play-toggle", Duration::from_secs(5), |t| t == "Pause")
+            .await;
+        app.find(
+            &format!("{second_line}[aria-current=true]"),
+            Duration::from_secs(5),
+        )
+        .await;
+        app.screenshot("5-session-playback").await;
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        let heard = listener.finish();
+        let keys = hark_tests::dtmf::keys_from_frames(
+            heard
+                .chunks_exact(960)
+                .map(|frame| hark_tests::dtmf::classify_frame(frame, 48_000)),
+        );
+        assert_eq!(
+            hark_tests::dtmf::transcript_of(&keys),
+            expected[1],
+            "played from {} ms, the speakers carried {} s of audio",
+            detail.segments[1].start_ms,
+            heard.len() / 48_000
+        );
+        // Pause (unless the recording has already played to its end).
+        if app.text("#play-toggle").await == "Pause" {
+            app.click("#play-toggle").await;
+        }
+        app.wait_text("#play-toggle", Duration::from_secs(5), |t| t == "Play")
+            .await;
+        let time = app.text("#playback-time").await;
+        let (position, _) = time.split_once(" / ").unwrap();
+        let seconds: i64 = position
+            .split(':')
+            .fold(0, |acc, p| acc * 60 + p.parse::<i64>().unwrap());
+        assert!(
+            seconds * 1000 >= detail.segments[1].start_ms + 1_500,
+            "paused after playing on: {time}"
+        );
 
         // A second start on the same data folder hands over to this window and exits.
         let second = Command::new(app_binary())

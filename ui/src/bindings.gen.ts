@@ -43,6 +43,15 @@ export const commands = {
 	sessionDetail: (id: string) => typedError<SessionDetail, UiError>(__TAURI_INVOKE("session_detail", { id })),
 	/**  A session rendered as Markdown, text, SRT, WebVTT or JSON. */
 	exportSession: (id: string, format: Format) => typedError<string, UiError>(__TAURI_INVOKE("export_session", { id, format })),
+	/**
+	 *  Plays a session's recording from `from_ms` (a transcript line's start), or from where it
+	 *  paused.
+	 */
+	playRecording: (sessionId: string, fromMs: number | null) => typedError<PlaybackStatus, UiError>(__TAURI_INVOKE("play_recording", { sessionId, fromMs })),
+	/**  Pauses playback; `None` when the session is not being played. */
+	pausePlayback: (sessionId: string) => typedError<PlaybackStatus | null, UiError>(__TAURI_INVOKE("pause_playback", { sessionId })),
+	/**  Where playback of the session is; `None` when it is not being played. */
+	playbackStatus: (sessionId: string) => typedError<PlaybackStatus | null, UiError>(__TAURI_INVOKE("playback_status", { sessionId })),
 	/**  Corrects a segment's text. */
 	editSegment: (segmentId: string, text: string) => typedError<Segment, UiError>(__TAURI_INVOKE("edit_segment", { segmentId, text })),
 	/**  Names a source's speaker in a session (`null` goes back to You / Candidate). */
@@ -306,6 +315,18 @@ export type NoteKind =
 "bookmark" | 
 /**  A written note. */
 "note";
+
+/**  Where playback is. */
+export type PlaybackStatus = {
+	/**  Position on the recording's timeline (the transcript's times), in ms. */
+	position_ms: number,
+	/**  The recording's length, in ms. */
+	duration_ms: number,
+	/**  Whether audio is playing now. */
+	playing: boolean,
+	/**  Why playback stopped, when it failed. */
+	problem: string | null,
+};
 
 /**  What a recording starts with unless told otherwise, and how the app looks. */
 export type Preferences = {

@@ -95,3 +95,14 @@ export function applyEvent(t: Transcript, event: RecorderEvent): Transcript {
 export function lines(t: Transcript): Line[] {
   return [...t.finals, ...t.partials.values()];
 }
+
+/** The line being heard at `positionMs` (lines in start order): the last one started, while it
+ * lasts; `null` in a pause between lines. */
+export function lineAt(lines: Line[], positionMs: number): Line | null {
+  let found: Line | null = null;
+  for (const line of lines) {
+    if (line.startMs > positionMs) break;
+    if (positionMs < line.endMs) found = line;
+  }
+  return found;
+}

@@ -8,7 +8,7 @@ mod support;
 use std::process::Command;
 use std::time::Instant;
 
-use hark_audio::dsp::{Framer, LevelMeter, ToEngineRate, downmix_into};
+use hark_audio::dsp::{Framer, LevelMeter, RateConverter, downmix_into};
 use hark_audio::encoder::Encoder;
 use hark_audio::recording::RecordingWriter;
 use support::cpu_seconds;
@@ -43,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cpu_before = cpu_seconds("self");
     let mut mono = Vec::new();
     let mut at_48k = Vec::new();
-    let mut converter = ToEngineRate::new(RATE)?;
+    let mut converter = RateConverter::to_engine(RATE)?;
     let mut framer = Framer::default();
     let mut meter = LevelMeter::default();
     let mut encoder = Encoder::new(24_000, 0)?;
@@ -83,7 +83,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
     )?;
     let mut all = Vec::new();
-    let mut converter = ToEngineRate::new(RATE)?;
+    let mut converter = RateConverter::to_engine(RATE)?;
     let mut mono = Vec::new();
     downmix_into(&stereo, 2, &mut mono);
     converter.process(&mono, &mut all)?;

@@ -1,4 +1,4 @@
-//! Pure signal processing: downmixing, resampling to 48 kHz, exact 20 ms framing and levels.
+//! Pure signal processing: downmixing, resampling between rates, exact 20 ms framing and levels.
 
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Resampler};
@@ -20,9 +20,10 @@ pub fn downmix_into(interleaved: &[f32], channels: usize, out: &mut Vec<f32>) {
     );
 }
 
-/// Converts mono PCM at any rate to 48 kHz, in a stream of arbitrary block sizes.
+/// Converts mono PCM from one rate to another (capture: any rate to 48 kHz; playback: 48 kHz to
+/// the output device's rate), in a stream of arbitrary block sizes.
 #[derive(Debug)]
-pub struct ToEngineRate {
+pub struct RateConverter {
     from_hz: u32,
     resampler: Option<Box<Fft<f32>>>,
     pending: Vec<f32>,
@@ -34,15 +35,20 @@ fn chunk_for(rate: u32) -> usize {
     (rate / 100) as usize
 }
 
-impl ToEngineRate {
-    /// A converter from `from_hz` (passes 48 kHz through untouched).
-    pub fn new(from_hz: u32) -> Result<ToEngineRate> {
-        let resampler = if from_hz == SAMPLE_RATE {
+impl RateConverter {
+    /// A converter from `from_hz` to the engine's 48 kHz.
+    pub fn to_engine(from_hz: u32) -> Result<RateConverter> {
+        RateConverter::new(from_hz, SAMPLE_RATE)
+    }
+
+    /// A converter from `from_hz` to `to_hz` (equal rates pass through untouched).
+    pub fn new(from_hz: u32, to_hz: u32) -> Result<RateConverter> {
+        let resampler = if from_hz == to_hz {
             None
         } else {
             let fft = Fft::<f32>::new(
                 from_hz as usize,
-                SAMPLE_RATE as usize,
+                to_hz as usize,
                 chunk_for(from_hz),
                 1,
                 FixedSync::Input,
@@ -53,7 +59,7 @@ impl ToEngineRate {
             })?;
             Some(Box::new(fft))
         };
-        Ok(ToEngineRate {
+        Ok(RateConverter {
             from_hz,
             resampler,
             pending: Vec::new(),
@@ -61,7 +67,7 @@ impl ToEngineRate {
         })
     }
 
-    /// Samples of delay the resampler adds at 48 kHz.
+    /// Samples of delay the resampler adds, at the output rate.
     pub fn delay(&self) -> usize {
         self.resampler
             .as_ref()
@@ -69,7 +75,7 @@ impl ToEngineRate {
             .unwrap_or(0)
     }
 
-    /// Converts `input`, appending 48 kHz samples to `out`.
+    /// Converts `input`, appending samples at the output rate to `out`.
     pub fn process(&mut self, input: &[f32], out: &mut Vec<f32>) -> Result<()> {
         let Some(resampler) = self.resampler.as_mut() else {
             out.extend_from_slice(input);
@@ -236,7 +242,7 @@ mod tests {
     fn resampling_to_48k_keeps_the_signal_and_its_length() {
         for rate in [44_100, 16_000, 96_000, 48_000] {
             let input = sine(1000.0, rate, 1.0, 0.5);
-            let mut converter = ToEngineRate::new(rate).unwrap();
+            let mut converter = RateConverter::to_engine(rate).unwrap();
             let mut out = Vec::new();
             for block in input.chunks(441) {
                 converter.process(block, &mut out).unwrap();

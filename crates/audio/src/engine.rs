@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::capture::{self, Capture, Tick};
 use crate::device::{self, DeviceChoice, DeviceInfo, SourceKind};
-use crate::dsp::{Framer, Level, LevelMeter, ToEngineRate, downmix_into};
+use crate::dsp::{Framer, Level, LevelMeter, RateConverter, downmix_into};
 use crate::encoder::{Encoder, Packet};
 use crate::error::{AudioError, Result};
 use crate::recording::RecordingWriter;
@@ -370,7 +370,7 @@ struct Open {
     capture: Capture,
     info: DeviceInfo,
     fallback: bool,
-    resampler: ToEngineRate,
+    resampler: RateConverter,
     /// Interleaved samples taken from the ring so far.
     consumed: u64,
     last_callback: Instant,
@@ -456,7 +456,7 @@ impl Worker {
             info,
             fallback,
         } = opened;
-        let resampler = ToEngineRate::new(capture.rate)?;
+        let resampler = RateConverter::to_engine(capture.rate)?;
         if let Ok(mut stats) = self.stats[self.idx].lock() {
             stats.opens += 1;
         }

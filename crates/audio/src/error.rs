@@ -86,6 +86,16 @@ pub enum AudioError {
         /// The backend's explanation.
         message: String,
     },
+    /// Playing a recording back failed.
+    #[error("cannot play the recording through {device}: {problem}; {fix}")]
+    Playback {
+        /// The output device's name.
+        device: String,
+        /// What went wrong.
+        problem: String,
+        /// What the user can do.
+        fix: &'static str,
+    },
     /// A background thread could not be started.
     #[error("cannot start the audio worker thread: {0}")]
     Thread(#[source] std::io::Error),

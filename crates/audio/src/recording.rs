@@ -13,7 +13,7 @@ use crate::encoder::{Decoder, Packet};
 use crate::error::{AudioError, Result};
 
 /// Samples Opus decoders skip at the start (RFC 7845 pre-skip; libopus's default look-ahead).
-const PRE_SKIP: u16 = 312;
+pub(crate) const PRE_SKIP: u16 = 312;
 /// Packets per page and per flush: 25 × 20 ms = 0.5 s, so that an unflushed half second plus a
 /// page torn by power loss stay within the one second a crash may cost.
 const PACKETS_PER_FLUSH: u32 = 25;

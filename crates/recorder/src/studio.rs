@@ -1,7 +1,8 @@
 //! One recording at a time, for an app: start, pause, resume, notes and stop on a shared handle,
 //! and the events of every recording on one channel that outlives them (the desktop shell
-//! forwards it to the window).
+//! forwards it to the window); and playback of one finished session's recording.
 
+use hark_audio::{PlaybackStatus, Player};
 use hark_store::{Interview, Note, NoteKind};
 use serde::Serialize;
 use tokio::sync::{Mutex, broadcast};
@@ -39,6 +40,8 @@ pub struct Studio {
     cloud: Option<Cloud>,
     current: Mutex<Option<(Recording, bool)>>,
     events: broadcast::Sender<RecorderEvent>,
+    /// The session being played back, if any.
+    player: std::sync::Mutex<Option<(Uuid, Player)>>,
 }
 
 impl Studio {
@@ -50,6 +53,7 @@ impl Studio {
             cloud,
             current: Mutex::new(None),
             events: broadcast::channel(EVENT_BUFFER).0,
+            player: std::sync::Mutex::new(None),
         }
     }
 
@@ -87,6 +91,8 @@ impl Studio {
                 consent.by = consent.by.or(Some(user.id));
             }
         }
+        // Whatever plays back now would be recorded as system audio.
+        self.stop_playback();
         let recording = self.recorder.start(options).await?;
         let mut events = recording.subscribe();
         let forward = self.events.clone();
@@ -153,6 +159,83 @@ impl Studio {
             cloud.sync.wake();
         }
         Ok(summary)
+    }
+}
+
+impl Studio {
+    /// Plays a finished session's recording (every source mixed) through the default output,
+    /// from `from_ms` on its timeline or from where it paused. Refused while recording: the
+    /// playback would be recorded as system audio.
+    pub async fn play(&self, session_id: Uuid, from_ms: Option<u64>) -> Result<PlaybackStatus> {
+        if self.is_recording() {
+            return Err(RecorderError::Invalid(
+                "stop the recording before playing one back: Hark would record the playback as system audio".into(),
+            ));
+        }
+        if let Some(status) = self.with_player(session_id, |player| {
+            player.play(from_ms);
+            player.status()
+        }) {
+            return Ok(status);
+        }
+        let detail = self
+            .recorder
+            .store()
+            .call(move |s| s.session(&session_id.to_string()))
+            .await?;
+        let path = detail.session.recording_path.ok_or_else(|| {
+            RecorderError::Invalid(
+                "this session's audio is not on this computer (it was recorded on another one); its transcript is all there is to show here".into(),
+            )
+        })?;
+        let path = std::path::PathBuf::from(path);
+        if !path.exists() {
+            return Err(RecorderError::Invalid(format!(
+                "the recording {} is missing (moved or deleted outside Hark); put it back to play it — the transcript is kept either way",
+                path.display()
+            )));
+        }
+        let player = tokio::task::spawn_blocking(move || Player::open(&path))
+            .await
+            .map_err(|err| {
+                RecorderError::Invalid(format!("opening the recording failed: {err}"))
+            })??;
+        player.play(from_ms);
+        let status = player.status();
+        *self.player_slot() = Some((session_id, player));
+        Ok(status)
+    }
+
+    /// Pauses playback of `session_id`; `None` when it is not being played.
+    pub fn pause_playback(&self, session_id: Uuid) -> Option<PlaybackStatus> {
+        self.with_player(session_id, |player| {
+            player.pause();
+            player.status()
+        })
+    }
+
+    /// Where playback of `session_id` is; `None` when it is not the session played.
+    pub fn playback(&self, session_id: Uuid) -> Option<PlaybackStatus> {
+        self.with_player(session_id, Player::status)
+    }
+
+    /// Stops any playback and lets its recording go.
+    pub fn stop_playback(&self) {
+        let taken = self.player_slot().take();
+        drop(taken);
+    }
+
+    fn player_slot(&self) -> std::sync::MutexGuard<'_, Option<(Uuid, Player)>> {
+        self.player
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn with_player<T>(&self, session_id: Uuid, f: impl FnOnce(&Player) -> T) -> Option<T> {
+        match &*self.player_slot() {
+            Some((id, player)) if *id == session_id => Some(f(player)),
+            _ => None,
+        }
     }
 }
 

@@ -27,3 +27,40 @@ fn the_committed_bindings_are_fresh() {
         }
     }
 }
+
+/// Every command the UI's bindings call is declared to Tauri's build step (`build.rs`) and
+/// granted to the main window (`capabilities/main.json`); a command missing from either is
+/// refused at run time with "not allowed".
+#[test]
+fn every_bound_command_is_declared_and_granted() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bindings = std::fs::read_to_string(root.join("..").join(BINDINGS)).unwrap();
+    let build = std::fs::read_to_string(root.join("build.rs")).unwrap();
+    let capability: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("capabilities/main.json")).unwrap(),
+    )
+    .unwrap();
+    let granted: Vec<&str> = capability["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    let commands: Vec<&str> = bindings
+        .split("__TAURI_INVOKE(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert!(commands.len() > 20, "found {commands:?}");
+    for command in commands {
+        assert!(
+            build.contains(&format!("\"{command}\",")),
+            "{command} is not in build.rs's command list"
+        );
+        let permission = format!("allow-{}", command.replace('_', "-"));
+        assert!(
+            granted.contains(&permission.as_str()),
+            "capabilities/main.json does not grant {permission}"
+        );
+    }
+}

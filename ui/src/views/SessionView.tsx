@@ -1,11 +1,11 @@
 // One session: its transcript and notes, and export in every format.
 import { useEffect, useRef, useState } from "preact/hooks";
-import type { Format, SessionDetail } from "../bindings.gen";
+import type { Format, PlaybackStatus, SessionDetail } from "../bindings.gen";
 import { speaker } from "../format";
 import { call, commands, messageOf } from "../api";
 import { clock, when } from "../format";
 import { notify, route, toast } from "../state";
-import { lineOf } from "../transcript";
+import { lineAt, lineOf } from "../transcript";
 
 const FORMATS: { format: Format; label: string }[] = [
   { format: "md", label: "Markdown" },
@@ -15,8 +15,41 @@ const FORMATS: { format: Format; label: string }[] = [
   { format: "json", label: "JSON" },
 ];
 
-/** One transcript line, editable in place (Enter saves, Escape cancels). */
-function EditableLine({ line, onSave }: { line: ReturnType<typeof lineOf>; onSave: (text: string) => Promise<void> }) {
+/** How often the position is asked for while playing. */
+const PLAYBACK_POLL_MS = 200;
+
+/** Play/pause, the position slider and time for a session's recording, played natively by the
+ * app (every source mixed). */
+function Player({ status, durationMs, onPlay, onPause }: { status: PlaybackStatus | null; durationMs: number; onPlay: (fromMs: number | null) => void; onPause: () => void }) {
+  const playing = status?.playing ?? false;
+  const position = status?.position_ms ?? 0;
+  const duration = status?.duration_ms ?? durationMs;
+  return (
+    <div class="playback row" role="group" aria-label="Playback">
+      <button id="play-toggle" onClick={() => (playing ? onPause() : onPlay(null))}>
+        {playing ? "Pause" : "Play"}
+      </button>
+      <input
+        id="playback-position"
+        type="range"
+        min={0}
+        max={Math.max(duration, 1)}
+        step={1000}
+        value={position}
+        aria-label="Playback position"
+        aria-valuetext={`${clock(position)} of ${clock(duration)}`}
+        onChange={(e) => onPlay(Number(e.currentTarget.value))}
+      />
+      <span id="playback-time" class="meta">
+        {clock(position)} / {clock(duration)}
+      </span>
+    </div>
+  );
+}
+
+/** One transcript line, editable in place (Enter saves, Escape cancels); its time plays the
+ * recording from there. */
+function EditableLine({ line, current, onSave, onSeek }: { line: ReturnType<typeof lineOf>; current: boolean; onSave: (text: string) => Promise<void>; onSeek: ((ms: number) => void) | null }) {
   const [editing, setEditing] = useState(false);
   const [text, setText] = useState(line.text);
   const save = async () => {
@@ -28,9 +61,15 @@ function EditableLine({ line, onSave }: { line: ReturnType<typeof lineOf>; onSav
     }
   };
   return (
-    <p class={`line${line.failed ? " failed" : ""}`} data-source={line.source} data-segment={line.key}>
+    <p class={`line${line.failed ? " failed" : ""}${current ? " current" : ""}`} data-source={line.source} data-segment={line.key} aria-current={current ? "true" : undefined}>
       <span class="speaker">{line.speaker}</span>
-      <time class="at">{clock(line.startMs)}</time>
+      {onSeek ? (
+        <button class="link at seek" aria-label={`Play from ${clock(line.startMs)}`} onClick={() => onSeek(line.startMs)}>
+          <time>{clock(line.startMs)}</time>
+        </button>
+      ) : (
+        <time class="at">{clock(line.startMs)}</time>
+      )}
       {editing ? (
         <span class="edit">
           <input
@@ -65,12 +104,49 @@ export function SessionView({ id }: { id: string }) {
   const [detail, setDetail] = useState<SessionDetail | null>(null);
   const [exported, setExported] = useState<{ format: Format; text: string } | null>(null);
   const [renaming, setRenaming] = useState<{ source: string; name: string } | null>(null);
+  const [playback, setPlayback] = useState<PlaybackStatus | null>(null);
   const confirmDelete = useRef<HTMLDialogElement>(null);
 
   const load = () => call(commands.sessionDetail(id)).then(setDetail, (err) => (toast.value = messageOf(err)));
   useEffect(() => {
     load();
   }, [id]);
+
+  const sessionId = detail?.session.id ?? null;
+  const showPlayback = (status: PlaybackStatus | null) => {
+    setPlayback(status);
+    if (status?.problem) toast.value = status.problem;
+  };
+  const play = async (fromMs: number | null) => {
+    if (sessionId === null) return;
+    try {
+      showPlayback(await call(commands.playRecording(sessionId, fromMs)));
+    } catch (err) {
+      toast.value = messageOf(err);
+    }
+  };
+  const pause = async () => {
+    if (sessionId === null) return;
+    try {
+      showPlayback(await call(commands.pausePlayback(sessionId)));
+    } catch (err) {
+      toast.value = messageOf(err);
+    }
+  };
+  // While playing, follow the position; leaving the session stops the sound.
+  useEffect(() => {
+    if (sessionId === null || !playback?.playing) return;
+    const timer = setInterval(() => {
+      call(commands.playbackStatus(sessionId)).then(showPlayback, () => {});
+    }, PLAYBACK_POLL_MS);
+    return () => clearInterval(timer);
+  }, [sessionId, playback?.playing]);
+  useEffect(() => {
+    if (sessionId === null) return;
+    return () => {
+      commands.pausePlayback(sessionId);
+    };
+  }, [sessionId]);
 
   const editText = async (segmentId: string, text: string) => {
     try {
@@ -125,6 +201,9 @@ export function SessionView({ id }: { id: string }) {
 
   if (detail === null) return <p aria-busy="true">Loading…</p>;
   const { session, interview } = detail;
+  const lines = detail.segments.map(lineOf);
+  const playable = session.recording_path !== null;
+  const heard = playback?.playing ? lineAt(lines, playback.position_ms) : null;
   return (
     <section class="session" aria-labelledby="session-title">
       <button class="link" onClick={() => (route.value = { name: "library" })}>
@@ -196,14 +275,28 @@ export function SessionView({ id }: { id: string }) {
         <ul class="session-notes" aria-label="Notes and bookmarks">
           {detail.notes.map((n) => (
             <li key={n.id}>
-              <time>{clock(n.at_ms)}</time> {n.kind === "bookmark" ? "🔖 Bookmark" : ""} {n.body}
+              {playable ? (
+                <button class="link seek" aria-label={`Play from ${clock(n.at_ms)}`} onClick={() => play(n.at_ms)}>
+                  <time>{clock(n.at_ms)}</time>
+                </button>
+              ) : (
+                <time>{clock(n.at_ms)}</time>
+              )}{" "}
+              {n.kind === "bookmark" ? "🔖 Bookmark" : ""} {n.body}
             </li>
           ))}
         </ul>
       )}
+      {playable ? (
+        <Player status={playback} durationMs={(session.seconds_recorded ?? 0) * 1000} onPlay={play} onPause={pause} />
+      ) : (
+        <p class="meta" id="no-audio">
+          The audio stayed on the computer that recorded this session; the transcript is all there is here.
+        </p>
+      )}
       <div class="transcript-lines static" id="session-transcript">
-        {detail.segments.map(lineOf).map((line) => (
-          <EditableLine key={`${line.key}:${line.text}`} line={line} onSave={(text) => editText(line.key, text)} />
+        {lines.map((line) => (
+          <EditableLine key={`${line.key}:${line.text}`} line={line} current={heard?.key === line.key} onSave={(text) => editText(line.key, text)} onSeek={playable ? play : null} />
         ))}
       </div>
     </section>

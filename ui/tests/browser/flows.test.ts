@@ -338,6 +338,43 @@ describe("after recording", () => {
     await page.screenshot({ path: join(shots, "session-export.png") });
   });
 
+  it("plays the recording from a line's time, shows the line heard, and pauses", async () => {
+    await startRecording("Playable");
+    await emit({ type: "final", source: "microphone", segment: segment("p1", 0, "first answer") });
+    await emit({ type: "final", source: "microphone", segment: segment("p2", 5_000, "second answer") });
+    await page.click("#stop");
+    await page.click("#nav-library");
+    await page.click("#sessions button.link");
+    await page.waitForSelector("#session-title");
+    expect(await page.textContent("#play-toggle")).toBe("Play");
+    expect(await page.textContent("#playback-time")).toBe("0:00 / 0:12");
+    // The second line's time plays from its start.
+    await page.click("[data-segment=p2] .seek");
+    expect((await calls("play_recording")).at(-1)).toEqual({ sessionId: expect.any(String), fromMs: 5_000 });
+    await expect.poll(() => page.getAttribute("[data-segment=p2]", "aria-current")).toBe("true");
+    expect(await page.getAttribute("[data-segment=p1]", "aria-current")).toBeNull();
+    expect(await page.textContent("#play-toggle")).toBe("Pause");
+    expect(await page.textContent("#playback-time")).toBe("0:05 / 0:12");
+    // The position is followed while playing: in the pause after the line, no line is marked.
+    await page.evaluate(() => window.harness.playbackAt(7_200));
+    await expect.poll(() => page.textContent("#playback-time")).toBe("0:07 / 0:12");
+    expect(await page.locator("[aria-current=true]").count()).toBe(0);
+    await page.screenshot({ path: join(shots, "session-playback.png") });
+    await page.click("#play-toggle");
+    await expect.poll(() => page.textContent("#play-toggle")).toBe("Play");
+    // Play again resumes where it paused (no position given); leaving the session pauses it.
+    await page.click("#play-toggle");
+    expect((await calls("play_recording")).at(-1)).toMatchObject({ fromMs: null });
+    const pausesBefore = (await calls("pause_playback")).length;
+    await page.click("text=← Library");
+    await expect.poll(async () => (await calls("pause_playback")).length).toBe(pausesBefore + 1);
+    // A playback that fails says why.
+    await page.click("#sessions button.link");
+    await page.evaluate(() => window.harness.fail("play_recording", { kind: "recorder", message: "stop the recording before playing one back" }));
+    await page.click("[data-segment=p1] .seek");
+    await expect.poll(() => page.textContent("[role=alert]")).toContain("stop the recording before playing one back");
+  });
+
   it("corrects a line, names the speaker, and deletes the session after asking", async () => {
     await startRecording("Editable");
     await emit({ type: "final", source: "microphone", segment: segment("e1", 0, "we use rust daly") });

@@ -3,7 +3,7 @@
 // the calls the UI made. Only the flow tests load this page.
 import { emit } from "@tauri-apps/api/event";
 import { mockIPC, mockWindows } from "@tauri-apps/api/mocks";
-import type { AccountStatus, Active, AppInfo, Consent, DeviceInfo, Preferences, RecorderEvent, Segment, SessionDetail, SessionSummary, ShortcutUsed, SyncEvent } from "../../src/bindings.gen";
+import type { AccountStatus, Active, AppInfo, Consent, DeviceInfo, PlaybackStatus, Preferences, RecorderEvent, Segment, SessionDetail, SessionSummary, ShortcutUsed, SyncEvent } from "../../src/bindings.gen";
 
 interface Call {
   cmd: string;
@@ -44,6 +44,8 @@ let active: Active | null = null;
 let segments: Segment[] = [];
 let consent: Consent | null = null;
 const sessions: SessionDetail[] = [];
+// The one session played back: the position moves only when a test says so.
+let playback: (PlaybackStatus & { session: string }) | null = null;
 
 function summary(detail: SessionDetail): SessionSummary {
   return {
@@ -110,7 +112,7 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
     case "stop_recording": {
       if (!active) throw { kind: "invalid", message: "nothing is being recorded: press Record first" };
       const detail: SessionDetail = {
-        session: { id: active.session_id, interview_id: active.interview.id, sources: active.sources, model: null, language: null, started_at_ms: active.started_at_ms, ended_at_ms: Date.now(), seconds_recorded: 12.5, recording_path: null, state: "completed", consent: consent },
+        session: { id: active.session_id, interview_id: active.interview.id, sources: active.sources, model: null, language: null, started_at_ms: active.started_at_ms, ended_at_ms: Date.now(), seconds_recorded: 12.5, recording_path: `/home/test/.local/share/hark/recordings/${active.session_id}.ogg`, state: "completed", consent: consent },
         interview: active.interview,
         segments,
         notes: [],
@@ -137,6 +139,21 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
     case "export_session": {
       const found = sessions.find((s) => s.session.id === args.id)!;
       return `# ${found.interview.job_title}\n\n${found.segments.map((s) => `**You** ${s.text}`).join("\n\n")}\n`;
+    }
+    case "play_recording": {
+      const session = args.sessionId as string;
+      const from = args.fromMs as number | null;
+      const position = from ?? (playback?.session === session ? playback.position_ms : 0);
+      playback = { session, position_ms: position, duration_ms: 12_500, playing: true, problem: null };
+      const { session: _, ...status } = playback;
+      return status;
+    }
+    case "pause_playback":
+    case "playback_status": {
+      if (playback === null || playback.session !== args.sessionId) return null;
+      if (cmd === "pause_playback") playback.playing = false;
+      const { session: _, ...status } = playback;
+      return status;
     }
     case "edit_segment": {
       const text = (args.text as string).trim();
@@ -212,6 +229,8 @@ declare global {
       shortcut(used: ShortcutUsed): Promise<void>;
       /** The shell's "window asked to close while recording". */
       closeRequested(): Promise<void>;
+      /** Moves playback to `ms`, as the player's clock would. */
+      playbackAt(ms: number): void;
       /** Makes `cmd` fail with this UI error until cleared with `null`. */
       fail(cmd: string, error: { kind: string; message: string } | null): void;
     };
@@ -232,6 +251,9 @@ window.harness = {
   },
   async closeRequested() {
     await emit("close-requested", null);
+  },
+  playbackAt(ms) {
+    if (playback) playback.position_ms = ms;
   },
   fail(cmd, error) {
     if (error) failures.set(cmd, error);

@@ -1,7 +1,7 @@
 // The live transcript model: partials replaced by their finals, timeline order, failed spans.
 import { describe, expect, it } from "vitest";
 import type { RecorderEvent, Segment } from "../../src/bindings.gen";
-import { applyEvent, emptyTranscript, lines, type Transcript } from "../../src/transcript";
+import { applyEvent, emptyTranscript, lineAt, lineOf, lines, type Transcript } from "../../src/transcript";
 
 function segment(id: string, itemId: string | null, source: string, startMs: number, text: string, status: Segment["status"] = "final"): Segment {
   return { id, session_id: "s", item_id: itemId, source, speaker_label: null, start_ms: startMs, end_ms: startMs + 900, text, status };
@@ -63,5 +63,24 @@ describe("the live transcript", () => {
     const before = run([{ type: "final", source: "microphone", segment: segment("a", "i1", "microphone", 0, "x") }]);
     const after = applyEvent(before, { type: "paused", paused: true });
     expect(after).toBe(before);
+  });
+});
+
+describe("the line heard during playback", () => {
+  const lines = [
+    segment("a", "i1", "microphone", 0, "one"),
+    segment("b", "i2", "system", 2_000, "two"),
+    segment("c", "i3", "microphone", 2_500, "three"),
+  ].map((s) => lineOf({ ...s, end_ms: s.start_ms + 1_000 }));
+
+  it("is the last line started while it lasts, and none in a pause", () => {
+    expect(lineAt(lines, 0)?.key).toBe("a");
+    expect(lineAt(lines, 999)?.key).toBe("a");
+    expect(lineAt(lines, 1_500)).toBeNull();
+    expect(lineAt(lines, 2_200)?.key).toBe("b");
+    // Overlapping speakers: the one who started last.
+    expect(lineAt(lines, 2_700)?.key).toBe("c");
+    expect(lineAt(lines, 3_200)?.key).toBe("c");
+    expect(lineAt(lines, 9_000)).toBeNull();
   });
 });

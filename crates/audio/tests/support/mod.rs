@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use hark_audio::dsp::{ToEngineRate, downmix_into};
+use hark_audio::dsp::{RateConverter, downmix_into};
 
 pub fn pulse_server() -> String {
     std::env::var("PULSE_SERVER").unwrap_or_else(|_| {
@@ -133,6 +133,49 @@ impl Drop for VirtualMic {
     }
 }
 
+/// Records what a PulseAudio source (a sink's `.monitor`: what it plays) carries, as mono
+/// 48 kHz floats, until [`Listener::finish`].
+pub struct Listener {
+    child: Child,
+    reader: std::thread::JoinHandle<Vec<u8>>,
+}
+
+impl Listener {
+    pub fn start(source: &str) -> Listener {
+        let mut child = Command::new("parec")
+            .env("PULSE_SERVER", pulse_server())
+            .arg(format!("--device={source}"))
+            .args([
+                "--raw",
+                "--format=float32le",
+                "--rate=48000",
+                "--channels=1",
+                "--latency-msec=20",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot run parec: {err}"));
+        let mut stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut stdout, &mut bytes);
+            bytes
+        });
+        Listener { child, reader }
+    }
+
+    /// Stops listening; the samples heard.
+    pub fn finish(mut self) -> Vec<f32> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let bytes = self.reader.join().unwrap();
+        bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    }
+}
+
 /// Test audio: a spoken sentence (espeak-ng) then two DTMF-like tones, at the mic's format.
 pub fn test_audio(dir: &Path, rate: u32, channels: u16) -> PathBuf {
     let speech = dir.join("speech.wav");
@@ -173,7 +216,7 @@ pub fn reference(wav: &Path) -> Vec<f32> {
         .collect();
     let mut mono = Vec::new();
     downmix_into(&interleaved, usize::from(spec.channels), &mut mono);
-    let mut resampler = ToEngineRate::new(spec.sample_rate).unwrap();
+    let mut resampler = RateConverter::to_engine(spec.sample_rate).unwrap();
     let mut out = Vec::new();
     mono.extend(std::iter::repeat_n(0.0, spec.sample_rate as usize / 10));
     resampler.process(&mono, &mut out).unwrap();
