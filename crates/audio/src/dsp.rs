@@ -261,6 +261,27 @@ mod tests {
     }
 
     #[test]
+    fn playback_converts_48k_to_the_output_rate() {
+        for rate in [44_100, 96_000] {
+            let input = sine(1000.0, 48_000, 1.0, 0.5);
+            let mut converter = RateConverter::new(48_000, rate).unwrap();
+            let mut out = Vec::new();
+            for block in input.chunks(960) {
+                converter.process(block, &mut out).unwrap();
+            }
+            let expected = sine(1000.0, rate, 1.0, 0.5);
+            assert!(
+                (out.len() as i64 - expected.len() as i64).abs() <= i64::from(rate / 100),
+                "{rate}: {} samples",
+                out.len()
+            );
+            let lag = converter.delay();
+            let c = correlation(&expected[..40_000], &out, lag);
+            assert!(c > 0.99, "to {rate} Hz: correlation {c} at delay {lag}");
+        }
+    }
+
+    #[test]
     fn levels_are_dbfs_over_50_ms() {
         let mut meter = LevelMeter::default();
         let mut levels = Vec::new();
