@@ -14,6 +14,7 @@ fn hark_desktop_commands() -> &'static [&'static str] {
         "finish_first_run",
         "save_preferences",
         "connect_organisation",
+        "take_link",
         "list_devices",
         "list_interviews",
         "start_recording",

@@ -6,6 +6,7 @@ use tauri_specta::{collect_commands, collect_events};
 
 use crate::commands::*;
 use crate::events::{CloseRequested, RecordingEvent, SyncStatusEvent};
+use crate::links::LinkOpened;
 use crate::shortcuts::ShortcutUsed;
 
 /// Where the generated bindings live, from the workspace root.
@@ -19,6 +20,7 @@ pub fn builder<R: Runtime>() -> tauri_specta::Builder<R> {
             finish_first_run,
             save_preferences,
             connect_organisation,
+            take_link,
             list_devices,
             list_interviews,
             start_recording,
@@ -49,7 +51,8 @@ pub fn builder<R: Runtime>() -> tauri_specta::Builder<R> {
             RecordingEvent,
             SyncStatusEvent,
             CloseRequested,
-            ShortcutUsed
+            ShortcutUsed,
+            LinkOpened
         ])
         // Millisecond times and counts stay far below 2^53.
         .dangerously_cast_bigints_to_number()

@@ -15,6 +15,7 @@ use tauri::State;
 use uuid::Uuid;
 
 use crate::error::{Result, UiError};
+use crate::links::OpenedLink;
 use crate::state::{AppInfo, Restart, Shell};
 
 /// The organisation's settings, as the admin hands them out.
@@ -104,6 +105,13 @@ pub async fn connect_organisation(
     shell.save_connection(&connection).await?;
     (restart.0)();
     Ok(())
+}
+
+/// The `hark://` link opened since the window last asked (it then asks the recruiter).
+#[tauri::command]
+#[specta::specta]
+pub async fn take_link(shell: State<'_, Shell>) -> Result<Option<OpenedLink>> {
+    Ok(shell.take_link())
 }
 
 /// Microphones and system-audio sources.

@@ -7,6 +7,7 @@ pub mod bindings;
 pub mod commands;
 pub mod error;
 pub mod events;
+pub mod links;
 pub mod shortcuts;
 pub mod state;
 pub mod tray;
@@ -26,6 +27,8 @@ pub fn run() {
     let mut builder = tauri::Builder::default()
         .plugin(logging(&shell.log_dir()))
         .plugin(single_instance(&shell))
+        // After single-instance, which hands a second start's link to it.
+        .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_window_state::Builder::default().build());
     if shortcuts::available() {
         builder = builder.plugin(tauri_plugin_global_shortcut::Builder::new().build());
@@ -112,6 +115,7 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, shell: state::Shell) -> tau
                 });
             }
             app.manage(shell);
+            links::watch(&handle);
             // Grabbing the shortcuts takes the X server ~85 ms: off the window's start.
             let grabbing = handle.clone();
             tauri::async_runtime::spawn_blocking(move || {

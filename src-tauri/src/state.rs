@@ -9,6 +9,7 @@ use hark_recorder::{Cloud, Config, Recorder, Studio};
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::links::OpenedLink;
 use crate::shortcuts::ShortcutInfo;
 
 /// The value behind `mutex`, also after a panic elsewhere (these hold plain data).
@@ -31,6 +32,8 @@ pub struct Shell {
     preferences: Mutex<Preferences>,
     /// The global shortcuts and what failed, once registered.
     shortcuts: Mutex<Vec<ShortcutInfo>>,
+    /// The last `hark://` link opened, until the window takes it.
+    link: Mutex<Option<OpenedLink>>,
 }
 
 /// The log file's name in [`Shell::log_dir`] (`hark.log`).
@@ -83,6 +86,7 @@ impl Shell {
         Ok(Shell {
             preferences: Mutex::new(config.preferences.clone()),
             shortcuts: Mutex::default(),
+            link: Mutex::default(),
             studio: Studio::new(Recorder::open(config)?, cloud),
             config_file,
             config_error,
@@ -117,6 +121,16 @@ impl Shell {
     /// Keeps the global shortcuts' state for [`Shell::info`].
     pub fn set_shortcuts(&self, shortcuts: Vec<ShortcutInfo>) {
         *lock(&self.shortcuts) = shortcuts;
+    }
+
+    /// Keeps a link the operating system opened until the window takes it.
+    pub fn set_link(&self, link: OpenedLink) {
+        *lock(&self.link) = Some(link);
+    }
+
+    /// The link opened since the window last asked, if any.
+    pub fn take_link(&self) -> Option<OpenedLink> {
+        lock(&self.link).take()
     }
 
     fn settings_file(&self) -> Result<&std::path::Path> {

@@ -229,6 +229,42 @@ impl Drop for Desktop {
     }
 }
 
+/// Starts Hark again on the same data folder (with `link` as its one argument, as the
+/// operating system opens a `hark://` link) and waits for it to hand over and exit.
+async fn second_start(data_dir: &Path, home: &Path, link: Option<&str>) {
+    let mut command = Command::new(app_binary());
+    command
+        .env("HARK_DATA_DIR", data_dir)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(link) = link {
+        command.arg(link);
+    }
+    let second = command.spawn().unwrap();
+    let second_pid = second.id();
+    let exited = tokio::task::spawn_blocking(move || {
+        let mut second = second;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = second.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = second.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        exited.is_some(),
+        "a second Hark (pid {second_pid}) on the same folder kept running"
+    );
+}
+
 /// The desktop app's process whose environment has `HARK_DATA_DIR=<data_dir>`.
 fn app_pid(data_dir: &Path) -> Option<u32> {
     let wanted = format!("HARK_DATA_DIR={}", data_dir.display());
@@ -473,34 +509,7 @@ async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
         );
 
         // A second start on the same data folder hands over to this window and exits.
-        let second = Command::new(app_binary())
-            .env("HARK_DATA_DIR", &data_dir)
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let second_pid = second.id();
-        let exited = tokio::task::spawn_blocking(move || {
-            let mut second = second;
-            let deadline = Instant::now() + Duration::from_secs(15);
-            loop {
-                if let Some(status) = second.try_wait().unwrap() {
-                    return Some(status);
-                }
-                if Instant::now() > deadline {
-                    let _ = second.kill();
-                    return None;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-        .await
-        .unwrap();
-        assert!(
-            exited.is_some(),
-            "a second Hark (pid {second_pid}) on the same folder kept running"
-        );
+        second_start(&data_dir, &home, None).await;
         assert_eq!(app.text("#session-title").await, "Desktop interview");
 
         // Settings: a diagnostics report with the version and the end of the rotating log.
@@ -591,6 +600,57 @@ async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
                 .iter()
                 .all(|s| s.speaker_label.as_deref() == Some("Grace"))
         );
+
+        // `hark://` links, opened as the system opens them (a second start with the link):
+        // an unusable one says why; an admin's connect link is shown, and once confirmed it
+        // is saved (the preferences kept) and Hark restarts with it.
+        second_start(&data_dir, &home, Some("hark://wipe-everything")).await;
+        app.wait_text(".toast", Duration::from_secs(10), |t| {
+            t.contains("does not know \"wipe-everything\" links")
+        })
+        .await;
+        let link = "hark://connect?proxy_url=http%3A%2F%2F127.0.0.1%3A9%2Fv1&supabase_url=http://127.0.0.1:9&anon_key=anon-key-from-the-admins-link";
+        second_start(&data_dir, &home, Some(link)).await;
+        app.find("#link-dialog[open]", Duration::from_secs(10)).await;
+        assert_eq!(app.text("#link-proxy").await, "http://127.0.0.1:9/v1");
+        assert_eq!(app.text("#link-project").await, "http://127.0.0.1:9");
+        assert_eq!(app.text("#link-key").await, "anon-key-from-th…");
+        app.screenshot("6-connect-link").await;
+        let key_saved = || {
+            std::fs::read_to_string(&settings)
+                .unwrap()
+                .contains("anon-key-from-the-admins-link")
+        };
+        assert!(!key_saved(), "nothing is saved before the recruiter confirms");
+        let before = app_pid(&data_dir).expect("the app runs");
+        app.click("#link-connect").await;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !key_saved() {
+            assert!(Instant::now() < deadline, "connecting saved nothing");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let config =
+            hark_recorder::Config::load_with(Some(&settings), Default::default(), |_| None)
+                .unwrap();
+        assert_eq!(config.proxy_url.as_deref(), Some("http://127.0.0.1:9/v1"));
+        assert_eq!(config.supabase_url.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(config.preferences.language.as_deref(), Some("de"));
+        // The restarted app is outside the driver's process tree: end it here.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match app_pid(&data_dir) {
+                Some(pid) if pid != before => {
+                    let _ = Command::new("kill")
+                        .args(["-KILL", &pid.to_string()])
+                        .status();
+                    break;
+                }
+                _ => {
+                    assert!(Instant::now() < deadline, "Hark did not restart to connect");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
         app.close().await;
     })
     .await;

@@ -8,6 +8,7 @@ import { Settings } from "./views/Settings";
 import { CloseGuard } from "./views/CloseGuard";
 import { FirstRun } from "./views/FirstRun";
 import { Library } from "./views/Library";
+import { LinkDialog } from "./views/LinkDialog";
 import { Record } from "./views/Record";
 import { SessionView } from "./views/SessionView";
 
@@ -77,6 +78,7 @@ export function App() {
         {current.name === "session" && <SessionView id={current.id} />}
       </main>
       <CloseGuard />
+      <LinkDialog />
       {toast.value && (
         <div class="toast" role="alert">
           <span>{toast.value}</span>

@@ -21,6 +21,8 @@ export const commands = {
 	 *  restart so the app uses it. Refuses while recording.
 	 */
 	connectOrganisation: (connection: Connection) => typedError<null, UiError>(__TAURI_INVOKE("connect_organisation", { connection })),
+	/**  The `hark://` link opened since the window last asked (it then asks the recruiter). */
+	takeLink: () => typedError<OpenedLink | null, UiError>(__TAURI_INVOKE("take_link")),
 	/**  Microphones and system-audio sources. */
 	listDevices: () => typedError<DeviceInfo[], UiError>(__TAURI_INVOKE("list_devices")),
 	/**  Interviews to pick from (the organisation's, and those created here). */
@@ -79,6 +81,7 @@ export const commands = {
 /** Events */
 export const events = {
 	closeRequested: makeEvent<CloseRequested, CloseRequested>("close-requested"),
+	linkOpened: makeEvent<LinkOpened, LinkOpened>("link-opened"),
 	recordingEvent: makeEvent<RecordingEvent, RecordingEvent>("recording-event"),
 	shortcutUsed: makeEvent<ShortcutUsed, ShortcutUsed>("shortcut-used"),
 	syncStatusEvent: makeEvent<SyncStatusEvent, SyncStatusEvent>("sync-status-event"),
@@ -285,6 +288,20 @@ export type Interview = {
 	in_cloud: boolean,
 };
 
+/**  What a link asks for. */
+export type Link = 
+/**  Connect to an organisation's project. */
+{ kind: "connect"; 
+/**  The transcription proxy (none: recording without a live transcript). */
+proxy_url: string | null; 
+/**  The Supabase project URL. */
+supabase_url: string; 
+/**  Its anon (publishable) key. */
+supabase_anon_key: string };
+
+/**  A link was opened: the window takes it with `take_link`. */
+export type LinkOpened = null;
+
 /**  A membership of the signed-in user. */
 export type Membership = {
 	/**  The organisation. */
@@ -315,6 +332,14 @@ export type NoteKind =
 "bookmark" | 
 /**  A written note. */
 "note";
+
+/**  A link the operating system handed to Hark: what it asks for, or why it cannot be used. */
+export type OpenedLink = {
+	/**  What the link asks for, when it is usable. */
+	link: Link | null,
+	/**  What is wrong with it, and what to do. */
+	problem: string | null,
+};
 
 /**  Where playback is. */
 export type PlaybackStatus = {

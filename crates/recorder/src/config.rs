@@ -206,16 +206,11 @@ pub fn save_connection(
     layer.proxy_url = trimmed(proxy_url);
     layer.supabase_url = trimmed(supabase_url);
     layer.supabase_anon_key = trimmed(supabase_anon_key);
-    if layer.supabase_url.is_none() || layer.supabase_anon_key.is_none() {
-        return Err(RecorderError::Config(
-            "connecting needs the Supabase URL and its anon key; your admin has both".into(),
-        ));
-    }
-    check_url("the proxy URL", &layer.proxy_url)?;
-    check_url("the Supabase URL", &layer.supabase_url)?;
-    if let (Some(url), Some(key)) = (&layer.supabase_url, &layer.supabase_anon_key) {
-        hark_cloud::Project::new(url, key)?;
-    }
+    check_connection(
+        &layer.proxy_url,
+        &layer.supabase_url,
+        &layer.supabase_anon_key,
+    )?;
     let text = toml::to_string(&layer)
         .map_err(|err| RecorderError::Config(format!("cannot write the settings: {err}")))?;
     write_settings(
@@ -285,6 +280,24 @@ fn from_env(var: impl Fn(&str) -> Option<String>) -> Layer {
         data_dir: get("HARK_DATA_DIR").map(PathBuf::from),
         preferences: Preferences::default(),
     }
+}
+
+/// Checks an organisation's settings before they are saved: the Supabase URL and anon key are
+/// required, and every URL must be http(s).
+pub fn check_connection(
+    proxy_url: &Option<String>,
+    supabase_url: &Option<String>,
+    supabase_anon_key: &Option<String>,
+) -> Result<()> {
+    let (Some(url), Some(key)) = (supabase_url, supabase_anon_key) else {
+        return Err(RecorderError::Config(
+            "connecting needs the Supabase URL and its anon key; your admin has both".into(),
+        ));
+    };
+    check_url("the proxy URL", proxy_url)?;
+    check_url("the Supabase URL", supabase_url)?;
+    hark_cloud::Project::new(url, key)?;
+    Ok(())
 }
 
 fn check_url(name: &str, url: &Option<String>) -> Result<()> {

@@ -7,6 +7,7 @@ pub mod cloud;
 pub mod config;
 pub mod error;
 pub mod export;
+pub mod links;
 pub mod recorder;
 pub mod store_thread;
 pub mod studio;

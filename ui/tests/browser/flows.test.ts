@@ -317,6 +317,39 @@ describe("closing the window while recording", () => {
   });
 });
 
+describe("hark:// links", () => {
+  it("shows an admin's connect link and connects only when the recruiter confirms", async () => {
+    await page.waitForSelector("#use-local-only");
+    await page.evaluate(() =>
+      window.harness.openLink({ link: { kind: "connect", proxy_url: "https://proxy.acme.example/v1", supabase_url: "https://abc.supabase.co", supabase_anon_key: "sb_publishable_0123456789abcdef" }, problem: null }),
+    );
+    await page.waitForSelector("#link-dialog[open]");
+    expect(await page.textContent("#link-proxy")).toBe("https://proxy.acme.example/v1");
+    expect(await page.textContent("#link-project")).toBe("https://abc.supabase.co");
+    // The key is not shown whole.
+    expect(await page.textContent("#link-key")).toBe("sb_publishable_0…");
+    expect(await calls("connect_organisation")).toHaveLength(0);
+    await page.click("#link-cancel");
+    expect(await page.isVisible("#link-dialog")).toBe(false);
+    expect(await calls("connect_organisation")).toHaveLength(0);
+    // Opened again and confirmed: exactly the link's settings are saved.
+    await page.evaluate(() =>
+      window.harness.openLink({ link: { kind: "connect", proxy_url: null, supabase_url: "https://abc.supabase.co", supabase_anon_key: "k" }, problem: null }),
+    );
+    await page.waitForSelector("#link-dialog[open]");
+    expect(await page.textContent("#link-proxy")).toContain("none");
+    await page.click("#link-connect");
+    expect(await calls("connect_organisation")).toEqual([{ connection: { proxy_url: "", supabase_url: "https://abc.supabase.co", supabase_anon_key: "k" } }]);
+  });
+
+  it("says why a link cannot be used", async () => {
+    await page.waitForSelector("#use-local-only");
+    await page.evaluate(() => window.harness.openLink({ link: null, problem: "this link cannot be used: Hark does not know \"wipe\" links; ask your admin to send it again" }));
+    await expect.poll(() => page.textContent("[role=alert]")).toContain("does not know \"wipe\" links");
+    expect(await page.isVisible("#link-dialog")).toBe(false);
+  });
+});
+
 describe("after recording", () => {
   it("finds the session by searching its words and exports it", async () => {
     await startRecording("Searchable");

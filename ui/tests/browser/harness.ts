@@ -3,7 +3,7 @@
 // the calls the UI made. Only the flow tests load this page.
 import { emit } from "@tauri-apps/api/event";
 import { mockIPC, mockWindows } from "@tauri-apps/api/mocks";
-import type { AccountStatus, Active, AppInfo, Consent, DeviceInfo, PlaybackStatus, Preferences, RecorderEvent, Segment, SessionDetail, SessionSummary, ShortcutUsed, SyncEvent } from "../../src/bindings.gen";
+import type { AccountStatus, Active, AppInfo, Consent, DeviceInfo, OpenedLink, PlaybackStatus, Preferences, RecorderEvent, Segment, SessionDetail, SessionSummary, ShortcutUsed, SyncEvent } from "../../src/bindings.gen";
 
 interface Call {
   cmd: string;
@@ -44,6 +44,8 @@ let active: Active | null = null;
 let segments: Segment[] = [];
 let consent: Consent | null = null;
 const sessions: SessionDetail[] = [];
+// The last `hark://` link opened, until the UI takes it.
+let link: OpenedLink | null = null;
 // The one session played back: the position moves only when a test says so.
 let playback: (PlaybackStatus & { session: string }) | null = null;
 
@@ -62,6 +64,14 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
   switch (cmd) {
     case "app_info":
       return info;
+    case "take_link": {
+      const taken = link;
+      link = null;
+      return taken;
+    }
+    case "connect_organisation":
+      // The shell saves the settings and restarts; the flow tests only see the call.
+      return null;
     case "finish_first_run":
       info = { ...info, first_run: false };
       return info;
@@ -229,6 +239,8 @@ declare global {
       shortcut(used: ShortcutUsed): Promise<void>;
       /** The shell's "window asked to close while recording". */
       closeRequested(): Promise<void>;
+      /** A `hark://` link the operating system opened, as the shell announces it. */
+      openLink(opened: OpenedLink): Promise<void>;
       /** Moves playback to `ms`, as the player's clock would. */
       playbackAt(ms: number): void;
       /** Makes `cmd` fail with this UI error until cleared with `null`. */
@@ -251,6 +263,10 @@ window.harness = {
   },
   async closeRequested() {
     await emit("close-requested", null);
+  },
+  async openLink(opened) {
+    link = opened;
+    await emit("link-opened", null);
   },
   playbackAt(ms) {
     if (playback) playback.position_ms = ms;
