@@ -116,12 +116,6 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, shell: state::Shell) -> tau
             }
             app.manage(shell);
             links::watch(&handle);
-            // Grabbing the shortcuts takes the X server ~85 ms: off the window's start.
-            let grabbing = handle.clone();
-            tauri::async_runtime::spawn_blocking(move || {
-                let registered = shortcuts::register(&grabbing);
-                grabbing.state::<state::Shell>().set_shortcuts(registered);
-            });
             if let Err(err) = tray::create(&handle) {
                 tracing::warn!("no tray icon on this system: {err}");
             }
@@ -129,6 +123,23 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, shell: state::Shell) -> tau
             app.manage(state::Restart(Box::new(move || restart.restart())));
             quit_on_signals(app.handle().clone());
             Ok(())
+        })
+        .on_page_load(|webview, load| {
+            // Grabbing a shortcut holds the main thread until the X server answers (the
+            // plugin's X thread polls every 50 ms): done at start it delayed the window's first
+            // answers by ~0.5 s, so it waits until the page has loaded and had a moment to ask
+            // for what it shows first.
+            if load.event() == tauri::webview::PageLoadEvent::Finished
+                && webview.state::<state::Shell>().claim_shortcuts()
+            {
+                let app = webview.app_handle().clone();
+                tauri::async_runtime::spawn_blocking(move || {
+                    std::thread::sleep(shortcuts::AFTER_LOAD);
+                    let shell = app.state::<state::Shell>();
+                    let registered = shortcuts::register(&app);
+                    shell.set_shortcuts(registered);
+                });
+            }
         })
         .on_window_event(|window, event| {
             if let WindowEvent::CloseRequested { api, .. } = event

@@ -59,7 +59,11 @@ pub fn available() -> bool {
     !cfg!(target_os = "linux") || std::env::var_os("DISPLAY").is_some()
 }
 
-/// Registers every shortcut; returns them with what failed, for Settings.
+/// How long after the page has loaded the shortcuts are grabbed (see `lib.rs`).
+pub const AFTER_LOAD: std::time::Duration = std::time::Duration::from_millis(800);
+
+/// Grabs every shortcut, one at a time so that one held by another app does not cost the
+/// others; returns them with what failed, for Settings.
 pub fn register<R: Runtime>(app: &AppHandle<R>) -> Vec<ShortcutInfo> {
     let manager = app.try_state::<GlobalShortcut<R>>();
     SHORTCUTS

@@ -32,6 +32,8 @@ pub struct Shell {
     preferences: Mutex<Preferences>,
     /// The global shortcuts and what failed, once registered.
     shortcuts: Mutex<Vec<ShortcutInfo>>,
+    /// Whether grabbing the shortcuts has begun.
+    shortcuts_claimed: std::sync::atomic::AtomicBool,
     /// The last `hark://` link opened, until the window takes it.
     link: Mutex<Option<OpenedLink>>,
 }
@@ -86,6 +88,7 @@ impl Shell {
         Ok(Shell {
             preferences: Mutex::new(config.preferences.clone()),
             shortcuts: Mutex::default(),
+            shortcuts_claimed: Default::default(),
             link: Mutex::default(),
             studio: Studio::new(Recorder::open(config)?, cloud),
             config_file,
@@ -116,6 +119,14 @@ impl Shell {
         let saved = hark_recorder::config::save_preferences(file, preferences)?;
         *lock(&self.preferences) = saved;
         Ok(())
+    }
+
+    /// `true` the first time only: the shortcuts are grabbed once, however often the page
+    /// loads.
+    pub fn claim_shortcuts(&self) -> bool {
+        !self
+            .shortcuts_claimed
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Keeps the global shortcuts' state for [`Shell::info`].
