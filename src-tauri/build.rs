@@ -26,6 +26,7 @@ fn hark_desktop_commands() -> &'static [&'static str] {
         "search_transcripts",
         "session_detail",
         "export_session",
+        "save_export",
         "play_recording",
         "pause_playback",
         "playback_status",

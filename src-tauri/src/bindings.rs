@@ -32,6 +32,7 @@ pub fn builder<R: Runtime>() -> tauri_specta::Builder<R> {
             search_transcripts,
             session_detail,
             export_session,
+            save_export,
             play_recording,
             pause_playback,
             playback_status,

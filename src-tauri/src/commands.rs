@@ -5,7 +5,7 @@ use hark_audio::{DeviceChoice, DeviceInfo, PlaybackStatus};
 use hark_cloud::CloudError;
 use hark_recorder::cloud::{SSO_TIMEOUT, open_in_browser};
 use hark_recorder::config::Preferences;
-use hark_recorder::export::{Format, render};
+use hark_recorder::export::{Format, file_name, render, render_bytes};
 use hark_recorder::{AccountStatus, Active, RecorderError, StartOptions, StopSummary};
 use hark_store::{
     Consent, Interview, Note, NoteKind, SearchHit, Segment, SessionDetail, SessionSummary,
@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::error::{Result, UiError};
 use crate::links::OpenedLink;
-use crate::state::{AppInfo, Restart, Shell};
+use crate::state::{AppInfo, Restart, SaveDialog, Shell};
 
 /// The organisation's settings, as the admin hands them out.
 #[derive(Debug, Clone, Deserialize, specta::Type)]
@@ -206,7 +206,39 @@ pub async fn session_detail(shell: State<'_, Shell>, id: String) -> Result<Sessi
 pub async fn export_session(shell: State<'_, Shell>, id: String, format: Format) -> Result<String> {
     let store = shell.studio.recorder().store();
     let detail = store.call(move |s| s.session(&id)).await?;
-    Ok(render(&detail, format))
+    Ok(render(&detail, format)?)
+}
+
+/// Saves a session's export (any format, Word included) where the recruiter picks in the
+/// system's save dialog; the path saved to, or `None` when they cancel.
+#[tauri::command]
+#[specta::specta]
+pub async fn save_export(
+    shell: State<'_, Shell>,
+    dialog: State<'_, SaveDialog>,
+    id: String,
+    format: Format,
+) -> Result<Option<String>> {
+    let detail = shell
+        .studio
+        .recorder()
+        .store()
+        .call(move |s| s.session(&id))
+        .await?;
+    let bytes = render_bytes(&detail, format)?;
+    let name = file_name(&detail, format);
+    let ask = dialog.0.clone();
+    let Some(path) = blocking(move || ask(&name, format)).await?? else {
+        return Ok(None);
+    };
+    blocking(move || {
+        std::fs::write(&path, bytes)
+            .map(|()| Some(path.display().to_string()))
+            .map_err(|err| UiError::Invalid {
+                message: format!("cannot save {}: {err}; pick another folder", path.display()),
+            })
+    })
+    .await?
 }
 
 /// Plays a session's recording from `from_ms` (a transcript line's start), or from where it

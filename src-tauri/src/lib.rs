@@ -29,6 +29,7 @@ pub fn run() {
         .plugin(single_instance(&shell))
         // After single-instance, which hands a second start's link to it.
         .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_window_state::Builder::default().build());
     if shortcuts::available() {
         builder = builder.plugin(tauri_plugin_global_shortcut::Builder::new().build());
@@ -85,6 +86,39 @@ fn single_instance<R: Runtime>(shell: &state::Shell) -> tauri::plugin::TauriPlug
         .build()
 }
 
+/// The system's save dialog (tauri-plugin-dialog; GTK on Linux); without the plugin, as on the
+/// mock runtime, saving says so.
+fn save_dialog<R: Runtime>(app: tauri::AppHandle<R>) -> state::SaveDialog {
+    use tauri_plugin_dialog::DialogExt;
+    state::SaveDialog(std::sync::Arc::new(move |name, format| {
+        if app.try_state::<tauri_plugin_dialog::Dialog<R>>().is_none() {
+            return Err(error::UiError::Invalid {
+                message: "this window cannot show a save dialog; use Copy instead".into(),
+            });
+        }
+        let mut dialog = app.dialog().file().set_title("Save the export");
+        // The Documents folder, not wherever Hark was started from.
+        if let Ok(folder) = app.path().document_dir().or_else(|_| app.path().home_dir()) {
+            dialog = dialog.set_directory(folder);
+        }
+        let Some(picked) = dialog
+            .set_file_name(name)
+            .add_filter(format.label(), &[format.extension()])
+            .blocking_save_file()
+        else {
+            return Ok(None);
+        };
+        picked
+            .into_path()
+            .map(Some)
+            .map_err(|err| error::UiError::Invalid {
+                message: format!(
+                    "that place cannot be saved to ({err}); pick a folder on this computer"
+                ),
+            })
+    }))
+}
+
 /// The app on any runtime (the real window, or Tauri's mock runtime in tests).
 pub fn build<R: Runtime>(builder: tauri::Builder<R>, shell: state::Shell) -> tauri::Builder<R> {
     let specta = bindings::builder::<R>();
@@ -121,6 +155,7 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, shell: state::Shell) -> tau
             }
             let restart = handle.clone();
             app.manage(state::Restart(Box::new(move || restart.restart())));
+            app.manage(save_dialog(handle.clone()));
             quit_on_signals(app.handle().clone());
             Ok(())
         })

@@ -50,6 +50,20 @@ impl std::fmt::Debug for Restart {
     }
 }
 
+/// The question the save dialog asks: a suggested file name and the format to save.
+pub type AskWhereToSave =
+    dyn Fn(&str, hark_recorder::export::Format) -> Result<Option<PathBuf>> + Send + Sync;
+
+/// Asks where to save a file in the system's save dialog (`None` when cancelled); set up with
+/// the app's handle.
+pub struct SaveDialog(pub std::sync::Arc<AskWhereToSave>);
+
+impl std::fmt::Debug for SaveDialog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SaveDialog")
+    }
+}
+
 /// What the UI needs to know about the app at start.
 #[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct AppInfo {

@@ -321,6 +321,51 @@ fn press_keys(keys: &str) {
     assert!(status.success(), "xdotool key {keys}: {status}");
 }
 
+/// Answers the system's save dialog (GTK) titled `title` as a person would: focus it, type
+/// the full path into its name field and press Enter.
+fn answer_save_dialog(title: &str, path: &Path) {
+    let found = Command::new("timeout")
+        .args([
+            "15",
+            "xdotool",
+            "search",
+            "--sync",
+            "--onlyvisible",
+            "--name",
+            title,
+        ])
+        .output()
+        .expect("xdotool");
+    let window = String::from_utf8_lossy(&found.stdout)
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no window titled {title:?} appeared"))
+        .to_string();
+    for args in [
+        vec!["windowfocus", window.as_str()],
+        vec!["sleep", "0.3"],
+        vec!["key", "--clearmodifiers", "ctrl+a"],
+        vec!["type", "--delay", "5", path.to_str().unwrap()],
+        vec!["sleep", "0.3"],
+    ] {
+        let status = Command::new("xdotool").args(&args).status().unwrap();
+        assert!(status.success(), "xdotool {args:?}: {status}");
+    }
+    // Enter saves; the name field's completion may take the first press.
+    for _ in 0..3 {
+        let _ = Command::new("xdotool").args(["key", "Return"]).status();
+        std::thread::sleep(Duration::from_millis(700));
+        let open = Command::new("xdotool")
+            .args(["search", "--onlyvisible", "--name", title])
+            .output()
+            .unwrap();
+        if open.stdout.is_empty() {
+            return;
+        }
+    }
+    panic!("the save dialog is still open after Enter");
+}
+
 /// One app window at a time: each is a WebKit browser, heavy for a 2-core machine running the
 /// rest of the suite too.
 static ONE_WINDOW: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -463,6 +508,25 @@ async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
         }
         assert!(srt.contains(expected[1].as_str()), "{srt}");
         app.screenshot("4-session-export").await;
+
+        // Saved as a Word document through the system's save dialog.
+        let docx = home.join("Desktop interview.docx");
+        app.click("#save-docx").await;
+        let answer = docx.clone();
+        tokio::task::spawn_blocking(move || answer_save_dialog("Save the export", &answer))
+            .await
+            .unwrap();
+        app.wait_text("[role=alert]", Duration::from_secs(10), |t| {
+            t.starts_with("Saved to ") && t.contains("Desktop interview.docx")
+        })
+        .await;
+        app.click(".toast button").await;
+        let document = docx_rs::read_docx(&std::fs::read(&docx).unwrap())
+            .unwrap()
+            .json();
+        for line in &expected {
+            assert!(document.contains(line.as_str()), "{line} in {document}");
+        }
 
         // Click-to-seek: the second line's time plays the recording from there, through the
         // default output (the stack's speakers), and exactly its keys are heard.

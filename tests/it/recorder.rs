@@ -178,10 +178,10 @@ async fn a_recording_through_the_virtual_microphone_lands_in_sqlite_and_exports(
     assert!((tracks[0].seconds() - summary.seconds).abs() < 0.1);
 
     // Exports: every segment once, cues in order with valid times.
-    let srt = render(&detail, Format::Srt);
+    let srt = render(&detail, Format::Srt).unwrap();
     let cues = parse_cues(&srt, ',');
     assert_eq!(cues.len(), 3, "{srt}");
-    let vtt = render(&detail, Format::Vtt);
+    let vtt = render(&detail, Format::Vtt).unwrap();
     assert!(vtt.starts_with("WEBVTT\n\n"));
     let vtt_cues = parse_cues(&vtt, '.');
     assert_eq!(vtt_cues, cues);
@@ -189,7 +189,7 @@ async fn a_recording_through_the_virtual_microphone_lands_in_sqlite_and_exports(
         assert_eq!((cue.0, cue.1), (segment.start_ms, segment.end_ms));
         assert!(cue.2.ends_with(&segment.text));
     }
-    let md = render(&detail, Format::Md);
+    let md = render(&detail, Format::Md).unwrap();
     assert!(md.starts_with("# Backend engineer\n"));
     assert!(md.contains("**You** [0:0"), "{md}");
     assert_eq!(detail.notes.len(), 1);
@@ -197,7 +197,8 @@ async fn a_recording_through_the_virtual_microphone_lands_in_sqlite_and_exports(
         md.contains("## Notes") && md.contains("strong answer"),
         "{md}"
     );
-    let json: serde_json::Value = serde_json::from_str(&render(&detail, Format::Json)).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&render(&detail, Format::Json).unwrap()).unwrap();
     assert_eq!(json["segments"].as_array().unwrap().len(), 3);
     // Searchable at once.
     let hits = recorder
@@ -314,7 +315,7 @@ async fn microphone_and_system_audio_give_two_labelled_transcripts() {
         .call(move |s| s.session(&id))
         .await
         .unwrap();
-    let txt = render(&detail, Format::Txt);
+    let txt = render(&detail, Format::Txt).unwrap();
     assert!(
         txt.contains("You: 1 1") && txt.contains("Candidate: 8 8 8"),
         "{txt}"
@@ -395,6 +396,31 @@ async fn the_hark_cli_records_lists_exports_and_fails_clearly() {
     assert_eq!(sessions[0]["job_title"], "CLI interview");
     let vtt = hark(&data, &["export", &id[..8], "--format", "vtt"]);
     assert!(vtt.status.success());
+    // A Word document, to a file or piped, that Word-compatible readers open with the text.
+    let docx_path = data.join("cli.docx");
+    let docx = hark(
+        &data,
+        &[
+            "export",
+            &id[..8],
+            "--format",
+            "docx",
+            "--out",
+            docx_path.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        docx.status.success(),
+        "{}",
+        String::from_utf8_lossy(&docx.stderr)
+    );
+    let piped = hark(&data, &["export", &id[..8], "--format", "docx"]);
+    assert_eq!(piped.stdout, std::fs::read(&docx_path).unwrap());
+    let document = docx_rs::read_docx(&piped.stdout).unwrap().json();
+    assert!(
+        document.contains("8 0") && document.contains("CLI interview"),
+        "{document}"
+    );
     let cues = parse_cues(&String::from_utf8_lossy(&vtt.stdout), '.');
     assert_eq!(cues.len(), 2);
     let found = hark(&data, &["search", "8 0"]);

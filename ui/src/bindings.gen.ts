@@ -46,6 +46,11 @@ export const commands = {
 	/**  A session rendered as Markdown, text, SRT, WebVTT or JSON. */
 	exportSession: (id: string, format: Format) => typedError<string, UiError>(__TAURI_INVOKE("export_session", { id, format })),
 	/**
+	 *  Saves a session's export (any format, Word included) where the recruiter picks in the
+	 *  system's save dialog; the path saved to, or `None` when they cancel.
+	 */
+	saveExport: (id: string, format: Format) => typedError<string | null, UiError>(__TAURI_INVOKE("save_export", { id, format })),
+	/**
 	 *  Plays a session's recording from `from_ms` (a transcript line's start), or from where it
 	 *  paused.
 	 */
@@ -256,7 +261,9 @@ export type Format =
 /**  WebVTT subtitles. */
 "vtt" | 
 /**  Everything, as JSON. */
-"json";
+"json" | 
+/**  A Word document (binary: saved to a file, never shown as text). */
+"docx";
 
 /**  One way a device can deliver audio. */
 export type FormatRange = {

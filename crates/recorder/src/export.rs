@@ -1,7 +1,9 @@
 //! Exports of a session: Markdown and plain text with speakers and timestamps, SRT and WebVTT
-//! with correct cue timing, and JSON with everything.
+//! with correct cue timing, JSON with everything, and a Word document (DOCX, via `docx-rs`).
 
 use hark_store::{SegmentStatus, SessionDetail};
+
+use crate::error::{RecorderError, Result};
 
 /// An export format.
 #[derive(
@@ -20,6 +22,39 @@ pub enum Format {
     Vtt,
     /// Everything, as JSON.
     Json,
+    /// A Word document (binary: saved to a file, never shown as text).
+    Docx,
+}
+
+impl Format {
+    /// The file name extension (without the dot).
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Md => "md",
+            Format::Txt => "txt",
+            Format::Srt => "srt",
+            Format::Vtt => "vtt",
+            Format::Json => "json",
+            Format::Docx => "docx",
+        }
+    }
+
+    /// What the format is called in a save dialog.
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::Md => "Markdown",
+            Format::Txt => "Text",
+            Format::Srt => "SubRip subtitles",
+            Format::Vtt => "WebVTT subtitles",
+            Format::Json => "JSON",
+            Format::Docx => "Word document",
+        }
+    }
+
+    /// Whether the export is text (the rest are binary documents).
+    pub fn is_text(self) -> bool {
+        self != Format::Docx
+    }
 }
 
 /// The speaker shown for a segment: its label, else You (microphone) / Candidate (system).
@@ -61,10 +96,41 @@ fn spoken(detail: &SessionDetail) -> impl Iterator<Item = &hark_store::Segment> 
         .filter(|s| s.status != SegmentStatus::Failed && !s.text.trim().is_empty())
 }
 
-/// Renders `detail` in `format`.
-pub fn render(detail: &SessionDetail, format: Format) -> String {
+/// A file name to suggest for the export: the interview's title (without characters file
+/// systems refuse) and the format's extension.
+pub fn file_name(detail: &SessionDetail, format: Format) -> String {
+    let title: String = detail
+        .interview
+        .job_title
+        .chars()
+        .map(|c| match c {
+            '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '-',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect();
+    let title = title.trim().trim_start_matches('.');
+    let title = if title.is_empty() { "Interview" } else { title };
+    format!("{title}.{}", format.extension())
+}
+
+/// The export as a file's bytes, in any format.
+pub fn render_bytes(detail: &SessionDetail, format: Format) -> Result<Vec<u8>> {
+    match format {
+        Format::Docx => docx(detail),
+        text => render(detail, text).map(String::into_bytes),
+    }
+}
+
+/// Renders `detail` in a text format; a binary format is refused with how to save it instead.
+pub fn render(detail: &SessionDetail, format: Format) -> Result<String> {
     let mut out = String::new();
     match format {
+        Format::Docx => {
+            return Err(RecorderError::Invalid(
+                "a Word document is binary and cannot be shown as text: save it to a file (`hark export ID --format docx --out interview.docx`)".into(),
+            ));
+        }
         Format::Md => {
             let title = &detail.interview.job_title;
             out.push_str(&format!("# {title}\n\n"));
@@ -130,7 +196,57 @@ pub fn render(detail: &SessionDetail, format: Format) -> String {
             out.push('\n');
         }
     }
-    out
+    Ok(out)
+}
+
+/// A Word document: title, candidate and duration, one paragraph per segment (speaker in
+/// bold, time, text), then the notes.
+fn docx(detail: &SessionDetail) -> Result<Vec<u8>> {
+    use docx_rs::{Docx, Paragraph, Run};
+    let line = |text: String| Paragraph::new().add_run(Run::new().add_text(text));
+    let mut doc = Docx::new().add_paragraph(
+        Paragraph::new().add_run(
+            Run::new()
+                .add_text(detail.interview.job_title.as_str())
+                .bold()
+                .size(36),
+        ),
+    );
+    if let Some(candidate) = &detail.interview.candidate_name {
+        doc = doc.add_paragraph(line(format!("Candidate: {candidate}")));
+    }
+    doc = doc.add_paragraph(line(format!(
+        "Duration: {}",
+        clock((detail.session.seconds_recorded * 1000.0) as i64)
+    )));
+    for s in spoken(detail) {
+        doc = doc.add_paragraph(
+            Paragraph::new()
+                .add_run(
+                    Run::new()
+                        .add_text(speaker(&s.source, s.speaker_label.as_deref()))
+                        .bold(),
+                )
+                .add_run(Run::new().add_text(format!(" [{}]: ", clock(s.start_ms))))
+                .add_run(Run::new().add_text(s.text.trim())),
+        );
+    }
+    if !detail.notes.is_empty() {
+        doc = doc
+            .add_paragraph(Paragraph::new().add_run(Run::new().add_text("Notes").bold().size(28)));
+        for note in &detail.notes {
+            doc = doc.add_paragraph(line(format!(
+                "[{}] {}",
+                clock(note.at_ms),
+                note.body.trim()
+            )));
+        }
+    }
+    let mut out = std::io::Cursor::new(Vec::new());
+    doc.build()
+        .pack(&mut out)
+        .map_err(|err| RecorderError::Invalid(format!("cannot write the Word document: {err}")))?;
+    Ok(out.into_inner())
 }
 
 #[cfg(test)]

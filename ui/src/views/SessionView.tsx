@@ -189,6 +189,15 @@ export function SessionView({ id }: { id: string }) {
     }
   };
 
+  const saveAs = async (format: Format) => {
+    try {
+      const path = await call(commands.saveExport(id, format));
+      if (path !== null) notify(`Saved to ${path}`);
+    } catch (err) {
+      toast.value = messageOf(err);
+    }
+  };
+
   const copy = async () => {
     if (!exported) return;
     try {
@@ -260,12 +269,18 @@ export function SessionView({ id }: { id: string }) {
             {label}
           </button>
         ))}
+        <button id="save-docx" onClick={() => saveAs("docx")}>
+          Save as Word…
+        </button>
       </div>
       {exported && (
         <div class="export-preview">
           <div class="row">
             <strong>{FORMATS.find((f) => f.format === exported.format)?.label} export</strong>
             <button onClick={copy}>Copy</button>
+            <button id="save-export" onClick={() => saveAs(exported.format)}>
+              Save…
+            </button>
             <button onClick={() => setExported(null)}>Close</button>
           </div>
           <pre id="export-text">{exported.text}</pre>

@@ -369,6 +369,12 @@ describe("after recording", () => {
     await page.click("#export-md");
     await expect.poll(() => page.textContent("#export-text")).toContain("four five six");
     await page.screenshot({ path: join(shots, "session-export.png") });
+    // Saved to a file the recruiter picks: the previewed format, or a Word document.
+    await page.click("#save-export");
+    await expect.poll(() => page.textContent("[role=alert]")).toContain("Saved to /home/test/Documents/Searchable.md");
+    await page.click("#save-docx");
+    await expect.poll(() => page.textContent("[role=alert]")).toContain("Searchable.docx");
+    expect((await calls("save_export")).map((c) => c.format)).toEqual(["md", "docx"]);
   });
 
   it("plays the recording from a line's time, shows the line heard, and pauses", async () => {

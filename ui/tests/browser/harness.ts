@@ -165,6 +165,11 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
       const { session: _, ...status } = playback;
       return status;
     }
+    case "save_export": {
+      // As if the recruiter picked a file in the save dialog.
+      const found = sessions.find((s) => s.session.id === args.id)!;
+      return `/home/test/Documents/${found.interview.job_title}.${args.format}`;
+    }
     case "edit_segment": {
       const text = (args.text as string).trim();
       if (text === "") throw { kind: "store", message: "text: a segment cannot be emptied; leave at least a word" };

@@ -3,7 +3,7 @@
 //! 1 failure, 2 bad usage or configuration, 3 not found (or ambiguous), 4 no usable audio
 //! device, 5 not signed in (or the sign-in was refused or cannot be kept).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ use hark_audio::DeviceChoice;
 use hark_audio::engine::Event as AudioEvent;
 use hark_cloud::{CloudError, SyncStatus};
 use hark_recorder::config::Layer;
-use hark_recorder::export::{Format, render, speaker};
+use hark_recorder::export::{Format, render, render_bytes, speaker};
 use hark_recorder::{Cloud, Config, Recorder, RecorderError, RecorderEvent, StartOptions};
 use hark_store::StoreError;
 
@@ -396,7 +396,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&detail)?);
             } else {
-                print!("{}", render(&detail, Format::Txt));
+                print!("{}", render(&detail, Format::Txt)?);
             }
         }
         Command::Search { query, limit, json } => {
@@ -417,11 +417,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Export { id, format, out } => {
             let detail = store.call(move |s| s.session(&id)).await?;
-            let text = render(&detail, format);
+            if out.is_none() && !format.is_text() && std::io::stdout().is_terminal() {
+                anyhow::bail!(RecorderError::Invalid(format!(
+                    "a {} export is a binary document: write it to a file with `--out interview.{}` or redirect the output",
+                    format.extension(),
+                    format.extension()
+                )));
+            }
+            let bytes = render_bytes(&detail, format)?;
             match out {
-                Some(path) => std::fs::write(&path, text)
+                Some(path) => std::fs::write(&path, bytes)
                     .map_err(|err| anyhow::anyhow!("cannot write {}: {err}", path.display()))?,
-                None => std::io::stdout().write_all(text.as_bytes())?,
+                None => std::io::stdout().write_all(&bytes)?,
             }
         }
     }
@@ -502,8 +509,7 @@ async fn login(
             let code = read_line(&format!("A code was sent to {email}. Code: "))?;
             account.verify_email_code(&email, &code).await
         } else {
-            let password = if password_stdin || !std::io::IsTerminal::is_terminal(&std::io::stdin())
-            {
+            let password = if password_stdin || !std::io::stdin().is_terminal() {
                 read_line("")?
             } else {
                 rpassword::prompt_password("Password: ")?
