@@ -37,6 +37,7 @@ fn hark_desktop_commands() -> &'static [&'static str] {
         "sign_in_password",
         "send_email_code",
         "verify_email_code",
+        "sign_in_email_link",
         "sign_in_sso",
         "sign_out",
         "sync_now",

@@ -7,7 +7,7 @@ use tauri_specta::{collect_commands, collect_events};
 use crate::commands::*;
 use crate::events::{CloseRequested, RecordingEvent, SyncStatusEvent};
 use crate::links::LinkOpened;
-use crate::shortcuts::ShortcutUsed;
+use crate::shortcuts::{ShortcutUsed, ShortcutsReady};
 
 /// Where the generated bindings live, from the workspace root.
 pub const BINDINGS: &str = "ui/src/bindings.gen.ts";
@@ -43,6 +43,7 @@ pub fn builder<R: Runtime>() -> tauri_specta::Builder<R> {
             sign_in_password,
             send_email_code,
             verify_email_code,
+            sign_in_email_link,
             sign_in_sso,
             sign_out,
             sync_now,
@@ -53,6 +54,7 @@ pub fn builder<R: Runtime>() -> tauri_specta::Builder<R> {
             SyncStatusEvent,
             CloseRequested,
             ShortcutUsed,
+            ShortcutsReady,
             LinkOpened
         ])
         // Millisecond times and counts stay far below 2^53.

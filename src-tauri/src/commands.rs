@@ -3,7 +3,7 @@
 
 use hark_audio::{DeviceChoice, DeviceInfo, PlaybackStatus};
 use hark_cloud::CloudError;
-use hark_recorder::cloud::{SSO_TIMEOUT, open_in_browser};
+use hark_recorder::cloud::{LINK_TIMEOUT, SSO_TIMEOUT, open_in_browser};
 use hark_recorder::config::Preferences;
 use hark_recorder::export::{Format, file_name, render, render_bytes};
 use hark_recorder::{AccountStatus, Active, RecorderError, StartOptions, StopSummary};
@@ -362,6 +362,19 @@ pub async fn verify_email_code(
     cloud
         .account
         .verify_email_code(&email, &code)
+        .await
+        .map_err(RecorderError::from)?;
+    Ok(cloud.signed_in_now().await)
+}
+
+/// Emails a sign-in link and waits (up to ten minutes) for it to be opened on this computer.
+#[tauri::command]
+#[specta::specta]
+pub async fn sign_in_email_link(shell: State<'_, Shell>, email: String) -> Result<AccountStatus> {
+    let cloud = shell.cloud()?;
+    cloud
+        .account
+        .sign_in_email_link(&email, || {}, LINK_TIMEOUT)
         .await
         .map_err(RecorderError::from)?;
     Ok(cloud.signed_in_now().await)

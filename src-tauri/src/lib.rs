@@ -172,7 +172,10 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, shell: state::Shell) -> tau
                     std::thread::sleep(shortcuts::AFTER_LOAD);
                     let shell = app.state::<state::Shell>();
                     let registered = shortcuts::register(&app);
-                    shell.set_shortcuts(registered);
+                    shell.set_shortcuts(registered.clone());
+                    if let Err(err) = shortcuts::ShortcutsReady(registered).emit(&app) {
+                        tracing::warn!("cannot tell the window about the shortcuts: {err}");
+                    }
                 });
             }
         })

@@ -38,6 +38,10 @@ pub struct ShortcutInfo {
     pub problem: Option<String>,
 }
 
+/// The shortcuts have been grabbed (after the window opened): what works and what does not.
+#[derive(Debug, Clone, Serialize, specta::Type, tauri_specta::Event)]
+pub struct ShortcutsReady(pub Vec<ShortcutInfo>);
+
 /// A global shortcut was pressed; the window acts on it.
 #[derive(Debug, Clone, Serialize, specta::Type, tauri_specta::Event)]
 #[serde(tag = "result", rename_all = "snake_case")]

@@ -149,6 +149,57 @@ async fn every_sign_in_method_works_and_the_keyring_keeps_only_the_refresh_token
     assert_eq!(signed.user.email.as_deref(), Some(sso_email.as_str()));
     assert_eq!(signed.user.app_metadata["provider"], "azure");
 
+    // An emailed link, clicked in a browser on this computer: the click comes back to a
+    // loopback listener and its code is exchanged with this sign-in's verifier.
+    let by_link = account_for(&project, "link");
+    let (sent, was_sent) = tokio::sync::oneshot::channel();
+    let link_email = email.clone();
+    let signing = tokio::spawn(async move {
+        by_link
+            .sign_in_email_link(
+                &link_email,
+                move || {
+                    let _ = sent.send(());
+                },
+                Duration::from_secs(20),
+            )
+            .await
+    });
+    was_sent.await.unwrap();
+    let link = project.mailed_link(&email).await;
+    assert!(
+        link.contains("redirect_to=http%3A%2F%2F127.0.0.1%3A"),
+        "{link}"
+    );
+    let page = hark_tests::http().get(&link).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains("Signed in to Hark"));
+    let signed = signing.await.unwrap().unwrap();
+    assert_eq!(signed.user.email.as_deref(), Some(email.as_str()));
+    // A link that is not (or no longer) valid ends the waiting sign-in with the reason.
+    let by_bad_link = account_for(&project, "bad-link");
+    let (sent, was_sent) = tokio::sync::oneshot::channel();
+    let link_email = email.clone();
+    let signing = tokio::spawn(async move {
+        by_bad_link
+            .sign_in_email_link(
+                &link_email,
+                move || {
+                    let _ = sent.send(());
+                },
+                Duration::from_secs(20),
+            )
+            .await
+    });
+    was_sent.await.unwrap();
+    let link = project.mailed_link(&email).await;
+    let forged = link.replace("token=", "token=x");
+    hark_tests::http().get(&forged).send().await.unwrap();
+    let refused = signing.await.unwrap().unwrap_err();
+    assert!(
+        refused.to_string().contains("expired or was already used"),
+        "{refused}"
+    );
+
     // Sign-out revokes the session at the project and clears the keyring.
     let token_before = again.access_token().await.unwrap();
     again.sign_out().await.unwrap();

@@ -111,8 +111,19 @@ struct AuthState {
     refresh_tokens: Mutex<HashMap<String, RefreshToken>>,
     /// PKCE flows by id while at the provider, then by auth code.
     flows: Mutex<HashMap<String, PkceFlow>>,
-    /// email → the last one-time code "sent".
-    mailbox: Mutex<HashMap<String, String>>,
+    /// email → the last email "sent": its one-time code and magic link.
+    mailbox: Mutex<HashMap<String, Mail>>,
+}
+
+/// A sign-in email: the code to type, and the link (its token, where it leads, and the PKCE
+/// challenge when the app asked for a code exchange).
+#[derive(Debug, Clone)]
+struct Mail {
+    code: String,
+    link_token: String,
+    redirect_to: String,
+    challenge: Option<String>,
+    sent: Instant,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -164,7 +175,7 @@ impl AuthStandin {
             .route("/authorize", get(authorize))
             .route("/authorize/sign-in", post(provider_sign_in))
             .route("/otp", post(otp))
-            .route("/verify", post(verify))
+            .route("/verify", post(verify).get(verify_link))
             .route("/user", get(current_user))
             .route("/logout", post(logout))
             .route("/.well-known/jwks.json", get(jwks))
@@ -532,6 +543,9 @@ async fn token(
                     "invalid flow state, no valid flow state found",
                 )
             })?;
+            if flow.provider == "email" {
+                return Ok(Json(state.issue_session(&user, "otp", None)?));
+            }
             let mut session = state.issue_session(&user, "oauth", None)?;
             session["provider_token"] = json!(format!("{}-provider-token", flow.provider));
             session["provider_refresh_token"] = json!(null);
@@ -648,7 +662,16 @@ async fn provider_sign_in(
     Ok(Redirect::to(&location))
 }
 
-async fn otp(State(state): State<Shared>, Json(body): Json<Value>) -> AuthResult<Json<Value>> {
+#[derive(Deserialize)]
+struct RedirectQuery {
+    redirect_to: Option<String>,
+}
+
+async fn otp(
+    State(state): State<Shared>,
+    Query(query): Query<RedirectQuery>,
+    Json(body): Json<Value>,
+) -> AuthResult<Json<Value>> {
     let email = body["email"]
         .as_str()
         .unwrap_or("")
@@ -665,8 +688,34 @@ async fn otp(State(state): State<Shared>, Json(body): Json<Value>) -> AuthResult
         }
         state.create_user(&email, None, "email", json!({})).await?;
     }
-    let code = format!("{:06}", rand::random::<u32>() % 1_000_000);
-    lock(&state.mailbox).insert(email, code);
+    // With a challenge the link ends in a PKCE code exchange (GoTrue's `flow_type=pkce`).
+    let challenge = match (
+        body["code_challenge"].as_str(),
+        body["code_challenge_method"].as_str(),
+    ) {
+        (Some(challenge), Some(method)) if method.eq_ignore_ascii_case("s256") => {
+            Some(challenge.to_string())
+        }
+        (None, None) => None,
+        _ => {
+            return Err(AuthError::new(
+                StatusCode::BAD_REQUEST,
+                "validation_failed",
+                "PKCE flow requires code_challenge and code_challenge_method=s256",
+            ));
+        }
+    };
+    let mail = Mail {
+        code: format!("{:06}", rand::random::<u32>() % 1_000_000),
+        link_token: random_token(28),
+        redirect_to: query
+            .redirect_to
+            .filter(|url| loopback_redirect(url))
+            .unwrap_or_else(|| state.config.site_url.clone()),
+        challenge,
+        sent: Instant::now(),
+    };
+    lock(&state.mailbox).insert(email, mail);
     Ok(Json(json!({})))
 }
 
@@ -684,7 +733,9 @@ async fn verify(State(state): State<Shared>, Json(body): Json<Value>) -> AuthRes
             "Verify requires a verification type",
         ));
     }
-    let expected = lock(&state.mailbox).get(&email).cloned();
+    let expected = lock(&state.mailbox)
+        .get(&email)
+        .map(|mail| mail.code.clone());
     if expected.as_deref() != Some(token) || token.is_empty() {
         return Err(AuthError::new(
             StatusCode::FORBIDDEN,
@@ -701,6 +752,90 @@ async fn verify(State(state): State<Shared>, Json(body): Json<Value>) -> AuthRes
         )
     })?;
     state.issue_session(&user, "otp", None).map(Json)
+}
+
+#[derive(Deserialize)]
+struct LinkQuery {
+    token: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    redirect_to: Option<String>,
+}
+
+/// The link in the email, opened in a browser: on to `redirect_to` with an auth code for the
+/// PKCE exchange (or the session in the fragment, without PKCE); a used, unknown or expired
+/// link goes there with GoTrue's error instead.
+async fn verify_link(State(state): State<Shared>, Query(query): Query<LinkQuery>) -> Redirect {
+    let token = query.token.unwrap_or_default();
+    let found = {
+        let mut mailbox = lock(&state.mailbox);
+        let email = mailbox
+            .iter()
+            .find(|(_, mail)| !token.is_empty() && mail.link_token == token)
+            .map(|(email, _)| email.clone());
+        email.and_then(|email| mailbox.remove(&email).map(|mail| (email, mail)))
+    };
+    let with = |url: &str, separator_query: bool, params: String| {
+        let separator = if !separator_query {
+            '#'
+        } else if url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        Redirect::to(&format!("{url}{separator}{params}"))
+    };
+    let Some((email, mail)) = found.filter(|(_, mail)| {
+        query.kind.as_deref() == Some("magiclink")
+            && mail.sent.elapsed() < Duration::from_secs(3600)
+    }) else {
+        let back = query
+            .redirect_to
+            .filter(|url| loopback_redirect(url))
+            .unwrap_or_else(|| state.config.site_url.clone());
+        return with(
+            &back,
+            true,
+            "error=access_denied&error_code=otp_expired&error_description=Email+link+is+invalid+or+has+expired".into(),
+        );
+    };
+    let Some(user) = state.find_user_by_email(&email) else {
+        return with(
+            &mail.redirect_to,
+            true,
+            "error=access_denied&error_code=user_not_found&error_description=User+not+found".into(),
+        );
+    };
+    match mail.challenge {
+        Some(challenge) => {
+            let code = Uuid::new_v4().to_string();
+            let location = mail.redirect_to.clone();
+            lock(&state.flows).insert(
+                code.clone(),
+                PkceFlow {
+                    challenge,
+                    provider: "email".into(),
+                    redirect_to: mail.redirect_to,
+                    user_id: Some(user.id),
+                    created: Instant::now(),
+                },
+            );
+            with(&location, true, format!("code={code}"))
+        }
+        None => match state.issue_session(&user, "otp", None) {
+            Ok(session) => with(
+                &mail.redirect_to,
+                false,
+                format!(
+                    "access_token={}&refresh_token={}&expires_in={}&token_type=bearer&type=magiclink",
+                    session["access_token"].as_str().unwrap_or(""),
+                    session["refresh_token"].as_str().unwrap_or(""),
+                    session["expires_in"]
+                ),
+            ),
+            Err(_) => with(&mail.redirect_to, true, "error=server_error".into()),
+        },
+    }
 }
 
 async fn current_user(State(state): State<Shared>, headers: HeaderMap) -> AuthResult<Json<Value>> {
@@ -790,17 +925,30 @@ async fn mailbox(
     State(state): State<Shared>,
     Path(email): Path<String>,
 ) -> AuthResult<Json<Value>> {
-    let code = lock(&state.mailbox)
+    let mail = lock(&state.mailbox)
         .get(&email.to_ascii_lowercase())
         .cloned();
-    code.map(|code| Json(json!({"email": email, "code": code})))
-        .ok_or_else(|| {
-            AuthError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "no mail for this address",
-            )
-        })
+    mail.map(|mail| {
+        let link = reqwest::Url::parse_with_params(
+            "http://auth/verify",
+            [
+                ("token", mail.link_token.as_str()),
+                ("type", "magiclink"),
+                ("redirect_to", mail.redirect_to.as_str()),
+            ],
+        )
+        .map(|url| format!("/verify?{}", url.query().unwrap_or("")))
+        .unwrap_or_default();
+        // The link's path under the project's Auth URL, as in the email's template.
+        Json(json!({"email": email, "code": mail.code, "link_path": link}))
+    })
+    .ok_or_else(|| {
+        AuthError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no mail for this address",
+        )
+    })
 }
 
 #[derive(Deserialize)]

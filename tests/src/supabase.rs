@@ -179,6 +179,30 @@ impl Project {
         }
     }
 
+    /// The sign-in link in the last email to `email` (what the recruiter clicks).
+    pub async fn mailed_link(&self, email: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let mail = self
+                .auth(
+                    reqwest::Method::GET,
+                    &format!("/_standin/mailbox/{email}"),
+                    None,
+                    None,
+                )
+                .await;
+            if let Some(path) = mail.body["link_path"].as_str() {
+                return format!("{}/auth/v1{path}", self.url);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no link was mailed to {email}: {:?}",
+                mail.body
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Makes the Auth stand-in issue `email`'s access tokens for `seconds` only.
     pub async fn set_token_lifetime(&self, email: &str, seconds: u64) {
         let reply = self

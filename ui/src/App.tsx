@@ -18,6 +18,12 @@ export function App() {
     events.recordingEvent.listen((e) => onRecorderEvent(e.payload)).then((stop) => unlisten.push(stop));
     events.syncStatusEvent.listen((e) => onSyncEvent(e.payload)).then((stop) => unlisten.push(stop));
     events.shortcutUsed.listen((e) => onShortcut(e.payload)).then((stop) => unlisten.push(stop));
+    // Grabbed just after the window opens: Settings lists them without a jump when it opens.
+    events.shortcutsReady
+      .listen((e) => {
+        if (info.value) info.value = { ...info.value, shortcuts: e.payload };
+      })
+      .then((stop) => unlisten.push(stop));
     (async () => {
       try {
         const app = await call(commands.appInfo());

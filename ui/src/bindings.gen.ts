@@ -73,6 +73,8 @@ export const commands = {
 	sendEmailCode: (email: string) => typedError<null, UiError>(__TAURI_INVOKE("send_email_code", { email })),
 	/**  Signs in with the emailed code. */
 	verifyEmailCode: (email: string, code: string) => typedError<AccountStatus, UiError>(__TAURI_INVOKE("verify_email_code", { email, code })),
+	/**  Emails a sign-in link and waits (up to ten minutes) for it to be opened on this computer. */
+	signInEmailLink: (email: string) => typedError<AccountStatus, UiError>(__TAURI_INVOKE("sign_in_email_link", { email })),
 	/**  Single sign-on (`google`, `azure`) in the system browser. */
 	signInSso: (provider: string) => typedError<AccountStatus, UiError>(__TAURI_INVOKE("sign_in_sso", { provider })),
 	/**  Signs out (the sign-in is revoked and removed from the keyring). */
@@ -89,6 +91,7 @@ export const events = {
 	linkOpened: makeEvent<LinkOpened, LinkOpened>("link-opened"),
 	recordingEvent: makeEvent<RecordingEvent, RecordingEvent>("recording-event"),
 	shortcutUsed: makeEvent<ShortcutUsed, ShortcutUsed>("shortcut-used"),
+	shortcutsReady: makeEvent<ShortcutsReady, ShortcutsReady>("shortcuts-ready"),
 	syncStatusEvent: makeEvent<SyncStatusEvent, SyncStatusEvent>("sync-status-event"),
 };
 
@@ -556,6 +559,9 @@ export type ShortcutUsed =
 at_ms: number } | 
 /**  A bookmark was asked for while nothing is being recorded. */
 { result: "not_recording" };
+
+/**  The shortcuts have been grabbed (after the window opened): what works and what does not. */
+export type ShortcutsReady = ShortcutInfo[];
 
 /**  What a source records. */
 export type SourceKind = 

@@ -755,6 +755,10 @@ http {{
     location /auth/v1/authorize {{
       proxy_pass http://127.0.0.1:{auth_port}/authorize;
     }}
+    # So does an email's sign-in link.
+    location = /auth/v1/verify {{
+      proxy_pass http://127.0.0.1:{auth_port}/verify$is_args$args;
+    }}
     location /auth/v1/ {{{key_checks}
       proxy_pass http://127.0.0.1:{auth_port}/;
     }}

@@ -148,6 +148,32 @@ impl Account {
         self.adopt(tokens).await
     }
 
+    /// Signs in with the link emailed to `email`: `sent` is called once it is on its way; the
+    /// click (in a browser on this computer) comes back to a loopback listener within
+    /// `timeout`, and its code is exchanged with this sign-in's PKCE verifier.
+    pub async fn sign_in_email_link(
+        &self,
+        email: &str,
+        sent: impl FnOnce(),
+        timeout: Duration,
+    ) -> Result<SignedIn> {
+        let pkce = crate::pkce::Pkce::new();
+        let loopback = crate::pkce::LoopbackRedirect::bind().await?;
+        self.api
+            .send_email_link(email, &loopback.redirect_uri, &pkce.challenge)
+            .await?;
+        sent();
+        let code = loopback
+            .wait_for(
+                "the emailed link",
+                timeout,
+                "ask for a new link and open it on this computer while Hark waits",
+            )
+            .await?;
+        let tokens = self.api.exchange_code(&code, &pkce.verifier).await?;
+        self.adopt(tokens).await
+    }
+
     /// Single sign-on with `provider` (`google`, `azure`, …): `open` shows the URL in the
     /// system browser; the answer comes back to a loopback listener within `timeout`.
     pub async fn sign_in_sso(

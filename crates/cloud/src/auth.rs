@@ -168,6 +168,33 @@ impl AuthApi {
         Ok(())
     }
 
+    /// Emails a sign-in link (with the same one-time code) whose click ends at `redirect_to`
+    /// with an auth code for [`AuthApi::exchange_code`] (PKCE with `challenge`).
+    pub async fn send_email_link(
+        &self,
+        email: &str,
+        redirect_to: &str,
+        challenge: &str,
+    ) -> Result<()> {
+        let path =
+            reqwest::Url::parse_with_params("http://otp/otp", [("redirect_to", redirect_to)])
+                .map(|url| format!("/otp?{}", url.query().unwrap_or("")))
+                .map_err(|err| CloudError::BadConfig(err.to_string()))?;
+        self.call(
+            reqwest::Method::POST,
+            &path,
+            None,
+            Some(json!({
+                "email": email.trim(),
+                "create_user": false,
+                "code_challenge": challenge,
+                "code_challenge_method": "s256",
+            })),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Signs in with the code from the email.
     pub async fn verify_email_code(&self, email: &str, code: &str) -> Result<Tokens> {
         self.tokens(

@@ -80,6 +80,21 @@ impl LoopbackRedirect {
 
     /// Serves until the browser arrives with a code (or an error), or `timeout` passes.
     pub async fn wait(self, provider: &str, timeout: Duration) -> Result<String> {
+        self.wait_for(
+            provider,
+            timeout,
+            "start the sign-in again and finish it in the browser window that opens",
+        )
+        .await
+    }
+
+    /// As [`LoopbackRedirect::wait`], with what to do when nothing came (`on_timeout`).
+    pub async fn wait_for(
+        self,
+        provider: &str,
+        timeout: Duration,
+        on_timeout: &str,
+    ) -> Result<String> {
         let (sender, receiver) = oneshot::channel::<Outcome>();
         let sender = Arc::new(Mutex::new(Some(sender)));
         let app = axum::Router::new()
@@ -102,7 +117,7 @@ impl LoopbackRedirect {
         };
         match outcome {
             Err(_) => Err(browser(format!(
-                "no answer from the browser within {} s; start the sign-in again and finish it in the browser window that opens",
+                "no answer from the browser within {} s; {on_timeout}",
                 timeout.as_secs()
             ))),
             Ok(Err(_)) => Err(browser("the loopback listener stopped".into())),
@@ -118,6 +133,9 @@ async fn callback(
 ) -> Html<&'static str> {
     let outcome = match (query.get("code"), query.get("error")) {
         (Some(code), _) if !code.is_empty() => Ok(code.clone()),
+        (_, Some(_)) if query.get("error_code").map(String::as_str) == Some("otp_expired") => {
+            Err("the link has expired or was already used; ask for a new one".into())
+        }
         (_, Some(error)) => Err(format!(
             "the provider answered {error}: {}",
             query

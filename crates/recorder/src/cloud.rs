@@ -30,6 +30,8 @@ pub struct AccountStatus {
 
 /// How long single sign-on waits for the browser.
 pub const SSO_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a sign-in waits for the emailed link to be opened.
+pub const LINK_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Opens `url` in the system browser (`$BROWSER` first on Linux).
 pub fn open_in_browser(url: &str) -> Result<()> {

@@ -1,11 +1,11 @@
-// Signing in to the organisation: email and password, a code sent by email, or single sign-on
-// in the system browser.
+// Signing in to the organisation: email and password, a code or a link sent by email, or single
+// sign-on in the system browser.
 import { useState } from "preact/hooks";
 import { call, commands, messageOf } from "../api";
 import type { AccountStatus } from "../bindings.gen";
 import { account } from "../state";
 
-type Method = "password" | "code" | "sso";
+type Method = "password" | "code" | "link" | "sso";
 
 export function SignIn({ onSignedIn }: { onSignedIn?: (status: AccountStatus) => void }) {
   const [method, setMethod] = useState<Method>("password");
@@ -40,6 +40,7 @@ export function SignIn({ onSignedIn }: { onSignedIn?: (status: AccountStatus) =>
           [
             ["password", "Password"],
             ["code", "Email code"],
+            ["link", "Email link"],
             ["sso", "Google or Microsoft"],
           ] as [Method, string][]
         ).map(([value, label]) => (
@@ -77,6 +78,18 @@ export function SignIn({ onSignedIn }: { onSignedIn?: (status: AccountStatus) =>
             Email me a code
           </button>
         ))}
+      {method === "link" && (
+        <>
+          <button id="send-link" class="primary" type="submit" disabled={busy || !email} onClick={() => run(() => call(commands.signInEmailLink(email)))}>
+            Email me a sign-in link
+          </button>
+          {busy && (
+            <p role="status" id="link-sent">
+              A link is on its way to {email}. Open it on this computer: Hark signs you in as soon as it opens (it waits ten minutes).
+            </p>
+          )}
+        </>
+      )}
       {method === "sso" && (
         <div class="row">
           <button id="sso-google" type="button" disabled={busy} onClick={() => run(() => call(commands.signInSso("google")))}>

@@ -205,6 +205,18 @@ describe("with an organisation", () => {
     await page.waitForSelector("#record");
     expect(await calls("send_email_code")).toEqual([{ email: "bob@acme.test" }]);
   });
+
+  it("signs in with an emailed link, saying where it went while it waits", async () => {
+    await page.goto(`${url}?org`);
+    await page.click("#method-link");
+    await page.fill("#email", "carol@acme.test");
+    await page.click("#send-link");
+    await expect.poll(() => page.textContent("#link-sent")).toContain("A link is on its way to carol@acme.test");
+    expect(await page.isDisabled("#send-link")).toBe(true);
+    await page.evaluate(() => window.harness.openEmailLink());
+    await page.waitForSelector("#record");
+    expect(await calls("sign_in_email_link")).toEqual([{ email: "carol@acme.test" }]);
+  });
 });
 
 describe("settings", () => {

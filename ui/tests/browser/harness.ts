@@ -44,6 +44,8 @@ let active: Active | null = null;
 let segments: Segment[] = [];
 let consent: Consent | null = null;
 const sessions: SessionDetail[] = [];
+// Completes a waiting email-link sign-in, as opening the emailed link does.
+let linkOpened: (() => void) | null = null;
 // The last `hark://` link opened, until the UI takes it.
 let link: OpenedLink | null = null;
 // The one session played back: the position moves only when a test says so.
@@ -205,6 +207,14 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
       if (args.code !== "123456") throw { kind: "cloud", message: "that code is wrong or expired: ask for a new one" };
       account = signedIn(args.email as string);
       return account;
+    case "sign_in_email_link":
+      // Resolved when the test "opens" the link (window.harness.openEmailLink).
+      return new Promise((resolve) => {
+        linkOpened = () => {
+          account = signedIn(args.email as string);
+          resolve(account);
+        };
+      });
     case "sign_out":
       account = { ...account, signed_in: false, email: null, organisations: [] };
       return account;
@@ -227,7 +237,9 @@ mockIPC(
     const failure = failures.get(cmd);
     if (failure) throw failure;
     // Answers cross the IPC as JSON: the UI never gets the harness's own objects.
-    return structuredClone(answer(cmd, args));
+    const result = answer(cmd, args);
+    // A command that waits (a sign-in link not yet opened) answers later.
+    return result instanceof Promise ? result.then((value) => structuredClone(value)) : structuredClone(result);
   },
   { shouldMockEvents: true },
 );
@@ -244,6 +256,8 @@ declare global {
       shortcut(used: ShortcutUsed): Promise<void>;
       /** The shell's "window asked to close while recording". */
       closeRequested(): Promise<void>;
+      /** The recruiter opens the emailed sign-in link. */
+      openEmailLink(): void;
       /** A `hark://` link the operating system opened, as the shell announces it. */
       openLink(opened: OpenedLink): Promise<void>;
       /** Moves playback to `ms`, as the player's clock would. */
@@ -268,6 +282,9 @@ window.harness = {
   },
   async closeRequested() {
     await emit("close-requested", null);
+  },
+  openEmailLink() {
+    linkOpened?.();
   },
   async openLink(opened) {
     link = opened;

@@ -110,11 +110,14 @@ enum Command {
         #[arg(long)]
         email: Option<String>,
         /// Read the password from standard input (one line) instead of asking.
-        #[arg(long, conflicts_with_all = ["otp", "sso"])]
+        #[arg(long, conflicts_with_all = ["otp", "sso", "link"])]
         password_stdin: bool,
         /// Sign in with a code sent by email (read from standard input).
-        #[arg(long, conflicts_with = "sso")]
+        #[arg(long, conflicts_with_all = ["sso", "link"])]
         otp: bool,
+        /// Sign in with a link sent by email, opened in a browser on this computer.
+        #[arg(long, conflicts_with = "sso")]
+        link: bool,
         /// Single sign-on in the browser with this provider (`google`, `azure`, …).
         #[arg(long)]
         sso: Option<String>,
@@ -306,8 +309,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             email,
             password_stdin,
             otp,
+            link,
             sso,
-        } => login(&config, email, password_stdin, otp, sso).await?,
+        } => login(&config, email, password_stdin, otp, link, sso).await?,
         Command::Logout => {
             Cloud::require(&config)?
                 .account
@@ -476,6 +480,7 @@ async fn login(
     email: Option<String>,
     password_stdin: bool,
     otp: bool,
+    link: bool,
     sso: Option<String>,
 ) -> anyhow::Result<()> {
     let cloud = Cloud::require(config)?;
@@ -501,7 +506,15 @@ async fn login(
             Some(email) => email,
             None => read_line("Email: ")?,
         };
-        if otp {
+        if link {
+            account
+                .sign_in_email_link(
+                    &email,
+                    || eprintln!("hark: a sign-in link was sent to {email}; open it on this computer (waiting up to 10 minutes)"),
+                    hark_recorder::cloud::LINK_TIMEOUT,
+                )
+                .await
+        } else if otp {
             account
                 .send_email_code(&email)
                 .await
