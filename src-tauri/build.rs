@@ -13,6 +13,7 @@ fn hark_desktop_commands() -> &'static [&'static str] {
         "app_info",
         "finish_first_run",
         "save_preferences",
+        "save_shortcuts",
         "connect_organisation",
         "take_link",
         "list_devices",

@@ -19,6 +19,7 @@ pub fn builder<R: Runtime>() -> tauri_specta::Builder<R> {
             app_info,
             finish_first_run,
             save_preferences,
+            save_shortcuts,
             connect_organisation,
             take_link,
             list_devices,

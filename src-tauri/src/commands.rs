@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::error::{Result, UiError};
 use crate::links::OpenedLink;
-use crate::state::{AppInfo, Restart, SaveDialog, Shell};
+use crate::state::{AppInfo, Regrab, Restart, SaveDialog, Shell};
 
 /// The organisation's settings, as the admin hands them out.
 #[derive(Debug, Clone, Deserialize, specta::Type)]
@@ -90,6 +90,19 @@ pub async fn save_preferences(
     preferences: Preferences,
 ) -> Result<AppInfo> {
     shell.save_preferences(preferences)?;
+    Ok(shell.info())
+}
+
+/// Changes the global shortcuts (saved with the preferences, grabbed at once).
+#[tauri::command]
+#[specta::specta]
+pub async fn save_shortcuts(
+    shell: State<'_, Shell>,
+    regrab: State<'_, Regrab>,
+    record: String,
+    bookmark: String,
+) -> Result<AppInfo> {
+    shell.save_shortcuts(&record, &bookmark, &regrab).await?;
     Ok(shell.info())
 }
 

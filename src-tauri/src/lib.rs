@@ -156,6 +156,10 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, shell: state::Shell) -> tau
             let restart = handle.clone();
             app.manage(state::Restart(Box::new(move || restart.restart())));
             app.manage(save_dialog(handle.clone()));
+            let grabbing = handle.clone();
+            app.manage(state::Regrab(std::sync::Arc::new(move |preferences| {
+                shortcuts::register(&grabbing, preferences)
+            })));
             quit_on_signals(app.handle().clone());
             Ok(())
         })
@@ -171,7 +175,7 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, shell: state::Shell) -> tau
                 tauri::async_runtime::spawn_blocking(move || {
                     std::thread::sleep(shortcuts::AFTER_LOAD);
                     let shell = app.state::<state::Shell>();
-                    let registered = shortcuts::register(&app);
+                    let registered = shortcuts::register(&app, &shell.preferences());
                     shell.set_shortcuts(registered.clone());
                     if let Err(err) = shortcuts::ShortcutsReady(registered).emit(&app) {
                         tracing::warn!("cannot tell the window about the shortcuts: {err}");

@@ -3,6 +3,7 @@
 //! the notice confirmed) or stops and saves the recording. A shortcut another app already holds
 //! is reported in Settings; the app runs on without it.
 
+use hark_recorder::config::Preferences;
 use hark_store::NoteKind;
 use serde::Serialize;
 use tauri::{AppHandle, Manager, Runtime};
@@ -21,11 +22,51 @@ pub enum Action {
     Bookmark,
 }
 
-/// The shortcuts and what they do (`CommandOrControl` is ⌘ on macOS, Ctrl elsewhere).
+/// The default shortcuts and what they do (`CommandOrControl` is ⌘ on macOS, Ctrl elsewhere).
 pub const SHORTCUTS: [(&str, Action); 2] = [
     ("CommandOrControl+Alt+R", Action::Record),
     ("CommandOrControl+Alt+B", Action::Bookmark),
 ];
+
+/// The shortcuts in force: the recruiter's choice, else the defaults.
+pub fn chosen(preferences: &Preferences) -> [(String, Action); 2] {
+    let pick = |choice: &Option<String>, default: &str| {
+        choice.clone().unwrap_or_else(|| default.to_string())
+    };
+    [
+        (
+            pick(&preferences.record_shortcut, SHORTCUTS[0].0),
+            Action::Record,
+        ),
+        (
+            pick(&preferences.bookmark_shortcut, SHORTCUTS[1].0),
+            Action::Bookmark,
+        ),
+    ]
+}
+
+/// Checks shortcuts the recruiter picked: each must be a modifier (Ctrl/⌘, Alt, Shift) plus
+/// one key, and the two must differ. The error names the shortcut and the fix.
+pub fn check(record: &str, bookmark: &str) -> Result<(), String> {
+    for (keys, what) in [(record, "recording"), (bookmark, "bookmark")] {
+        let shortcut: Shortcut = keys.parse().map_err(|err| {
+            format!("the {what} shortcut {keys:?} is not a key combination ({err}); press a modifier with one key, such as Ctrl+Alt+K")
+        })?;
+        if shortcut.mods.is_empty() {
+            return Err(format!(
+                "the {what} shortcut {keys:?} has no Ctrl, Alt or Shift: on its own the key would stop working everywhere else"
+            ));
+        }
+    }
+    let (a, b): (Shortcut, Shortcut) = (
+        record.parse().map_err(|_| String::new())?,
+        bookmark.parse().map_err(|_| String::new())?,
+    );
+    if a.id() == b.id() {
+        return Err("the two shortcuts are the same keys; give each its own".into());
+    }
+    Ok(())
+}
 
 /// One shortcut as Settings shows it.
 #[derive(Debug, Clone, Serialize, specta::Type)]
@@ -66,21 +107,28 @@ pub fn available() -> bool {
 /// How long after the page has loaded the shortcuts are grabbed (see `lib.rs`).
 pub const AFTER_LOAD: std::time::Duration = std::time::Duration::from_millis(800);
 
-/// Grabs every shortcut, one at a time so that one held by another app does not cost the
-/// others; returns them with what failed, for Settings.
-pub fn register<R: Runtime>(app: &AppHandle<R>) -> Vec<ShortcutInfo> {
+/// Grabs every shortcut (the ones grabbed before are let go first), one at a time so that one
+/// held by another app does not cost the others; returns them with what failed, for Settings.
+pub fn register<R: Runtime>(app: &AppHandle<R>, preferences: &Preferences) -> Vec<ShortcutInfo> {
     let manager = app.try_state::<GlobalShortcut<R>>();
-    SHORTCUTS
-        .iter()
+    if let Some(manager) = &manager
+        && let Err(err) = manager.unregister_all()
+    {
+        tracing::warn!("cannot let go of the previous shortcuts: {err}");
+    }
+    chosen(preferences)
+        .into_iter()
         .map(|(keys, action)| {
             let problem = if let Some(manager) = &manager {
-                let action = *action;
                 manager
-                    .on_shortcut(*keys, move |app, _: &Shortcut, event: ShortcutEvent| {
-                        if event.state() == ShortcutState::Pressed {
-                            pressed(app, action);
-                        }
-                    })
+                    .on_shortcut(
+                        keys.as_str(),
+                        move |app, _: &Shortcut, event: ShortcutEvent| {
+                            if event.state() == ShortcutState::Pressed {
+                                pressed(app, action);
+                            }
+                        },
+                    )
                     .err()
                     .map(|err| {
                         tracing::warn!("the shortcut {keys} is not available: {err}");
@@ -90,8 +138,8 @@ pub fn register<R: Runtime>(app: &AppHandle<R>) -> Vec<ShortcutInfo> {
                 Some("global shortcuts need an X11 display (DISPLAY is not set)".to_string())
             };
             ShortcutInfo {
-                keys: (*keys).to_string(),
-                action: *action,
+                keys,
+                action,
                 problem,
             }
         })
@@ -134,5 +182,34 @@ pub fn pressed<R: Runtime>(app: &AppHandle<R>, action: Action) {
 fn send<R: Runtime>(app: &AppHandle<R>, used: ShortcutUsed) {
     if let Err(err) = used.emit(app) {
         tracing::warn!("cannot tell the window about a shortcut: {err}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chosen_shortcut_needs_a_modifier_and_its_own_keys() {
+        assert_eq!(check("CommandOrControl+Alt+R", "Ctrl+Shift+F8"), Ok(()));
+        let message = |record: &str, bookmark: &str| check(record, bookmark).unwrap_err();
+        assert!(message("K", "Alt+B").contains("has no Ctrl, Alt or Shift"));
+        assert!(
+            message("Alt+R", "Ctrl+Banana")
+                .contains("bookmark shortcut \"Ctrl+Banana\" is not a key combination")
+        );
+        assert!(message("Control+Alt+K", "Ctrl+Alt+K").contains("the same keys"));
+        // The recruiter's choice wins over the default, per shortcut.
+        let preferences = Preferences {
+            bookmark_shortcut: Some("Ctrl+Alt+K".into()),
+            ..Preferences::default()
+        };
+        assert_eq!(
+            chosen(&preferences),
+            [
+                ("CommandOrControl+Alt+R".to_string(), Action::Record),
+                ("Ctrl+Alt+K".to_string(), Action::Bookmark)
+            ]
+        );
     }
 }

@@ -50,6 +50,16 @@ impl std::fmt::Debug for Restart {
     }
 }
 
+/// Lets go of the global shortcuts and grabs the ones `Preferences` name; set up with the
+/// app's handle.
+pub struct Regrab(pub std::sync::Arc<dyn Fn(&Preferences) -> Vec<ShortcutInfo> + Send + Sync>);
+
+impl std::fmt::Debug for Regrab {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Regrab")
+    }
+}
+
 /// The question the save dialog asks: a suggested file name and the format to save.
 pub type AskWhereToSave =
     dyn Fn(&str, hark_recorder::export::Format) -> Result<Option<PathBuf>> + Send + Sync;
@@ -146,6 +156,36 @@ impl Shell {
     /// Keeps the global shortcuts' state for [`Shell::info`].
     pub fn set_shortcuts(&self, shortcuts: Vec<ShortcutInfo>) {
         *lock(&self.shortcuts) = shortcuts;
+    }
+
+    /// The recruiter's preferences as last saved.
+    pub fn preferences(&self) -> Preferences {
+        lock(&self.preferences).clone()
+    }
+
+    /// Changes the global shortcuts: checked, saved with the preferences, then grabbed
+    /// (`regrab`); what does not work is in the shortcuts' `problem`.
+    pub async fn save_shortcuts(
+        &self,
+        record: &str,
+        bookmark: &str,
+        regrab: &Regrab,
+    ) -> Result<()> {
+        use crate::shortcuts::{SHORTCUTS, check};
+        let (record, bookmark) = (record.trim().to_string(), bookmark.trim().to_string());
+        check(&record, &bookmark).map_err(|message| crate::error::UiError::Invalid { message })?;
+        let mut preferences = self.preferences();
+        preferences.record_shortcut = (record != SHORTCUTS[0].0).then_some(record);
+        preferences.bookmark_shortcut = (bookmark != SHORTCUTS[1].0).then_some(bookmark);
+        self.save_preferences(preferences.clone())?;
+        let grab = regrab.0.clone();
+        let registered = tokio::task::spawn_blocking(move || grab(&preferences))
+            .await
+            .map_err(|err| crate::error::UiError::Invalid {
+                message: format!("grabbing the shortcuts failed ({err}); restart Hark"),
+            })?;
+        self.set_shortcuts(registered);
+        Ok(())
     }
 
     /// Keeps a link the operating system opened until the window takes it.

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hark_tests::dtmf::Script;
 
@@ -627,8 +628,44 @@ async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
                 language: Some("de".into()),
                 prompt: Some("Kubernetes, Ada Lovelace".into()),
                 theme: Some(hark_recorder::config::Theme::Dark),
+                record_shortcut: None,
+                bookmark_shortcut: None,
             }
         );
+
+        // The bookmark shortcut moved to Ctrl+Alt+K by pressing the keys in Settings: saved,
+        // grabbed at once (pressed on the display it answers), and Ctrl+Alt+B let go.
+        app.click("#change-shortcut-bookmark").await;
+        app.find("#shortcut-keys-bookmark", Duration::from_secs(5))
+            .await
+            .send_keys(&format!("{}{}k", char::from(Key::Control), char::from(Key::Alt)))
+            .await
+            .unwrap();
+        app.wait_text(".toast", Duration::from_secs(10), |t| {
+            t.contains("Shortcut saved: Ctrl+Alt+K.")
+        })
+        .await;
+        app.click(".toast button").await;
+        let config =
+            hark_recorder::Config::load_with(Some(&settings), Default::default(), |_| None)
+                .unwrap();
+        assert_eq!(
+            config.preferences.bookmark_shortcut.as_deref(),
+            Some("CommandOrControl+Alt+K")
+        );
+        assert_eq!(config.preferences.language.as_deref(), Some("de"), "kept");
+        press_keys("ctrl+alt+b");
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert!(
+            app.client.find(Locator::Css(".toast")).await.is_err(),
+            "Ctrl+Alt+B was let go"
+        );
+        press_keys("ctrl+alt+k");
+        app.wait_text(".toast", Duration::from_secs(10), |t| {
+            t.contains("the bookmark shortcut works while recording")
+        })
+        .await;
+        app.click(".toast button").await;
         app.click("#nav-library").await;
         app.click("#sessions button.link").await;
         app.find("#session-title", Duration::from_secs(10)).await;

@@ -16,6 +16,8 @@ export const commands = {
 	finishFirstRun: () => typedError<AppInfo, UiError>(__TAURI_INVOKE("finish_first_run")),
 	/**  Settings: saves the recruiter's preferences (devices, language, vocabulary, theme). */
 	savePreferences: (preferences: Preferences) => typedError<AppInfo, UiError>(__TAURI_INVOKE("save_preferences", { preferences })),
+	/**  Changes the global shortcuts (saved with the preferences, grabbed at once). */
+	saveShortcuts: (record: string, bookmark: string) => typedError<AppInfo, UiError>(__TAURI_INVOKE("save_shortcuts", { record, bookmark })),
 	/**
 	 *  First run, or settings: connect to the organisation (saved in the settings file), then
 	 *  restart so the app uses it. Refuses while recording.
@@ -375,6 +377,13 @@ export type Preferences = {
 	prompt: string | null,
 	/**  The app's colours. */
 	theme: Theme | null,
+	/**
+	 *  The global shortcut that starts, or stops and saves, the recording (keys such as
+	 *  `CommandOrControl+Alt+R`); none: that default.
+	 */
+	record_shortcut: string | null,
+	/**  The global shortcut that bookmarks the moment; none: `CommandOrControl+Alt+B`. */
+	bookmark_shortcut: string | null,
 };
 
 /**  What happens while recording, for the UI and the CLI. */

@@ -56,6 +56,11 @@ pub struct Preferences {
     pub prompt: Option<String>,
     /// The app's colours.
     pub theme: Option<Theme>,
+    /// The global shortcut that starts, or stops and saves, the recording (keys such as
+    /// `CommandOrControl+Alt+R`); none: that default.
+    pub record_shortcut: Option<String>,
+    /// The global shortcut that bookmarks the moment; none: `CommandOrControl+Alt+B`.
+    pub bookmark_shortcut: Option<String>,
 }
 
 /// The longest vocabulary prompt kept, in characters.
@@ -96,6 +101,8 @@ impl Preferences {
             language,
             prompt,
             theme: self.theme.filter(|t| *t != Theme::System),
+            record_shortcut: kept(self.record_shortcut),
+            bookmark_shortcut: kept(self.bookmark_shortcut),
         })
     }
 }
@@ -167,6 +174,8 @@ const TEMPLATE: &str = "\
 # language = \"en\"                           # else detected
 # prompt = \"Kubernetes, Terraform, gRPC\"    # names and terms to expect
 # theme = \"dark\"                            # light, dark or system
+# record_shortcut = \"CommandOrControl+Alt+R\"  # the app's global shortcuts
+# bookmark_shortcut = \"CommandOrControl+Alt+B\"
 ";
 
 /// Creates the settings file with every key commented out (local-only), unless it exists.
@@ -495,10 +504,16 @@ mod tests {
                 language: Some("DE".into()),
                 prompt: Some("Kubernetes, gRPC".into()),
                 theme: Some(Theme::Dark),
+                record_shortcut: None,
+                bookmark_shortcut: Some(" CommandOrControl+Alt+K ".into()),
             },
         )
         .unwrap();
         assert_eq!(saved.microphone.as_deref(), Some("alsa:mic-2"));
+        assert_eq!(
+            saved.bookmark_shortcut.as_deref(),
+            Some("CommandOrControl+Alt+K")
+        );
         assert_eq!(saved.system_audio, None, "none means not recorded");
         assert_eq!(saved.language.as_deref(), Some("de"));
         let text = std::fs::read_to_string(&file).unwrap();

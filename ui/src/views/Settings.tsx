@@ -5,6 +5,7 @@ import { Fragment } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import type { DeviceInfo, Preferences, ShortcutInfo, Theme } from "../bindings.gen";
 import { call, commands, messageOf } from "../api";
+import { acceleratorOf } from "../format";
 import { account, info, keysLabel, notify, route, toast } from "../state";
 
 /** Languages offered for the transcription hint (ISO-639-1); any other code works in the file. */
@@ -40,7 +41,7 @@ const THEMES: [Theme, string][] = [
 function PreferencesForm() {
   const saved = info.value?.preferences;
   const [devices, setDevices] = useState<DeviceInfo[]>([]);
-  const [draft, setDraft] = useState<Preferences>({ microphone: null, system_audio: null, language: null, prompt: null, theme: null, ...saved });
+  const [draft, setDraft] = useState<Preferences>({ microphone: null, system_audio: null, language: null, prompt: null, theme: null, record_shortcut: null, bookmark_shortcut: null, ...saved });
   const [busy, setBusy] = useState(false);
 
   useEffect(() => {
@@ -145,21 +146,61 @@ function PreferencesForm() {
 
 const ACTIONS = { record: "Start, or stop and save, the recording", bookmark: "Bookmark this moment of the recording" };
 
-/** The global shortcuts, with the reason one does not work. */
+/** The global shortcuts, with the reason one does not work; each can be changed by pressing
+ * the new keys. */
 function Shortcuts({ shortcuts }: { shortcuts: ShortcutInfo[] }) {
+  const [changing, setChanging] = useState<ShortcutInfo["action"] | null>(null);
+  const keysOf = (action: ShortcutInfo["action"]) => shortcuts.find((s) => s.action === action)?.keys ?? "";
+
+  const save = async (action: ShortcutInfo["action"], keys: string) => {
+    setChanging(null);
+    try {
+      const record = action === "record" ? keys : keysOf("record");
+      const bookmark = action === "bookmark" ? keys : keysOf("bookmark");
+      const app = await call(commands.saveShortcuts(record, bookmark));
+      info.value = app;
+      const now = app.shortcuts.find((s) => s.action === action);
+      if (now?.problem) toast.value = `${keysLabel(keys)} is saved but does not work: ${now.problem}`;
+      else notify(`Shortcut saved: ${keysLabel(keys)}.`);
+    } catch (err) {
+      toast.value = messageOf(err);
+    }
+  };
+
   return (
     <>
       <h2>Shortcuts</h2>
       <p>They work while another app, such as the video call, has the focus.</p>
       <dl class="about" id="shortcuts">
         {shortcuts.map((s) => (
-          <Fragment key={s.keys}>
+          <Fragment key={s.action}>
             <dt>
-              <kbd>{keysLabel(s.keys)}</kbd>
+              {changing === s.action ? (
+                <input
+                  id={`shortcut-keys-${s.action}`}
+                  class="capture"
+                  aria-label={`New keys for: ${ACTIONS[s.action]}. Press them now; Escape cancels.`}
+                  placeholder="Press the keys…"
+                  readOnly
+                  ref={(input) => input?.focus()}
+                  onBlur={() => setChanging(null)}
+                  onKeyDown={(e) => {
+                    e.preventDefault();
+                    if (e.key === "Escape") return setChanging(null);
+                    const keys = acceleratorOf(e);
+                    if (keys !== null) save(s.action, keys);
+                  }}
+                />
+              ) : (
+                <kbd>{keysLabel(s.keys)}</kbd>
+              )}
             </dt>
             <dd data-action={s.action}>
               {ACTIONS[s.action]}
-              {s.problem && <span class="problem"> — {s.problem}</span>}
+              {s.problem && <span class="problem"> — {s.problem}</span>}{" "}
+              <button class="link" id={`change-shortcut-${s.action}`} onClick={() => setChanging(s.action)}>
+                Change
+              </button>
             </dd>
           </Fragment>
         ))}

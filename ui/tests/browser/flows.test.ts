@@ -240,7 +240,7 @@ describe("settings", () => {
     await page.click("#save-preferences");
     await expect.poll(() => page.textContent(".toast")).toContain("Preferences saved");
     const saved = (await calls("save_preferences"))[0].preferences;
-    expect(saved).toEqual({ microphone: "pulse:virtual_mic", system_audio: "pulse:speakers.monitor", language: "de", prompt: "  Kubernetes, Ada Lovelace ", theme: null });
+    expect(saved).toEqual({ microphone: "pulse:virtual_mic", system_audio: "pulse:speakers.monitor", language: "de", prompt: "  Kubernetes, Ada Lovelace ", theme: null, record_shortcut: null, bookmark_shortcut: null });
     // The form shows what was kept.
     expect(await page.inputValue("#pref-prompt")).toBe("Kubernetes, Ada Lovelace");
 
@@ -264,6 +264,31 @@ describe("settings", () => {
     await page.waitForSelector("#stop");
     const request = (await calls("start_recording"))[0].request as Record<string, unknown>;
     expect(request).toMatchObject({ microphone: { mode: "id", id: "pulse:virtual_mic" }, system_audio: { mode: "id", id: "pulse:speakers.monitor" }, language: "de", prompt: "Kubernetes, Ada Lovelace" });
+  });
+});
+
+describe("changing a shortcut", () => {
+  it("takes the keys pressed, saves them, and refuses the other shortcut's keys", async () => {
+    await page.click("#use-local-only");
+    await page.click("#nav-settings");
+    await page.click("#change-shortcut-bookmark");
+    // Modifiers alone are not a shortcut yet; Escape leaves the old one.
+    await page.keyboard.down("Control");
+    await page.keyboard.up("Control");
+    await page.keyboard.press("Escape");
+    expect(await calls("save_shortcuts")).toHaveLength(0);
+    expect(await page.textContent("#shortcuts [data-action=bookmark]")).toContain("not available");
+    await page.click("#change-shortcut-bookmark");
+    await page.keyboard.press("Control+Alt+KeyK");
+    await expect.poll(() => page.textContent("[role=alert]")).toContain("Shortcut saved: Ctrl+Alt+K.");
+    expect(await calls("save_shortcuts")).toEqual([{ record: "CommandOrControl+Alt+R", bookmark: "CommandOrControl+Alt+K" }]);
+    expect(await page.textContent("#shortcuts")).toContain("Ctrl+Alt+K");
+    expect(await page.textContent("#shortcuts [data-action=bookmark]")).not.toContain("not available");
+    // The recording shortcut's keys for the bookmark: refused, with the reason.
+    await page.click("#change-shortcut-bookmark");
+    await page.keyboard.press("Control+Alt+KeyR");
+    await expect.poll(() => page.textContent("[role=alert]")).toContain("the same keys");
+    expect(await page.textContent("#shortcuts")).toContain("Ctrl+Alt+K");
   });
 });
 

@@ -20,7 +20,7 @@ let info: AppInfo = {
   data_dir: "/home/test/.local/share/hark",
   config_file: "/home/test/.config/hark/config.toml",
   config_error: null,
-  preferences: { microphone: null, system_audio: null, language: null, prompt: null, theme: null },
+  preferences: { microphone: null, system_audio: null, language: null, prompt: null, theme: null, record_shortcut: null, bookmark_shortcut: null },
   shortcuts: [
     { keys: "CommandOrControl+Alt+R", action: "record", problem: null },
     { keys: "CommandOrControl+Alt+B", action: "bookmark", problem: "not available (already registered): another app may be using it" },
@@ -89,7 +89,23 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
           language: kept(given.language, ""),
           prompt: kept(given.prompt, ""),
           theme: given.theme === "system" ? null : given.theme,
+          record_shortcut: kept(given.record_shortcut, ""),
+          bookmark_shortcut: kept(given.bookmark_shortcut, ""),
         },
+      };
+      return info;
+    }
+    case "save_shortcuts": {
+      // As the shell checks and grabs them (its checks are tested in Rust).
+      const [record, bookmark] = [args.record as string, args.bookmark as string];
+      if (record === bookmark) throw { kind: "invalid", message: "the two shortcuts are the same keys; give each its own" };
+      info = {
+        ...info,
+        preferences: { ...info.preferences, record_shortcut: record, bookmark_shortcut: bookmark },
+        shortcuts: info.shortcuts.map((s) => {
+          const keys = s.action === "record" ? record : bookmark;
+          return keys === s.keys ? s : { ...s, keys, problem: null };
+        }),
       };
       return info;
     }

@@ -1,6 +1,6 @@
 // Formatting helpers: clocks, search snippets, meters, speaker names.
 import { describe, expect, it } from "vitest";
-import { clock, meterFill, snippetParts, speaker } from "../../src/format";
+import { acceleratorOf, clock, meterFill, snippetParts, speaker } from "../../src/format";
 
 describe("formatting", () => {
   it("writes clocks as m:ss under an hour and h:mm:ss above", () => {
@@ -32,5 +32,25 @@ describe("formatting", () => {
     expect(speaker("system", null)).toBe("Candidate");
     expect(speaker("system", "  Ada ")).toBe("Ada");
     expect(speaker("system", " ")).toBe("Candidate");
+  });
+});
+
+describe("a pressed key combination as a shortcut", () => {
+  const press = (code: string, mods: { ctrl?: boolean; alt?: boolean; shift?: boolean; meta?: boolean } = {}) =>
+    acceleratorOf({ code, ctrlKey: !!mods.ctrl, altKey: !!mods.alt, shiftKey: !!mods.shift, metaKey: !!mods.meta });
+
+  it("names Ctrl or ⌘ as CommandOrControl, then Alt, Shift and the key", () => {
+    expect(press("KeyK", { ctrl: true, alt: true })).toBe("CommandOrControl+Alt+K");
+    expect(press("KeyK", { meta: true, shift: true })).toBe("CommandOrControl+Shift+K");
+    expect(press("Digit7", { alt: true })).toBe("Alt+7");
+    expect(press("F8", { ctrl: true })).toBe("CommandOrControl+F8");
+    expect(press("Space", { ctrl: true, shift: true })).toBe("CommandOrControl+Shift+Space");
+  });
+
+  it("waits while only modifiers are down, and refuses a bare key or an unusable one", () => {
+    expect(press("ControlLeft", { ctrl: true })).toBeNull();
+    expect(press("KeyK")).toBeNull();
+    expect(press("Comma", { ctrl: true })).toBeNull();
+    expect(press("F25", { ctrl: true })).toBeNull();
   });
 });
