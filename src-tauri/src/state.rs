@@ -52,7 +52,10 @@ impl std::fmt::Debug for Restart {
 
 /// Lets go of the global shortcuts and grabs the ones `Preferences` name; set up with the
 /// app's handle.
-pub struct Regrab(pub std::sync::Arc<dyn Fn(&Preferences) -> Vec<ShortcutInfo> + Send + Sync>);
+pub struct Regrab(pub std::sync::Arc<GrabShortcuts>);
+
+/// What [`Regrab`] runs: grab the shortcuts `Preferences` name; what works and what does not.
+pub type GrabShortcuts = dyn Fn(&Preferences) -> Vec<ShortcutInfo> + Send + Sync;
 
 impl std::fmt::Debug for Regrab {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
