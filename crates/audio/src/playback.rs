@@ -159,11 +159,12 @@ impl Player {
 
 impl Drop for Player {
     fn drop(&mut self) {
-        // Closing the channel ends the thread, which closes the device.
+        // Closing the channel ends the thread, which closes the device. It is not waited for:
+        // a sound server that hangs must not hang whoever lets the player go (a recording
+        // starting, say).
+        self.shared.playing.store(false, Ordering::SeqCst);
         self.commands = None;
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
-        }
+        drop(self.worker.take());
     }
 }
 
