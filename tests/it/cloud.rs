@@ -64,6 +64,34 @@ async fn scripted_browser(url: String, email: String) {
     assert!(done.text().await.unwrap().contains("Signed in to Hark"));
 }
 
+/// Starts an email-link sign-in for `email` on a fresh account (profile `name`); returns it,
+/// waiting for the click, and the link that was mailed.
+async fn email_link_sign_in(
+    project: &Project,
+    name: &str,
+    email: &str,
+) -> (
+    tokio::task::JoinHandle<hark_cloud::Result<hark_cloud::SignedIn>>,
+    String,
+) {
+    let account = account_for(project, name);
+    let (sent, was_sent) = tokio::sync::oneshot::channel();
+    let address = email.to_owned();
+    let signing = tokio::spawn(async move {
+        account
+            .sign_in_email_link(
+                &address,
+                move || {
+                    let _ = sent.send(());
+                },
+                Duration::from_secs(20),
+            )
+            .await
+    });
+    was_sent.await.unwrap();
+    (signing, project.mailed_link(email).await)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sign_in_method_works_and_the_keyring_keeps_only_the_refresh_token() {
     let project = Project::from_env();
@@ -151,22 +179,7 @@ async fn every_sign_in_method_works_and_the_keyring_keeps_only_the_refresh_token
 
     // An emailed link, clicked in a browser on this computer: the click comes back to a
     // loopback listener and its code is exchanged with this sign-in's verifier.
-    let by_link = account_for(&project, "link");
-    let (sent, was_sent) = tokio::sync::oneshot::channel();
-    let link_email = email.clone();
-    let signing = tokio::spawn(async move {
-        by_link
-            .sign_in_email_link(
-                &link_email,
-                move || {
-                    let _ = sent.send(());
-                },
-                Duration::from_secs(20),
-            )
-            .await
-    });
-    was_sent.await.unwrap();
-    let link = project.mailed_link(&email).await;
+    let (signing, link) = email_link_sign_in(&project, "link", &email).await;
     assert!(
         link.contains("redirect_to=http%3A%2F%2F127.0.0.1%3A"),
         "{link}"
@@ -176,22 +189,7 @@ async fn every_sign_in_method_works_and_the_keyring_keeps_only_the_refresh_token
     let signed = signing.await.unwrap().unwrap();
     assert_eq!(signed.user.email.as_deref(), Some(email.as_str()));
     // A link that is not (or no longer) valid ends the waiting sign-in with the reason.
-    let by_bad_link = account_for(&project, "bad-link");
-    let (sent, was_sent) = tokio::sync::oneshot::channel();
-    let link_email = email.clone();
-    let signing = tokio::spawn(async move {
-        by_bad_link
-            .sign_in_email_link(
-                &link_email,
-                move || {
-                    let _ = sent.send(());
-                },
-                Duration::from_secs(20),
-            )
-            .await
-    });
-    was_sent.await.unwrap();
-    let link = project.mailed_link(&email).await;
+    let (signing, link) = email_link_sign_in(&project, "bad-link", &email).await;
     let forged = link.replace("token=", "token=x");
     hark_tests::http().get(&forged).send().await.unwrap();
     let refused = signing.await.unwrap().unwrap_err();

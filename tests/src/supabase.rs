@@ -156,31 +156,18 @@ impl Project {
 
     /// The last one-time code the Auth stand-in "mailed" to `email` (waiting up to 10 s for it).
     pub async fn mailed_code(&self, email: &str) -> String {
-        // The sender may be another process: wait for the mail for a while.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            let mail = self
-                .auth(
-                    reqwest::Method::GET,
-                    &format!("/_standin/mailbox/{email}"),
-                    None,
-                    None,
-                )
-                .await;
-            if let Some(code) = mail.body["code"].as_str() {
-                return code.to_owned();
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no code was mailed to {email}: {:?}",
-                mail.body
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        self.mailed(email, "code").await
     }
 
     /// The sign-in link in the last email to `email` (what the recruiter clicks).
     pub async fn mailed_link(&self, email: &str) -> String {
+        let path = self.mailed(email, "link_path").await;
+        format!("{}/auth/v1{path}", self.url)
+    }
+
+    /// `field` of the last email to `email`; the sender may be another process, so the mail
+    /// is waited for (up to 10 s).
+    async fn mailed(&self, email: &str, field: &str) -> String {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             let mail = self
@@ -191,12 +178,12 @@ impl Project {
                     None,
                 )
                 .await;
-            if let Some(path) = mail.body["link_path"].as_str() {
-                return format!("{}/auth/v1{path}", self.url);
+            if let Some(value) = mail.body[field].as_str() {
+                return value.to_owned();
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "no link was mailed to {email}: {:?}",
+                "no {field} was mailed to {email}: {:?}",
                 mail.body
             );
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
