@@ -7,7 +7,9 @@ use hark_recorder::config::Preferences;
 use hark_store::NoteKind;
 use serde::Serialize;
 use tauri::{AppHandle, Manager, Runtime};
-use tauri_plugin_global_shortcut::{GlobalShortcut, Shortcut, ShortcutEvent, ShortcutState};
+use tauri_plugin_global_shortcut::{
+    GlobalShortcut, Modifiers, Shortcut, ShortcutEvent, ShortcutState,
+};
 use tauri_specta::Event;
 
 use crate::state::Shell;
@@ -45,16 +47,20 @@ pub fn chosen(preferences: &Preferences) -> [(String, Action); 2] {
     ]
 }
 
-/// Checks shortcuts the recruiter picked: each must be a modifier (Ctrl/⌘, Alt, Shift) plus
-/// one key, and the two must differ. The error names the shortcut and the fix.
+/// Checks shortcuts the recruiter picked: each must hold Ctrl/⌘ or Alt (Shift alone would take
+/// capital letters away from every app) plus one key, and the two must differ. The error names
+/// the shortcut and the fix.
 pub fn check(record: &str, bookmark: &str) -> Result<(), String> {
     for (keys, what) in [(record, "recording"), (bookmark, "bookmark")] {
         let shortcut: Shortcut = keys.parse().map_err(|err| {
             format!("the {what} shortcut {keys:?} is not a key combination ({err}); press a modifier with one key, such as Ctrl+Alt+K")
         })?;
-        if shortcut.mods.is_empty() {
+        if !shortcut
+            .mods
+            .intersects(Modifiers::CONTROL | Modifiers::ALT | Modifiers::SUPER | Modifiers::META)
+        {
             return Err(format!(
-                "the {what} shortcut {keys:?} has no Ctrl, Alt or Shift: on its own the key would stop working everywhere else"
+                "the {what} shortcut {keys:?} has no Ctrl, ⌘ or Alt: without one the keys would stop typing in every other app"
             ));
         }
     }
@@ -193,7 +199,8 @@ mod tests {
     fn a_chosen_shortcut_needs_a_modifier_and_its_own_keys() {
         assert_eq!(check("CommandOrControl+Alt+R", "Ctrl+Shift+F8"), Ok(()));
         let message = |record: &str, bookmark: &str| check(record, bookmark).unwrap_err();
-        assert!(message("K", "Alt+B").contains("has no Ctrl, Alt or Shift"));
+        assert!(message("K", "Alt+B").contains("has no Ctrl, ⌘ or Alt"));
+        assert!(message("Shift+K", "Alt+B").contains("has no Ctrl, ⌘ or Alt"));
         assert!(
             message("Alt+R", "Ctrl+Banana")
                 .contains("bookmark shortcut \"Ctrl+Banana\" is not a key combination")

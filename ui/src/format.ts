@@ -44,9 +44,10 @@ export function when(unixMs: number): string {
   });
 }
 
-/** The keys of a pressed combination as a global shortcut (`CommandOrControl+Alt+K`): at least
- * one of Ctrl/⌘, Alt and Shift and one letter, digit, F-key or Space; `null` until the combination
- * is complete (only modifiers so far) or for keys a shortcut cannot use. */
+/** The keys of a pressed combination as a global shortcut (`CommandOrControl+Alt+K`): Ctrl/⌘
+ * or Alt (Shift may come too; alone it would take capitals from every app) and one letter,
+ * digit, F-key or Space; `null` until the combination is complete (only modifiers so far) or for
+ * keys a shortcut cannot use. */
 export function acceleratorOf(e: { ctrlKey: boolean; altKey: boolean; shiftKey: boolean; metaKey: boolean; code: string }): string | null {
   let key: string | null = null;
   if (/^Key[A-Z]$/.test(e.code)) key = e.code.slice(3);
@@ -54,6 +55,6 @@ export function acceleratorOf(e: { ctrlKey: boolean; altKey: boolean; shiftKey: 
   else if (/^F([1-9]|1[0-9]|2[0-4])$/.test(e.code)) key = e.code;
   else if (e.code === "Space") key = "Space";
   const mods = [e.ctrlKey || e.metaKey ? "CommandOrControl" : null, e.altKey ? "Alt" : null, e.shiftKey ? "Shift" : null].filter((m) => m !== null);
-  if (key === null || mods.length === 0) return null;
+  if (key === null || !(e.ctrlKey || e.metaKey || e.altKey)) return null;
   return [...mods, key].join("+");
 }

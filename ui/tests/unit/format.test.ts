@@ -50,6 +50,7 @@ describe("a pressed key combination as a shortcut", () => {
   it("waits while only modifiers are down, and refuses a bare key or an unusable one", () => {
     expect(press("ControlLeft", { ctrl: true })).toBeNull();
     expect(press("KeyK")).toBeNull();
+    expect(press("KeyK", { shift: true })).toBeNull();
     expect(press("Comma", { ctrl: true })).toBeNull();
     expect(press("F25", { ctrl: true })).toBeNull();
   });
