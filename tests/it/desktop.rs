@@ -724,34 +724,34 @@ async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
         };
         assert!(!key_saved(), "nothing is saved before the recruiter confirms");
         let before = app_pid(&data_dir).expect("the app runs");
-        app.click("#link-connect").await;
+        // The app restarts at once: WebDriver may lose it before the click is answered.
+        let _ = app
+            .find("#link-connect", Duration::from_secs(5))
+            .await
+            .click()
+            .await;
         let deadline = Instant::now() + Duration::from_secs(15);
-        while !key_saved() {
-            assert!(Instant::now() < deadline, "connecting saved nothing");
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let restarted = loop {
+            match app_pid(&data_dir) {
+                Some(pid) if pid != before => break Some(pid),
+                _ if Instant::now() > deadline => break None,
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        // The restarted app is outside the driver's process tree: end it before any assertion.
+        if let Some(pid) = restarted {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
         }
+        assert!(restarted.is_some(), "Hark did not restart to connect");
+        assert!(key_saved(), "connecting saved the link's settings");
         let config =
             hark_recorder::Config::load_with(Some(&settings), Default::default(), |_| None)
                 .unwrap();
         assert_eq!(config.proxy_url.as_deref(), Some("http://127.0.0.1:9/v1"));
         assert_eq!(config.supabase_url.as_deref(), Some("http://127.0.0.1:9"));
         assert_eq!(config.preferences.language.as_deref(), Some("de"));
-        // The restarted app is outside the driver's process tree: end it here.
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            match app_pid(&data_dir) {
-                Some(pid) if pid != before => {
-                    let _ = Command::new("kill")
-                        .args(["-KILL", &pid.to_string()])
-                        .status();
-                    break;
-                }
-                _ => {
-                    assert!(Instant::now() < deadline, "Hark did not restart to connect");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
         app.close().await;
     })
     .await;
@@ -864,10 +864,18 @@ async fn a_recruiter_signs_in_records_the_organisations_interview_and_it_syncs()
 
         // First run with an organisation configured: sign in (a wrong password first).
         app.find("#sign-in-title", Duration::from_secs(20)).await;
+        // Replaced as a person does (delete what is there, type): WebDriver's clear() changes
+        // the field without the input event the form's state follows.
         let fill = async |css: &str, text: &str| {
             let field = app.find(css, Duration::from_secs(10)).await;
-            field.clear().await.unwrap();
-            field.send_keys(text).await.unwrap();
+            let old = field.prop("value").await.unwrap().unwrap_or_default();
+            let mut keys = String::from(char::from(Key::End));
+            keys.extend(std::iter::repeat_n(
+                char::from(Key::Backspace),
+                old.chars().count(),
+            ));
+            keys.push_str(text);
+            field.send_keys(&keys).await.unwrap();
         };
         fill("#email", &email).await;
         fill("#password", "not it").await;
