@@ -8,6 +8,7 @@ use crate::commands::*;
 use crate::events::{CloseRequested, RecordingEvent, SyncStatusEvent};
 use crate::links::LinkOpened;
 use crate::shortcuts::{ShortcutUsed, ShortcutsReady};
+use crate::updates::UpdateProgress;
 
 /// Where the generated bindings live, from the workspace root.
 pub const BINDINGS: &str = "ui/src/bindings.gen.ts";
@@ -22,6 +23,8 @@ pub fn builder<R: Runtime>() -> tauri_specta::Builder<R> {
             save_shortcuts,
             connect_organisation,
             take_link,
+            check_for_updates,
+            install_update,
             list_devices,
             list_interviews,
             start_recording,
@@ -56,7 +59,8 @@ pub fn builder<R: Runtime>() -> tauri_specta::Builder<R> {
             CloseRequested,
             ShortcutUsed,
             ShortcutsReady,
-            LinkOpened
+            LinkOpened,
+            UpdateProgress
         ])
         // Millisecond times and counts stay far below 2^53.
         .dangerously_cast_bigints_to_number()

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::error::{Result, UiError};
 use crate::links::OpenedLink;
 use crate::state::{AppInfo, Regrab, Restart, SaveDialog, Shell};
+use crate::updates::{UpdateCheck, Updates};
 
 /// The organisation's settings, as the admin hands them out.
 #[derive(Debug, Clone, Deserialize, specta::Type)]
@@ -118,6 +119,28 @@ pub async fn connect_organisation(
     shell.save_connection(&connection).await?;
     (restart.0)();
     Ok(())
+}
+
+/// Asks the release feed whether a newer Hark is out.
+#[tauri::command]
+#[specta::specta]
+pub async fn check_for_updates(updates: State<'_, Updates>) -> Result<UpdateCheck> {
+    updates.check().await
+}
+
+/// Downloads the version the last check found, verifies and installs it, then restarts into
+/// it. Refuses while recording.
+#[tauri::command]
+#[specta::specta]
+pub async fn install_update(
+    shell: State<'_, Shell>,
+    updates: State<'_, Updates>,
+    restart: State<'_, Restart>,
+) -> Result<String> {
+    shell.refuse_while_recording("updating restarts Hark")?;
+    let version = updates.install().await?;
+    (restart.0)();
+    Ok(version)
 }
 
 /// The `hark://` link opened since the window last asked (it then asks the recruiter).

@@ -35,6 +35,12 @@ pub enum UiError {
         /// What and what to do.
         message: String,
     },
+    /// Checking for, downloading or installing an update failed.
+    #[error("{message}")]
+    Update {
+        /// What and what to do.
+        message: String,
+    },
     /// The organisation's project (sign-in, sync) failed.
     #[error("{message}")]
     Cloud {

@@ -11,6 +11,7 @@ pub mod links;
 pub mod shortcuts;
 pub mod state;
 pub mod tray;
+pub mod updates;
 
 use tauri::{Manager, RunEvent, Runtime, WindowEvent};
 use tauri_specta::Event;
@@ -34,6 +35,7 @@ pub fn run() {
     if shortcuts::available() {
         builder = builder.plugin(tauri_plugin_global_shortcut::Builder::new().build());
     }
+    builder = updates::add_plugin(builder);
     let app = match build(builder, shell).build(tauri::generate_context!()) {
         Ok(app) => app,
         Err(err) => {
@@ -156,6 +158,7 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, shell: state::Shell) -> tau
             let restart = handle.clone();
             app.manage(state::Restart(Box::new(move || restart.restart())));
             app.manage(save_dialog(handle.clone()));
+            app.manage(updates::Updates::new(&handle));
             let grabbing = handle.clone();
             app.manage(state::Regrab(std::sync::Arc::new(move |preferences| {
                 shortcuts::register(&grabbing, preferences)

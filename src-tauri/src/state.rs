@@ -123,13 +123,19 @@ impl Shell {
         })
     }
 
-    /// Saves the organisation's settings; refused while recording (the restart would stop it).
-    pub async fn save_connection(&self, connection: &crate::commands::Connection) -> Result<()> {
+    /// An error while recording: "stop the recording first: `why`".
+    pub fn refuse_while_recording(&self, why: &str) -> Result<()> {
         if self.studio.is_recording() {
             return Err(crate::error::UiError::Invalid {
-                message: "stop the recording first: connecting restarts Hark".into(),
+                message: format!("stop the recording first: {why}"),
             });
         }
+        Ok(())
+    }
+
+    /// Saves the organisation's settings; refused while recording (the restart would stop it).
+    pub async fn save_connection(&self, connection: &crate::commands::Connection) -> Result<()> {
+        self.refuse_while_recording("connecting restarts Hark")?;
         let file = self.settings_file()?;
         hark_recorder::config::save_connection(
             file,

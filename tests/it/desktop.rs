@@ -5,7 +5,8 @@
 //! session is in SQLite, the library finds it by a digit string and exports it. With an
 //! organisation, the recruiter signs in at the Auth stand-in, records the organisation's
 //! interview through the real proxy, and the session syncs to PostgreSQL under RLS. Quitting
-//! while recording saves the session first. Screenshots of each screen go to
+//! while recording saves the session first. An update is installed only when signed with the
+//! release key, and Hark restarts into it. Screenshots of each screen go to
 //! `target/test-artifacts/desktop/`.
 
 use std::path::{Path, PathBuf};
@@ -952,6 +953,143 @@ async fn a_recruiter_signs_in_records_the_organisations_interview_and_it_syncs()
         app.wait_text("#nav-account", Duration::from_secs(10), |t| t == "Sign in")
             .await;
         app.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_is_installed_only_when_signed_with_the_release_key_and_hark_restarts_into_it() {
+    use crate::release_feed::{Feed, Release, ReleaseKey};
+    use std::os::unix::fs::PermissionsExt;
+
+    desktop_test(Duration::from_secs(180), async {
+        let home = scratch("desktop-update");
+        let key = ReleaseKey::generate();
+        let forger = ReleaseKey::generate();
+        // This copy "runs as an AppImage": the file the update replaces and then restarts.
+        let appimage = home.join("Hark.AppImage");
+        let current = b"#!/bin/sh\n# Hark as installed\nexit 1\n".to_vec();
+        std::fs::write(&appimage, &current).unwrap();
+        std::fs::set_permissions(&appimage, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let restarted = home.join("restarted");
+        let new_version = format!(
+            "#!/bin/sh\necho \"Hark 9.9.9 started with: $*\" > '{}'\n",
+            restarted.display()
+        )
+        .into_bytes();
+        let release = |bundle: &[u8], signature: String| Release {
+            version: "9.9.9".into(),
+            notes: "Faster start.\nBookmarks in exports.".into(),
+            bundle: bundle.to_vec(),
+            signature,
+        };
+
+        let feed = Feed::serve().await;
+        let this_version = env!("CARGO_PKG_VERSION");
+        feed.publish(Release {
+            version: this_version.into(),
+            notes: String::new(),
+            bundle: current.clone(),
+            signature: key.sign(&current, "Hark.AppImage", this_version),
+        });
+        let app = Desktop::launch(
+            "desktop-update",
+            &[
+                ("HARK_UPDATER_PUBKEY", key.public()),
+                ("HARK_UPDATER_URL", feed.url.clone()),
+                ("APPIMAGE", appimage.display().to_string()),
+                ("HARK_DATA_DIR", home.join("data").display().to_string()),
+                ("XDG_CONFIG_HOME", home.join("config").display().to_string()),
+            ],
+        )
+        .await;
+        app.find("#use-local-only", Duration::from_secs(20)).await;
+        app.click("#use-local-only").await;
+        app.click("#nav-settings").await;
+        app.click("#check-updates").await;
+        app.wait_text("#update-status", Duration::from_secs(15), |t| {
+            t.contains(&format!("Hark {this_version} is the newest version"))
+        })
+        .await;
+
+        // A newer release signed with another key: downloaded, refused, nothing replaced.
+        feed.publish(release(
+            &new_version,
+            forger.sign(&new_version, "Hark.AppImage", "9.9.9"),
+        ));
+        app.click("#check-updates").await;
+        app.wait_text("#update-status", Duration::from_secs(15), |t| {
+            t.contains(&format!(
+                "Hark 9.9.9 is available (you have {this_version})"
+            ))
+        })
+        .await;
+        assert_eq!(
+            app.text("#update-notes").await,
+            "Faster start.\nBookmarks in exports."
+        );
+        app.screenshot("update-available").await;
+        app.click("#install-update").await;
+        let refused = app
+            .wait_text("#update-status", Duration::from_secs(15), |t| {
+                t.contains("not signed with Hark's release key")
+            })
+            .await;
+        assert!(refused.contains("your version is unchanged"), "{refused}");
+        app.screenshot("update-refused").await;
+        assert_eq!(
+            feed.downloads(),
+            1,
+            "refused after the download, on its signature"
+        );
+        assert_eq!(std::fs::read(&appimage).unwrap(), current);
+
+        // Signed with the release key, but for another version than the feed announces.
+        feed.publish(release(
+            &new_version,
+            key.sign(&new_version, "Hark.AppImage", "9.9.8"),
+        ));
+        app.click("#check-updates").await;
+        app.find("#install-update", Duration::from_secs(15)).await;
+        app.click("#install-update").await;
+        app.wait_text("#update-status", Duration::from_secs(15), |t| {
+            t.contains("not signed with Hark's release key")
+        })
+        .await;
+        assert_eq!(std::fs::read(&appimage).unwrap(), current);
+
+        // The real release: installed over the AppImage, and Hark restarts into it.
+        feed.publish(release(
+            &new_version,
+            key.sign(&new_version, "Hark.AppImage", "9.9.9"),
+        ));
+        app.click("#check-updates").await;
+        app.find("#install-update", Duration::from_secs(15)).await;
+        // The app restarts under the click: its answer may be lost.
+        let _ = app
+            .find("#install-update", Duration::from_secs(5))
+            .await
+            .click()
+            .await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !restarted.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "Hark did not restart into the update within 30 s (the AppImage now holds {:?})",
+                String::from_utf8_lossy(&std::fs::read(&appimage).unwrap_or_default())
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(std::fs::read(&appimage).unwrap(), new_version);
+        let mode = std::fs::metadata(&appimage).unwrap().permissions().mode();
+        assert_eq!(mode & 0o111, 0o111, "the new AppImage stays executable");
+        assert!(
+            std::fs::read_to_string(&restarted)
+                .unwrap()
+                .starts_with("Hark 9.9.9 started"),
+        );
+        assert_eq!(feed.downloads(), 3);
+        drop(app);
     })
     .await;
 }

@@ -20,6 +20,8 @@ mod recorder;
 mod cloud;
 // The desktop app in a real WebKit window under Xvfb, driven through WebDriver (tauri-driver).
 mod desktop;
+// A release feed with signed releases, for the desktop app's updates.
+mod release_feed;
 // The audio crate's test helpers: the PulseAudio virtual microphone, scratch folders.
 #[path = "../../crates/audio/tests/support/mod.rs"]
 mod audio_support;

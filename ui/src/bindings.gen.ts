@@ -25,6 +25,13 @@ export const commands = {
 	connectOrganisation: (connection: Connection) => typedError<null, UiError>(__TAURI_INVOKE("connect_organisation", { connection })),
 	/**  The `hark://` link opened since the window last asked (it then asks the recruiter). */
 	takeLink: () => typedError<OpenedLink | null, UiError>(__TAURI_INVOKE("take_link")),
+	/**  Asks the release feed whether a newer Hark is out. */
+	checkForUpdates: () => typedError<UpdateCheck, UiError>(__TAURI_INVOKE("check_for_updates")),
+	/**
+	 *  Downloads the version the last check found, verifies and installs it, then restarts into
+	 *  it. Refuses while recording.
+	 */
+	installUpdate: () => typedError<string, UiError>(__TAURI_INVOKE("install_update")),
 	/**  Microphones and system-audio sources. */
 	listDevices: () => typedError<DeviceInfo[], UiError>(__TAURI_INVOKE("list_devices")),
 	/**  Interviews to pick from (the organisation's, and those created here). */
@@ -95,6 +102,7 @@ export const events = {
 	shortcutUsed: makeEvent<ShortcutUsed, ShortcutUsed>("shortcut-used"),
 	shortcutsReady: makeEvent<ShortcutsReady, ShortcutsReady>("shortcuts-ready"),
 	syncStatusEvent: makeEvent<SyncStatusEvent, SyncStatusEvent>("sync-status-event"),
+	updateProgress: makeEvent<UpdateProgress, UpdateProgress>("update-progress"),
 };
 
 /* Types */
@@ -158,6 +166,16 @@ export type AppInfo = {
 	preferences: Preferences,
 	/**  The global shortcuts, with why any does not work. */
 	shortcuts: ShortcutInfo[],
+};
+
+/**  A newer version on the release feed. */
+export type AvailableUpdate = {
+	/**  Its version. */
+	version: string,
+	/**  What is new, as the release notes say. */
+	notes: string | null,
+	/**  When it was published (RFC 3339). */
+	published: string | null,
 };
 
 /**  The window was asked to close while recording: the UI asks whether to stop and quit. */
@@ -676,10 +694,30 @@ message: string } |
 { kind: "store"; 
 /**  What and what to do. */
 message: string } | 
+/**  Checking for, downloading or installing an update failed. */
+{ kind: "update"; 
+/**  What and what to do. */
+message: string } | 
 /**  The organisation's project (sign-in, sync) failed. */
 { kind: "cloud"; 
 /**  What and what to do. */
 message: string };
+
+/**  What checking for updates found. */
+export type UpdateCheck = {
+	/**  This copy's version. */
+	current: string,
+	/**  A newer version, if there is one. */
+	available: AvailableUpdate | null,
+};
+
+/**  How much of an update has been downloaded. */
+export type UpdateProgress = {
+	/**  Bytes received so far. */
+	received: number,
+	/**  The download's size, when the feed's server says. */
+	total: number | null,
+};
 
 /**  Something wrong with a source. */
 export type Warning = 

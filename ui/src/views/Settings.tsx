@@ -1,10 +1,11 @@
 // Settings: the recruiter's preferences (devices, language, vocabulary, theme, saved in the
 // settings file the CLI reads too), the account, about this copy of Hark (version, folders) and
-// a diagnostics report to copy for support (no keys or tokens in it).
+// a diagnostics report to copy for support (no keys or tokens in it), and updates: check the
+// release feed, then install (verified against the release key) and restart.
 import { Fragment } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import type { DeviceInfo, Preferences, ShortcutInfo, Theme } from "../bindings.gen";
-import { call, commands, messageOf } from "../api";
+import type { DeviceInfo, Preferences, ShortcutInfo, Theme, UpdateCheck } from "../bindings.gen";
+import { call, commands, events, messageOf } from "../api";
 import { acceleratorOf } from "../format";
 import { account, info, keysLabel, notify, route, toast } from "../state";
 
@@ -209,6 +210,78 @@ function Shortcuts({ shortcuts }: { shortcuts: ShortcutInfo[] }) {
   );
 }
 
+/** Where checking for and installing an update has got to. */
+type UpdateState =
+  | { step: "idle" }
+  | { step: "checking" }
+  | { step: "checked"; check: UpdateCheck }
+  | { step: "installing"; version: string; percent: number | null }
+  | { step: "failed"; message: string; check: UpdateCheck | null };
+
+/** Check for updates; a newer version shows its notes and installs (then Hark restarts). */
+function Updates() {
+  const [state, setState] = useState<UpdateState>({ step: "idle" });
+
+  useEffect(() => {
+    const unlisten = events.updateProgress.listen(({ payload }) =>
+      setState((now) =>
+        now.step === "installing"
+          ? { ...now, percent: payload.total ? Math.min(100, Math.round((payload.received / payload.total) * 100)) : null }
+          : now,
+      ),
+    );
+    return () => {
+      unlisten.then((stop) => stop());
+    };
+  }, []);
+
+  const check = async () => {
+    setState({ step: "checking" });
+    try {
+      setState({ step: "checked", check: await call(commands.checkForUpdates()) });
+    } catch (err) {
+      setState({ step: "failed", message: messageOf(err), check: null });
+    }
+  };
+
+  const install = async (check: UpdateCheck, version: string) => {
+    setState({ step: "installing", version, percent: 0 });
+    try {
+      // Hark restarts into the new version once it is installed.
+      await call(commands.installUpdate());
+    } catch (err) {
+      setState({ step: "failed", message: messageOf(err), check });
+    }
+  };
+
+  const available = state.step === "checked" ? state.check.available : null;
+  return (
+    <>
+      <dt>Updates</dt>
+      <dd>
+        <p id="update-status" role="status">
+          {state.step === "checking" && "Asking for a newer version…"}
+          {state.step === "checked" &&
+            (available ? `Hark ${available.version} is available (you have ${state.check.current}).` : `Hark ${state.check.current} is the newest version.`)}
+          {state.step === "installing" &&
+            `Downloading Hark ${state.version}${state.percent === null ? "…" : ` (${state.percent} %)`}; Hark restarts when it is installed.`}
+          {state.step === "failed" && <span class="problem">{state.message}</span>}
+        </p>
+        {available?.notes && <p id="update-notes" class="update-notes">{available.notes}</p>}
+        {available && state.step === "checked" ? (
+          <button id="install-update" onClick={() => install(state.check, available.version)}>
+            Install and restart
+          </button>
+        ) : (
+          <button id="check-updates" disabled={state.step === "checking" || state.step === "installing"} onClick={check}>
+            Check for updates
+          </button>
+        )}
+      </dd>
+    </>
+  );
+}
+
 export function Settings() {
   const [report, setReport] = useState<string | null>(null);
   const app = info.value;
@@ -258,6 +331,7 @@ export function Settings() {
       <dl class="about">
         <dt>Version</dt>
         <dd id="about-version">{app?.version}</dd>
+        <Updates />
         <dt>Sessions and recordings</dt>
         <dd>
           <code>{app?.data_dir}</code>

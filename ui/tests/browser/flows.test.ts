@@ -267,6 +267,38 @@ describe("settings", () => {
   });
 });
 
+describe("updates", () => {
+  it("shows a newer version with its notes, the download's progress, and why an install failed", async () => {
+    await page.click("#use-local-only");
+    await page.click("#nav-settings");
+    await page.click("#check-updates");
+    await expect.poll(() => page.textContent("#update-status")).toBe("Hark 0.2.0 is available (you have 0.1.0).");
+    expect(await page.textContent("#update-notes")).toBe("Bookmarks in exports.\nFaster start.");
+    await page.click("#install-update");
+    await expect.poll(() => page.textContent("#update-status")).toContain("Downloading Hark 0.2.0");
+    await page.evaluate(() => window.harness.updateProgress(512, 2048));
+    await expect.poll(() => page.textContent("#update-status")).toContain("(25 %)");
+    // While it downloads, nothing can start a second check or install.
+    expect(await page.isDisabled("#check-updates")).toBe(true);
+    expect(await page.$("#install-update")).toBeNull();
+    const refused = "the download of Hark 0.2.0 is not signed with Hark's release key, so it was not installed and your version is unchanged";
+    await page.evaluate((message) => window.harness.finishInstall({ kind: "update", message }), refused);
+    await expect.poll(() => page.textContent("#update-status")).toBe(refused);
+    // Checking again is possible after the failure.
+    expect(await page.isDisabled("#check-updates")).toBe(false);
+    expect(await calls("install_update")).toHaveLength(1);
+  });
+
+  it("says why the release feed cannot be asked, with nothing to install", async () => {
+    await page.click("#use-local-only");
+    await page.click("#nav-settings");
+    await page.evaluate(() => window.harness.fail("check_for_updates", { kind: "update", message: "the release feed (https://releases.example/latest.json) cannot be reached" }));
+    await page.click("#check-updates");
+    await expect.poll(() => page.textContent("#update-status")).toContain("cannot be reached");
+    expect(await page.$("#install-update")).toBeNull();
+  });
+});
+
 describe("changing a shortcut", () => {
   it("takes the keys pressed, saves them, and refuses the other shortcut's keys", async () => {
     await page.click("#use-local-only");

@@ -46,6 +46,8 @@ let consent: Consent | null = null;
 const sessions: SessionDetail[] = [];
 // Completes a waiting email-link sign-in, as opening the emailed link does.
 let linkOpened: (() => void) | null = null;
+/** Settles the pending `install_update`. */
+let installing: ((error: { kind: string; message: string } | null) => void) | null = null;
 // The last `hark://` link opened, until the UI takes it.
 let link: OpenedLink | null = null;
 // The one session played back: the position moves only when a test says so.
@@ -236,6 +238,13 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
       return account;
     case "sync_now":
       return 1;
+    case "check_for_updates":
+      return { current: info.version, available: { version: "0.2.0", notes: "Bookmarks in exports.\nFaster start.", published: "2026-11-20T09:00:00Z" } };
+    case "install_update":
+      // Ends when the test says how the install went (window.harness.finishInstall).
+      return new Promise((resolve, reject) => {
+        installing = (error) => (error ? reject(error) : resolve("0.2.0"));
+      });
     case "diagnostics":
       return `Hark ${info.version} on linux x86_64\nsettings: ${info.config_file}\n--- last log lines ---\n`;
     case "plugin:window|destroy":
@@ -278,6 +287,10 @@ declare global {
       openLink(opened: OpenedLink): Promise<void>;
       /** Moves playback to `ms`, as the player's clock would. */
       playbackAt(ms: number): void;
+      /** Download progress of an update, as the shell reports it. */
+      updateProgress(received: number, total: number | null): Promise<void>;
+      /** Ends the update install the UI asked for: installed (Hark would restart), or failed. */
+      finishInstall(error: { kind: string; message: string } | null): void;
       /** Makes `cmd` fail with this UI error until cleared with `null`. */
       fail(cmd: string, error: { kind: string; message: string } | null): void;
     };
@@ -308,6 +321,12 @@ window.harness = {
   },
   playbackAt(ms) {
     if (playback) playback.position_ms = ms;
+  },
+  async updateProgress(received, total) {
+    await emit("update-progress", { received, total });
+  },
+  finishInstall(error) {
+    installing?.(error);
   },
   fail(cmd, error) {
     if (error) failures.set(cmd, error);
