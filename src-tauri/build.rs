@@ -16,6 +16,8 @@ fn hark_desktop_commands() -> &'static [&'static str] {
         "save_shortcuts",
         "connect_organisation",
         "take_link",
+        "choose_data_folder",
+        "move_data_folder",
         "check_for_updates",
         "install_update",
         "list_devices",

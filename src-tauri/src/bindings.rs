@@ -23,6 +23,8 @@ pub fn builder<R: Runtime>() -> tauri_specta::Builder<R> {
             save_shortcuts,
             connect_organisation,
             take_link,
+            choose_data_folder,
+            move_data_folder,
             check_for_updates,
             install_update,
             list_devices,

@@ -16,8 +16,9 @@ use uuid::Uuid;
 
 use crate::error::{Result, UiError};
 use crate::links::OpenedLink;
-use crate::state::{AppInfo, Regrab, Restart, SaveDialog, Shell};
+use crate::state::{AppInfo, PickFolder, Regrab, Restart, SaveDialog, Shell};
 use crate::updates::{UpdateCheck, Updates};
+use hark_recorder::data_folder::Moved;
 
 /// The organisation's settings, as the admin hands them out.
 #[derive(Debug, Clone, Deserialize, specta::Type)]
@@ -119,6 +120,30 @@ pub async fn connect_organisation(
     shell.save_connection(&connection).await?;
     (restart.0)();
     Ok(())
+}
+
+/// Asks for a folder for the sessions in the system's folder dialog; `None` when cancelled.
+#[tauri::command]
+#[specta::specta]
+pub async fn choose_data_folder(pick: State<'_, PickFolder>) -> Result<Option<String>> {
+    let pick = pick.0.clone();
+    let picked =
+        blocking(move || pick("Where should Hark keep sessions and recordings?")).await??;
+    Ok(picked.map(|path| path.display().to_string()))
+}
+
+/// Moves the sessions, recordings and logs to `folder`, then restarts Hark from there.
+/// Refuses while recording.
+#[tauri::command]
+#[specta::specta]
+pub async fn move_data_folder(
+    shell: State<'_, Shell>,
+    restart: State<'_, Restart>,
+    folder: String,
+) -> Result<Moved> {
+    let moved = shell.move_data_folder(folder).await?;
+    (restart.0)();
+    Ok(moved)
 }
 
 /// Asks the release feed whether a newer Hark is out.

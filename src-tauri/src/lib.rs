@@ -35,8 +35,9 @@ pub fn run() {
     if shortcuts::available() {
         builder = builder.plugin(tauri_plugin_global_shortcut::Builder::new().build());
     }
-    builder = updates::add_plugin(builder);
-    let app = match build(builder, shell).build(tauri::generate_context!()) {
+    let context = tauri::generate_context!();
+    builder = updates::add_plugin(builder, context.config());
+    let app = match build(builder, shell).build(context) {
         Ok(app) => app,
         Err(err) => {
             eprintln!("hark: the app could not start: {err}");
@@ -121,6 +122,31 @@ fn save_dialog<R: Runtime>(app: tauri::AppHandle<R>) -> state::SaveDialog {
     }))
 }
 
+/// The system's folder dialog (tauri-plugin-dialog), opening in the user's home folder.
+fn pick_folder<R: Runtime>(app: tauri::AppHandle<R>) -> state::PickFolder {
+    use tauri_plugin_dialog::DialogExt;
+    state::PickFolder(std::sync::Arc::new(move |title| {
+        if app.try_state::<tauri_plugin_dialog::Dialog<R>>().is_none() {
+            return Err(error::UiError::Invalid {
+                message: "this window cannot show a folder dialog; type the folder's path".into(),
+            });
+        }
+        let mut dialog = app.dialog().file().set_title(title);
+        if let Ok(home) = app.path().home_dir() {
+            dialog = dialog.set_directory(home);
+        }
+        let Some(picked) = dialog.blocking_pick_folder() else {
+            return Ok(None);
+        };
+        picked
+            .into_path()
+            .map(Some)
+            .map_err(|err| error::UiError::Invalid {
+                message: format!("that folder cannot be used ({err}); pick one on this computer"),
+            })
+    }))
+}
+
 /// The app on any runtime (the real window, or Tauri's mock runtime in tests).
 pub fn build<R: Runtime>(builder: tauri::Builder<R>, shell: state::Shell) -> tauri::Builder<R> {
     let specta = bindings::builder::<R>();
@@ -158,6 +184,7 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, shell: state::Shell) -> tau
             let restart = handle.clone();
             app.manage(state::Restart(Box::new(move || restart.restart())));
             app.manage(save_dialog(handle.clone()));
+            app.manage(pick_folder(handle.clone()));
             app.manage(updates::Updates::new(&handle));
             let grabbing = handle.clone();
             app.manage(state::Regrab(std::sync::Arc::new(move |preferences| {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use hark_recorder::config::Preferences;
+use hark_recorder::data_folder::{self, Moved};
 use hark_recorder::{Cloud, Config, Recorder, Studio};
 use serde::Serialize;
 
@@ -74,6 +75,19 @@ pub struct SaveDialog(pub std::sync::Arc<AskWhereToSave>);
 impl std::fmt::Debug for SaveDialog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SaveDialog")
+    }
+}
+
+/// Asks for a folder in the system's folder dialog, titled with the question (`None` when
+/// cancelled); set up with the app's handle.
+pub struct PickFolder(pub std::sync::Arc<AskForFolder>);
+
+/// The question the folder dialog asks: its title.
+pub type AskForFolder = dyn Fn(&str) -> Result<Option<PathBuf>> + Send + Sync;
+
+impl std::fmt::Debug for PickFolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PickFolder")
     }
 }
 
@@ -214,6 +228,40 @@ impl Shell {
                 message: "this system has no settings folder; set the HARK_* variables instead"
                     .into(),
             })
+    }
+
+    /// Copies the sessions, recordings and logs to `folder` and points the settings at it (the
+    /// app then restarts from there). Refused while recording, and while `HARK_DATA_DIR`
+    /// chooses the folder (the move would not last).
+    pub async fn move_data_folder(&self, folder: String) -> Result<Moved> {
+        self.refuse_while_recording("moving the data folder restarts Hark")?;
+        if let Some(chosen) = std::env::var_os("HARK_DATA_DIR").filter(|v| !v.is_empty()) {
+            return Err(crate::error::UiError::Invalid {
+                message: format!(
+                    "HARK_DATA_DIR ({}) chooses the data folder for this run, so a move would not last: unset it first, or move the folder by hand and point HARK_DATA_DIR at it",
+                    PathBuf::from(chosen).display()
+                ),
+            });
+        }
+        let settings = self.settings_file()?.to_path_buf();
+        self.studio.stop_playback();
+        let from = self.studio.recorder().config().data_dir.clone();
+        let moved = tokio::task::spawn_blocking(move || {
+            data_folder::move_folder(&from, std::path::Path::new(folder.trim()), &settings)
+        })
+        .await
+        .map_err(|err| crate::error::UiError::Invalid {
+            message: format!(
+                "moving the data folder stopped unexpectedly ({err}); nothing was moved"
+            ),
+        })??;
+        tracing::info!(
+            "copied the data folder to {} ({} files, {} bytes); restarting from there",
+            moved.to,
+            moved.files,
+            moved.bytes
+        );
+        Ok(moved)
     }
 
     /// Where the app's log files are (`<data folder>/logs`).

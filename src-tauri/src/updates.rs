@@ -12,13 +12,6 @@ use tauri_specta::Event;
 
 use crate::error::{Result, UiError};
 
-/// The release key: the public half of the key pair releases are signed with (base64, as
-/// `tauri signer generate` prints it), given when a release is built.
-const RELEASE_KEY: Option<&str> = option_env!("HARK_UPDATER_PUBKEY");
-/// The release feed (`https://…/latest.json`; `{{target}}`, `{{arch}}` and
-/// `{{current_version}}` are filled in), given when a release is built.
-const RELEASE_FEED: Option<&str> = option_env!("HARK_UPDATER_URL");
-
 /// Where updates come from: the key and the feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
@@ -28,18 +21,30 @@ pub struct Source {
     pub feed: tauri::Url,
 }
 
-/// The key and feed built into this copy. A debug build also takes `HARK_UPDATER_PUBKEY` and
-/// `HARK_UPDATER_URL` from its environment (the tests publish their own release); a release
-/// build trusts only what it was built with.
-pub fn source() -> std::result::Result<Source, String> {
+/// The release key and feed of this copy: `plugins.updater.pubkey` and the first of its
+/// `endpoints`, which a release build merges into `tauri.conf.json` (see `RELEASING.md`; the
+/// bundler refuses to sign with a private key that does not match). A debug build also takes
+/// `HARK_UPDATER_PUBKEY` and `HARK_UPDATER_URL` from its environment (the tests publish their
+/// own releases); a release build trusts only what it was built with.
+pub fn source(config: &tauri::Config) -> std::result::Result<Source, String> {
     let runtime = |name: &str| {
         cfg!(debug_assertions)
             .then(|| std::env::var(name).ok())
             .flatten()
     };
+    let updater = config.plugins.0.get("updater");
+    let built_in = |field: &str| {
+        let value = updater.and_then(|updater| updater.get(field));
+        match value {
+            Some(serde_json::Value::Array(items)) => items.first().and_then(|v| v.as_str()),
+            Some(value) => value.as_str(),
+            None => None,
+        }
+        .map(str::to_owned)
+    };
     resolve(
-        runtime("HARK_UPDATER_PUBKEY").or(RELEASE_KEY.map(str::to_owned)),
-        runtime("HARK_UPDATER_URL").or(RELEASE_FEED.map(str::to_owned)),
+        runtime("HARK_UPDATER_PUBKEY").or_else(|| built_in("pubkey")),
+        runtime("HARK_UPDATER_URL").or_else(|| built_in("endpoints")),
     )
 }
 
@@ -61,9 +66,13 @@ fn resolve(key: Option<String>, feed: Option<String>) -> std::result::Result<Sou
     })
 }
 
-/// Adds the updater plugin, trusting the release key, when this copy has an update source.
-pub fn add_plugin<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
-    match source() {
+/// Adds the updater plugin, trusting the release key, when this copy (built with `config`) has
+/// an update source.
+pub fn add_plugin<R: Runtime>(
+    builder: tauri::Builder<R>,
+    config: &tauri::Config,
+) -> tauri::Builder<R> {
+    match source(config) {
         Ok(source) => builder
             .plugin(
                 tauri_plugin_updater::Builder::new()
@@ -134,7 +143,7 @@ impl std::fmt::Debug for Updates {
 impl Updates {
     /// The app's updater (after [`plugin`] was added, when there is a source).
     pub fn new<R: Runtime>(app: &AppHandle<R>) -> Updates {
-        let source = source();
+        let source = source(app.config());
         let feed = source.as_ref().ok().map(|source| source.feed.clone());
         let updater = source.and_then(|source| {
             if app.try_state::<PluginAdded>().is_none() {

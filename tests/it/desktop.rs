@@ -5,7 +5,8 @@
 //! session is in SQLite, the library finds it by a digit string and exports it. With an
 //! organisation, the recruiter signs in at the Auth stand-in, records the organisation's
 //! interview through the real proxy, and the session syncs to PostgreSQL under RLS. Quitting
-//! while recording saves the session first. An update is installed only when signed with the
+//! while recording saves the session first. Moving the data folder copies everything and Hark
+//! restarts from the new folder. An update is installed only when signed with the
 //! release key, and Hark restarts into it. Screenshots of each screen go to
 //! `target/test-artifacts/desktop/`.
 
@@ -269,7 +270,11 @@ async fn second_start(data_dir: &Path, home: &Path, link: Option<&str>) {
 
 /// The desktop app's process whose environment has `HARK_DATA_DIR=<data_dir>`.
 fn app_pid(data_dir: &Path) -> Option<u32> {
-    let wanted = format!("HARK_DATA_DIR={}", data_dir.display());
+    app_pid_with(&format!("HARK_DATA_DIR={}", data_dir.display()))
+}
+
+/// The desktop app's process whose environment has the variable `wanted` (`NAME=value`).
+fn app_pid_with(wanted: &str) -> Option<u32> {
     std::fs::read_dir("/proc")
         .ok()?
         .flatten()
@@ -1072,7 +1077,8 @@ async fn an_update_is_installed_only_when_signed_with_the_release_key_and_hark_r
             .click()
             .await;
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !restarted.exists() {
+        // The script's one line, once written whole.
+        while !std::fs::read_to_string(&restarted).is_ok_and(|line| line.ends_with('\n')) {
             assert!(
                 Instant::now() < deadline,
                 "Hark did not restart into the update within 30 s (the AppImage now holds {:?})",
@@ -1089,6 +1095,107 @@ async fn an_update_is_installed_only_when_signed_with_the_release_key_and_hark_r
                 .starts_with("Hark 9.9.9 started"),
         );
         assert_eq!(feed.downloads(), 3);
+        drop(app);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moving_the_data_folder_copies_everything_and_hark_restarts_from_there() {
+    desktop_test(Duration::from_secs(180), async {
+        let home = scratch("desktop-move");
+        let config_home = home.join("config");
+        // The standard data folder (no HARK_DATA_DIR, which would pin it), with a session.
+        let old = home.join("share/hark");
+        let store = hark_store::Store::open(&old.join("hark.db")).unwrap();
+        let interview = store.create_interview("Moved interview", None).unwrap();
+        std::fs::create_dir_all(old.join("recordings")).unwrap();
+        let recording = old.join("recordings/take.ogg");
+        let audio: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&recording, &audio).unwrap();
+        let session = store
+            .start_session(&hark_store::NewSession {
+                interview_id: interview.id,
+                sources: vec!["microphone".into()],
+                recording_path: Some(recording.display().to_string()),
+                ..hark_store::NewSession::default()
+            })
+            .unwrap();
+        drop(store);
+
+        let app = Desktop::launch(
+            "desktop-move",
+            &[
+                ("XDG_DATA_HOME", home.join("share").display().to_string()),
+                ("XDG_CONFIG_HOME", config_home.display().to_string()),
+            ],
+        )
+        .await;
+        app.find("#use-local-only", Duration::from_secs(20)).await;
+        app.click("#use-local-only").await;
+        app.click("#nav-settings").await;
+        assert_eq!(app.text("#data-folder").await, old.display().to_string());
+        app.click("#move-data-open").await;
+        // A folder that is not empty is refused, and nothing moves.
+        let busy = home.join("busy");
+        std::fs::create_dir_all(&busy).unwrap();
+        std::fs::write(busy.join("keep.txt"), "mine").unwrap();
+        let field = app.find("#move-to", Duration::from_secs(5)).await;
+        field.send_keys(&busy.display().to_string()).await.unwrap();
+        app.click("#move-data").await;
+        app.wait_text("#move-problem", Duration::from_secs(10), |t| {
+            t.contains("is not empty")
+        })
+        .await;
+        app.screenshot("move-refused").await;
+        for _ in 0..busy.display().to_string().len() {
+            field.send_keys(&Key::Backspace.to_string()).await.unwrap();
+        }
+        let new = home.join("moved here/Interviews");
+        field.send_keys(&new.display().to_string()).await.unwrap();
+        // Hark restarts under the click: its answer may be lost.
+        let _ = app
+            .find("#move-data", Duration::from_secs(5))
+            .await
+            .click()
+            .await;
+
+        // The restarted app runs from the new folder and has emptied the old one.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while old.join("hark.db").exists() || !new.join("hark.db").exists() {
+            assert!(
+                Instant::now() < deadline,
+                "Hark did not restart from {} within 30 s",
+                new.display()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let restarted = app_pid_with(&format!("XDG_CONFIG_HOME={}", config_home.display()));
+        if let Some(pid) = restarted {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        assert!(restarted.is_some(), "the restarted app runs");
+        assert!(!old.join("recordings").exists());
+        let settings = std::fs::read_to_string(config_home.join("hark/config.toml")).unwrap();
+        let config = hark_recorder::Config::load_with(
+            Some(&config_home.join("hark/config.toml")),
+            Default::default(),
+            |_| None,
+        )
+        .unwrap();
+        assert_eq!(config.data_dir, new, "{settings}");
+        let store = hark_store::Store::open(&new.join("hark.db")).unwrap();
+        let detail = store.session(&session.id.to_string()).unwrap();
+        let moved = PathBuf::from(detail.session.recording_path.unwrap());
+        assert_eq!(moved, new.join("recordings/take.ogg"));
+        assert_eq!(std::fs::read(&moved).unwrap(), audio);
+        assert_eq!(detail.interview.job_title, "Moved interview");
+        assert_eq!(
+            std::fs::read_to_string(busy.join("keep.txt")).unwrap(),
+            "mine"
+        );
         drop(app);
     })
     .await;

@@ -25,6 +25,13 @@ export const commands = {
 	connectOrganisation: (connection: Connection) => typedError<null, UiError>(__TAURI_INVOKE("connect_organisation", { connection })),
 	/**  The `hark://` link opened since the window last asked (it then asks the recruiter). */
 	takeLink: () => typedError<OpenedLink | null, UiError>(__TAURI_INVOKE("take_link")),
+	/**  Asks for a folder for the sessions in the system's folder dialog; `None` when cancelled. */
+	chooseDataFolder: () => typedError<string | null, UiError>(__TAURI_INVOKE("choose_data_folder")),
+	/**
+	 *  Moves the sessions, recordings and logs to `folder`, then restarts Hark from there.
+	 *  Refuses while recording.
+	 */
+	moveDataFolder: (folder: string) => typedError<Moved, UiError>(__TAURI_INVOKE("move_data_folder", { folder })),
 	/**  Asks the release feed whether a newer Hark is out. */
 	checkForUpdates: () => typedError<UpdateCheck, UiError>(__TAURI_INVOKE("check_for_updates")),
 	/**
@@ -340,6 +347,18 @@ export type Membership = {
 	org_name: string,
 	/**  `owner`, `admin`, `recruiter` or `viewer`. */
 	role: string,
+};
+
+/**  What a move copied. */
+export type Moved = {
+	/**  The new folder. */
+	to: string,
+	/**  Files copied besides the database. */
+	files: number,
+	/**  Their bytes. */
+	bytes: number,
+	/**  Sessions whose recording moved. */
+	recordings: number,
 };
 
 /**  A note or bookmark at a point of the recording. */

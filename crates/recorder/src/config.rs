@@ -232,24 +232,45 @@ pub fn save_connection(
 /// everything else in the file (comments included). Returns them as saved.
 pub fn save_preferences(path: &Path, preferences: Preferences) -> Result<Preferences> {
     let preferences = preferences.checked()?;
+    let table = toml_edit::ser::to_document(&preferences)
+        .map_err(|err| RecorderError::Config(format!("cannot write the preferences: {err}")))?;
+    edit_settings(path, |doc| {
+        if preferences.is_empty() {
+            doc.remove("preferences");
+        } else {
+            doc.insert(
+                "preferences",
+                toml_edit::Item::Table(table.as_table().clone()),
+            );
+        }
+    })?;
+    Ok(preferences)
+}
+
+/// Points the settings file's `data_dir` at `dir` (after the folder was copied there), keeping
+/// everything else in the file. Takes effect at the next start.
+pub fn save_data_dir(path: &Path, dir: &Path) -> Result<()> {
+    let dir = dir.to_str().ok_or_else(|| {
+        RecorderError::Invalid(format!(
+            "{} is not valid Unicode, which the settings file cannot hold; choose a folder with a plainer name",
+            dir.display()
+        ))
+    })?;
+    edit_settings(path, |doc| {
+        doc.insert("data_dir", toml_edit::value(dir));
+    })
+}
+
+/// Changes the settings file (created from the template if missing) with `edit`, keeping its
+/// comments; a file that is not valid is reported, not overwritten.
+fn edit_settings(path: &Path, edit: impl FnOnce(&mut toml_edit::DocumentMut)) -> Result<()> {
     let text = read_text(path)?.unwrap_or_else(|| TEMPLATE.to_string());
-    // The file must be valid before it is changed, so a typo is reported rather than kept.
     parse_layer(path, &text)?;
     let mut doc: toml_edit::DocumentMut = text
         .parse()
         .map_err(|err| RecorderError::Config(format!("{} is not valid: {err}", path.display())))?;
-    let table = toml_edit::ser::to_document(&preferences)
-        .map_err(|err| RecorderError::Config(format!("cannot write the preferences: {err}")))?;
-    if preferences.is_empty() {
-        doc.remove("preferences");
-    } else {
-        doc.insert(
-            "preferences",
-            toml_edit::Item::Table(table.as_table().clone()),
-        );
-    }
-    write_settings(path, &doc.to_string())?;
-    Ok(preferences)
+    edit(&mut doc);
+    write_settings(path, &doc.to_string())
 }
 
 /// The settings file's text, or `None` when there is no file yet.

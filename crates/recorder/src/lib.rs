@@ -5,6 +5,7 @@
 
 pub mod cloud;
 pub mod config;
+pub mod data_folder;
 pub mod error;
 pub mod export;
 pub mod links;

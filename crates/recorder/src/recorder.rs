@@ -120,9 +120,11 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Opens the local store in the configured data folder.
+    /// Opens the local store in the configured data folder (and, when the folder was just moved
+    /// here, removes the old folder's files).
     pub fn open(config: Config) -> Result<Recorder> {
         let store = StoreThread::open(&config.database())?;
+        crate::data_folder::finish_move(&config.data_dir);
         Ok(Recorder { config, store })
     }
 

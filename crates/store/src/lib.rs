@@ -463,6 +463,34 @@ impl Store {
         Store::prepare(conn, &path.display().to_string())
     }
 
+    /// Writes a consistent copy of the whole database to `path` (SQLite's `VACUUM INTO`: what
+    /// is committed when it starts, also while another connection writes), which must not exist.
+    pub fn copy_to(&self, path: &Path) -> Result<()> {
+        let target = path.to_str().ok_or_else(|| StoreError::Invalid {
+            field: "the new folder",
+            problem: format!(
+                "{} is not valid Unicode; choose a folder with a plainer name",
+                path.display()
+            ),
+        })?;
+        self.conn
+            .execute("vacuum into ?1", [target])
+            .map_err(StoreError::sql("copy the database"))?;
+        Ok(())
+    }
+
+    /// Points the recordings kept under the folder `from` at the same files under `to` (after
+    /// the data folder moved); returns how many sessions changed. Both end with a separator.
+    pub fn rebase_recordings(&self, from: &str, to: &str) -> Result<usize> {
+        self.conn
+            .execute(
+                "update recording_sessions set recording_path = ?2 || substr(recording_path, length(?1) + 1) \
+                 where substr(recording_path, 1, length(?1)) = ?1",
+                [from, to],
+            )
+            .map_err(StoreError::sql("move the recordings' paths"))
+    }
+
     /// A store in memory (tests, benchmarks).
     pub fn open_in_memory() -> Result<Store> {
         let conn = Connection::open_in_memory().map_err(|source| StoreError::Open {

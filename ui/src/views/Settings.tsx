@@ -210,6 +210,80 @@ function Shortcuts({ shortcuts }: { shortcuts: ShortcutInfo[] }) {
   );
 }
 
+/** The data folder, and moving it: a typed or chosen folder, copied to and restarted from. */
+function DataFolder({ folder }: { folder: string }) {
+  const [target, setTarget] = useState<string | null>(null);
+  const [moving, setMoving] = useState(false);
+  const [problem, setProblem] = useState<string | null>(null);
+
+  const choose = async () => {
+    try {
+      const picked = await call(commands.chooseDataFolder());
+      if (picked) setTarget(picked);
+    } catch (err) {
+      setProblem(messageOf(err));
+    }
+  };
+
+  const move = async () => {
+    if (!target?.trim()) return setProblem("type or choose the new folder first");
+    setMoving(true);
+    setProblem(null);
+    try {
+      // Hark restarts from the new folder once everything is copied.
+      await call(commands.moveDataFolder(target.trim()));
+    } catch (err) {
+      setProblem(messageOf(err));
+      setMoving(false);
+    }
+  };
+
+  return (
+    <>
+      <dt>Sessions and recordings</dt>
+      <dd>
+        <code id="data-folder">{folder}</code>{" "}
+        {target === null && (
+          <button class="link" id="move-data-open" onClick={() => setTarget("")}>
+            Move…
+          </button>
+        )}
+        {target !== null && (
+          <form
+            class="move-data"
+            onSubmit={(e) => {
+              e.preventDefault();
+              move();
+            }}
+          >
+            <label for="move-to">New folder (empty or new)</label>
+            <div class="row">
+              <input id="move-to" value={target} disabled={moving} placeholder="/home/you/Interviews" onInput={(e) => setTarget(e.currentTarget.value)} ref={(input) => input?.focus()} />
+              <button type="button" id="choose-folder" disabled={moving} onClick={choose}>
+                Choose…
+              </button>
+            </div>
+            <small>Hark copies the sessions, recordings and logs there, checks the copy and restarts from it; the old folder is emptied then. Not while recording.</small>
+            <div class="row">
+              <button type="submit" id="move-data" disabled={moving}>
+                {moving ? "Moving…" : "Move and restart"}
+              </button>
+              <button type="button" id="move-cancel" disabled={moving} onClick={() => (setTarget(null), setProblem(null))}>
+                Cancel
+              </button>
+            </div>
+            {problem && (
+              <p class="problem" id="move-problem" role="alert" ref={(shown) => shown?.scrollIntoView({ block: "nearest" })}>
+                {problem}
+              </p>
+            )}
+          </form>
+        )}
+      </dd>
+    </>
+  );
+}
+
 /** Where checking for and installing an update has got to. */
 type UpdateState =
   | { step: "idle" }
@@ -332,14 +406,7 @@ export function Settings() {
         <dt>Version</dt>
         <dd id="about-version">{app?.version}</dd>
         <Updates />
-        <dt>Sessions and recordings</dt>
-        <dd>
-          <code>{app?.data_dir}</code>
-          <br />
-          <small>
-            To keep them elsewhere, quit Hark, move the folder, and set <code>data_dir</code> in the settings file.
-          </small>
-        </dd>
+        {app && <DataFolder folder={app.data_dir} />}
         <dt>Settings file</dt>
         <dd>
           <code>{app?.config_file ?? "none"}</code>

@@ -267,6 +267,27 @@ describe("settings", () => {
   });
 });
 
+describe("moving the data folder", () => {
+  it("takes a chosen or typed folder, says why one cannot be used, and moves to the next", async () => {
+    await page.click("#use-local-only");
+    await page.click("#nav-settings");
+    expect(await page.textContent("#data-folder")).toBe("/home/test/.local/share/hark");
+    await page.click("#move-data-open");
+    await page.click("#choose-folder");
+    await expect.poll(() => page.inputValue("#move-to")).toBe("/home/test/Interviews");
+    await page.fill("#move-to", "/home/test/busy");
+    await page.click("#move-data");
+    await expect.poll(() => page.textContent("#move-problem")).toContain("is not empty");
+    expect(await page.isDisabled("#move-data")).toBe(false);
+    // Enter in the field moves too.
+    await page.fill("#move-to", " /home/test/Interviews ");
+    await page.press("#move-to", "Enter");
+    await expect.poll(() => calls("move_data_folder")).toEqual([{ folder: "/home/test/busy" }, { folder: "/home/test/Interviews" }]);
+    await expect.poll(() => page.textContent("#move-data")).toBe("Moving…");
+    expect(await page.$("#move-problem")).toBeNull();
+  });
+});
+
 describe("updates", () => {
   it("shows a newer version with its notes, the download's progress, and why an install failed", async () => {
     await page.click("#use-local-only");

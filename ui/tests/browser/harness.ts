@@ -238,6 +238,14 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
       return account;
     case "sync_now":
       return 1;
+    case "choose_data_folder":
+      return "/home/test/Interviews";
+    case "move_data_folder": {
+      // As the recorder checks the folder (its checks are tested in Rust); Hark then restarts.
+      const folder = args.folder as string;
+      if (folder.startsWith("/home/test/busy")) throw { kind: "invalid", message: `${folder} is not empty: choose an empty or new folder` };
+      return { to: folder, files: 3, bytes: 1200, recordings: 1 };
+    }
     case "check_for_updates":
       return { current: info.version, available: { version: "0.2.0", notes: "Bookmarks in exports.\nFaster start.", published: "2026-11-20T09:00:00Z" } };
     case "install_update":
