@@ -36,6 +36,45 @@ fn pss_kib(pid: u32) -> u64 {
         .sum()
 }
 
+/// Each process of the tree: its name, PSS and private (unshared) memory in KiB.
+fn breakdown(pid: u32) -> Vec<(String, u64, u64)> {
+    tree(pid)
+        .iter()
+        .map(|p| {
+            let rollup =
+                std::fs::read_to_string(format!("/proc/{p}/smaps_rollup")).unwrap_or_default();
+            let field = |name: &str| -> u64 {
+                rollup
+                    .lines()
+                    .find_map(|line| line.strip_prefix(name))
+                    .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+                    .unwrap_or(0)
+            };
+            let name = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+            (
+                name.trim().to_owned(),
+                field("Pss:"),
+                field("Private_Clean:") + field("Private_Dirty:"),
+            )
+        })
+        .collect()
+}
+
+/// The breakdown as one line: `name PSS (private) MiB, …`.
+fn breakdown_line(parts: &[(String, u64, u64)]) -> String {
+    parts
+        .iter()
+        .map(|(name, pss, private)| {
+            format!(
+                "{name} {:.1} ({:.1})",
+                *pss as f64 / 1024.0,
+                *private as f64 / 1024.0
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn tree_cpu(pid: u32) -> f64 {
     tree(pid).iter().map(|p| cpu_seconds(&p.to_string())).sum()
 }
@@ -195,6 +234,7 @@ async fn main() -> anyhow::Result<()> {
     let app_idle_cpu = (tree_cpu(app_window.pid) - a0) / idle_span.as_secs_f64();
     let base_idle_cpu = (tree_cpu(base_window.pid) - b0) / idle_span.as_secs_f64();
     let (app_idle_pss, base_idle_pss) = (pss_kib(app_window.pid), pss_kib(base_window.pid));
+    let (app_idle_parts, base_idle_parts) = (breakdown(app_window.pid), breakdown(base_window.pid));
 
     // Recording: a looped DTMF interview into the virtual microphone; the app and the CLI both
     // record it with a live transcript.
@@ -232,9 +272,14 @@ async fn main() -> anyhow::Result<()> {
     );
     let started = Instant::now();
     let mut app_peak_pss = 0;
+    let mut app_peak_parts = Vec::new();
     while started.elapsed() < Duration::from_secs(seconds) {
         tokio::time::sleep(Duration::from_secs(5)).await;
-        app_peak_pss = app_peak_pss.max(pss_kib(app_window.pid));
+        let now = pss_kib(app_window.pid);
+        if now > app_peak_pss {
+            app_peak_pss = now;
+            app_peak_parts = breakdown(app_window.pid);
+        }
     }
     let wall = started.elapsed().as_secs_f64();
     let app_rec_cpu = (tree_cpu(app_window.pid) - a0) / wall;
@@ -285,6 +330,12 @@ async fn main() -> anyhow::Result<()> {
         100.0 * cli_cpu,
         100.0 * (app_rec_cpu - cli_cpu),
         100.0 * base_rec_cpu
+    );
+    println!(
+        "  per process, MiB PSS (private): app idle: {}; app at its recording peak: {}; minimal window idle: {}",
+        breakdown_line(&app_idle_parts),
+        breakdown_line(&app_peak_parts),
+        breakdown_line(&base_idle_parts)
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
