@@ -991,12 +991,11 @@ async fn an_update_is_installed_only_when_signed_with_the_release_key_and_hark_r
 
         let feed = Feed::serve().await;
         let this_version = env!("CARGO_PKG_VERSION");
-        feed.publish(Release {
-            version: this_version.into(),
-            notes: String::new(),
-            bundle: current.clone(),
-            signature: key.sign(&current, "Hark.AppImage", this_version),
-        });
+        // A newer release signed with another key.
+        feed.publish(release(
+            &new_version,
+            forger.sign(&new_version, "Hark.AppImage", "9.9.9"),
+        ));
         let app = Desktop::launch(
             "desktop-update",
             &[
@@ -1010,19 +1009,12 @@ async fn an_update_is_installed_only_when_signed_with_the_release_key_and_hark_r
         .await;
         app.find("#use-local-only", Duration::from_secs(20)).await;
         app.click("#use-local-only").await;
-        app.click("#nav-settings").await;
-        app.click("#check-updates").await;
-        app.wait_text("#update-status", Duration::from_secs(15), |t| {
-            t.contains(&format!("Hark {this_version} is the newest version"))
+        // The quiet check after start puts it in the bar.
+        app.wait_text("#update-notice", Duration::from_secs(20), |t| {
+            t == "Hark 9.9.9 is available"
         })
         .await;
-
-        // A newer release signed with another key: downloaded, refused, nothing replaced.
-        feed.publish(release(
-            &new_version,
-            forger.sign(&new_version, "Hark.AppImage", "9.9.9"),
-        ));
-        app.click("#check-updates").await;
+        app.click("#update-notice").await;
         app.wait_text("#update-status", Duration::from_secs(15), |t| {
             t.contains(&format!(
                 "Hark 9.9.9 is available (you have {this_version})"
@@ -1034,6 +1026,7 @@ async fn an_update_is_installed_only_when_signed_with_the_release_key_and_hark_r
             "Faster start.\nBookmarks in exports."
         );
         app.screenshot("update-available").await;
+        // Downloaded, refused on its signature, nothing replaced.
         app.click("#install-update").await;
         let refused = app
             .wait_text("#update-status", Duration::from_secs(15), |t| {

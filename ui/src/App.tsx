@@ -2,7 +2,7 @@
 // subscribes to recorder events once.
 import { useEffect } from "preact/hooks";
 import { call, commands, events, messageOf } from "./api";
-import { account, active, info, onRecorderEvent, onShortcut, onSyncEvent, route, toast } from "./state";
+import { account, active, info, onRecorderEvent, onShortcut, onSyncEvent, route, toast, update, UPDATE_CHECK_AFTER_MS, UPDATE_CHECK_EVERY_MS } from "./state";
 import { AccountView } from "./views/AccountView";
 import { Settings } from "./views/Settings";
 import { CloseGuard } from "./views/CloseGuard";
@@ -35,7 +35,20 @@ export function App() {
         toast.value = messageOf(err);
       }
     })();
-    return () => unlisten.forEach((stop) => stop());
+    // Quietly, a while after start and then daily: a newer version shows in the bar. A copy
+    // without a release feed, or no network, says so only when asked in Settings.
+    const checkQuietly = () =>
+      call(commands.checkForUpdates()).then(
+        (found) => (update.value = found),
+        () => {},
+      );
+    const first = setTimeout(checkQuietly, UPDATE_CHECK_AFTER_MS);
+    const daily = setInterval(checkQuietly, UPDATE_CHECK_EVERY_MS);
+    return () => {
+      unlisten.forEach((stop) => stop());
+      clearTimeout(first);
+      clearInterval(daily);
+    };
   }, []);
 
   const current = route.value;
@@ -57,6 +70,11 @@ export function App() {
               Settings
             </button>
           </nav>
+          {update.value?.available && (
+            <button id="update-notice" class="tab update-notice" onClick={() => (route.value = { name: "settings", focus: "updates" })}>
+              Hark {update.value.available.version} is available
+            </button>
+          )}
           {info.value?.organisation ? (
             <button id="nav-account" class="tab mode" aria-current={current.name === "account" ? "page" : undefined} onClick={() => (route.value = { name: "account" })}>
               {account.value?.signed_in ? account.value.email ?? "Signed in" : "Sign in"}

@@ -1,10 +1,10 @@
 // The UI's state as signals, and the one place recorder events change it.
 import { effect, signal } from "@preact/signals";
-import type { AccountStatus, Active, AppInfo, RecorderEvent, ShortcutUsed, SyncEvent, Warning } from "./bindings.gen";
+import type { AccountStatus, Active, AppInfo, RecorderEvent, ShortcutUsed, SyncEvent, UpdateCheck, Warning } from "./bindings.gen";
 import { clock } from "./format";
 import { applyEvent, emptyTranscript, type Transcript } from "./transcript";
 
-export type Route = { name: "first-run" } | { name: "record" } | { name: "library" } | { name: "account" } | { name: "settings" } | { name: "session"; id: string };
+export type Route = { name: "first-run" } | { name: "record" } | { name: "library" } | { name: "account" } | { name: "settings"; focus?: "updates" } | { name: "session"; id: string };
 
 /** A banner above the record screen; `key` replaces an older banner about the same thing. */
 export interface Banner {
@@ -31,6 +31,11 @@ export function onSyncEvent(event: SyncEvent): void {
   syncStatus.value = { ...syncStatus.value, [event.session_id]: event };
 }
 export const route = signal<Route>({ name: "record" });
+/** What the last update check found (the quiet one after start, or Settings'). */
+export const update = signal<UpdateCheck | null>(null);
+/** The quiet update check: this long after start, then daily. */
+export const UPDATE_CHECK_AFTER_MS = 5_000;
+export const UPDATE_CHECK_EVERY_MS = 24 * 60 * 60 * 1000;
 export const active = signal<Active | null>(null);
 export const paused = signal(false);
 export const transcript = signal<Transcript>(emptyTranscript());

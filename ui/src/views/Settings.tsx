@@ -3,11 +3,11 @@
 // a diagnostics report to copy for support (no keys or tokens in it), and updates: check the
 // release feed, then install (verified against the release key) and restart.
 import { Fragment } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import type { DeviceInfo, Preferences, ShortcutInfo, Theme, UpdateCheck } from "../bindings.gen";
 import { call, commands, events, messageOf } from "../api";
 import { acceleratorOf } from "../format";
-import { account, info, keysLabel, notify, route, toast } from "../state";
+import { account, info, keysLabel, notify, route, toast, update } from "../state";
 
 /** Languages offered for the transcription hint (ISO-639-1); any other code works in the file. */
 export const LANGUAGES: [string, string][] = [
@@ -294,7 +294,13 @@ type UpdateState =
 
 /** Check for updates; a newer version shows its notes and installs (then Hark restarts). */
 function Updates() {
-  const [state, setState] = useState<UpdateState>({ step: "idle" });
+  const [current, setState] = useState<UpdateState>({ step: "idle" });
+  const heading = useRef<HTMLElement>(null);
+  // Opened from the bar's "is available": shown, not left below the fold.
+  useEffect(() => {
+    const asked = route.value;
+    if (asked.name === "settings" && asked.focus === "updates") heading.current?.scrollIntoView({ block: "center" });
+  }, []);
 
   useEffect(() => {
     const unlisten = events.updateProgress.listen(({ payload }) =>
@@ -312,7 +318,9 @@ function Updates() {
   const check = async () => {
     setState({ step: "checking" });
     try {
-      setState({ step: "checked", check: await call(commands.checkForUpdates()) });
+      const found = await call(commands.checkForUpdates());
+      update.value = found;
+      setState({ step: "checked", check: found });
     } catch (err) {
       setState({ step: "failed", message: messageOf(err), check: null });
     }
@@ -328,10 +336,12 @@ function Updates() {
     }
   };
 
+  // What the quiet check after start found, until the recruiter checks here.
+  const state: UpdateState = current.step === "idle" && update.value ? { step: "checked", check: update.value } : current;
   const available = state.step === "checked" ? state.check.available : null;
   return (
     <>
-      <dt>Updates</dt>
+      <dt ref={heading}>Updates</dt>
       <dd>
         <p id="update-status" role="status">
           {state.step === "checking" && "Asking for a newer version…"}

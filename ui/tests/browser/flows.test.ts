@@ -310,6 +310,30 @@ describe("updates", () => {
     expect(await calls("install_update")).toHaveLength(1);
   });
 
+  it("finds a newer version quietly after start, shows it in the bar, and Settings offers it", async () => {
+    await page.click("#use-local-only");
+    expect(await page.$("#update-notice")).toBeNull();
+    // The quiet check runs 5 s after start.
+    await page.waitForSelector("#update-notice", { timeout: 10_000 });
+    expect(await page.textContent("#update-notice")).toBe("Hark 0.2.0 is available");
+    await page.click("#update-notice");
+    await expect.poll(() => page.textContent("#update-status")).toBe("Hark 0.2.0 is available (you have 0.1.0).");
+    // Scrolled to, not left below the fold of the long Settings page.
+    const inView = () => page.evaluate(() => {
+      const box = document.querySelector("#install-update")!.getBoundingClientRect();
+      return box.top >= 0 && box.bottom <= window.innerHeight;
+    });
+    expect(await inView()).toBe(true);
+    expect(await calls("check_for_updates")).toHaveLength(1);
+  });
+
+  it("stays quiet after start when the release feed cannot be asked", async () => {
+    await page.evaluate(() => window.harness.fail("check_for_updates", { kind: "update", message: "this copy of Hark was built without a release feed" }));
+    await expect.poll(() => calls("check_for_updates"), { timeout: 10_000 }).toHaveLength(1);
+    expect(await page.$("#update-notice")).toBeNull();
+    expect(await page.$(".toast")).toBeNull();
+  });
+
   it("says why the release feed cannot be asked, with nothing to install", async () => {
     await page.click("#use-local-only");
     await page.click("#nav-settings");
