@@ -1140,6 +1140,18 @@ async fn moving_the_data_folder_copies_everything_and_hark_restarts_from_there()
             t.contains("is not empty")
         })
         .await;
+        // The window is held only while copying.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while app
+            .find("#moving-data", Duration::from_secs(5))
+            .await
+            .is_displayed()
+            .await
+            .unwrap()
+        {
+            assert!(Instant::now() < deadline, "the moving dialog stayed open");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         app.screenshot("move-refused").await;
         for _ in 0..busy.display().to_string().len() {
             field.send_keys(&Key::Backspace.to_string()).await.unwrap();

@@ -42,6 +42,8 @@ pub struct Studio {
     events: broadcast::Sender<RecorderEvent>,
     /// The session being played back, if any.
     player: std::sync::Mutex<Option<(Uuid, Player)>>,
+    /// Why no recording may start now (the data folder is being moved), if so.
+    frozen: std::sync::Mutex<Option<String>>,
 }
 
 impl Studio {
@@ -54,7 +56,27 @@ impl Studio {
             current: Mutex::new(None),
             events: broadcast::channel(EVENT_BUFFER).0,
             player: std::sync::Mutex::new(None),
+            frozen: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Stops new recordings from starting, saying `why`, until [`Studio::thaw`]; refused while
+    /// a recording runs. For work that must see the store settle, such as moving the data
+    /// folder (a session started meanwhile would be left behind).
+    pub async fn freeze(&self, why: &str) -> Result<()> {
+        let current = self.current.lock().await;
+        if current.is_some() {
+            return Err(RecorderError::Invalid(
+                "a recording is running: stop it first".into(),
+            ));
+        }
+        *self.frozen.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.to_owned());
+        Ok(())
+    }
+
+    /// Lets recordings start again after [`Studio::freeze`].
+    pub fn thaw(&self) {
+        *self.frozen.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// The recorder (store, configuration).
@@ -80,6 +102,16 @@ impl Studio {
             return Err(RecorderError::Invalid(
                 "a recording is already running: stop it before starting another".into(),
             ));
+        }
+        if let Some(why) = self
+            .frozen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            return Err(RecorderError::Invalid(format!(
+                "recording cannot start now: {why}"
+            )));
         }
         if let Some(cloud) = &self.cloud
             && let Some(user) = cloud.account.user().await
@@ -252,4 +284,40 @@ fn active(recording: &Recording, paused: bool) -> Active {
 
 fn not_recording() -> RecorderError {
     RecorderError::Invalid("nothing is being recorded: press Record first".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hark_audio::DeviceChoice;
+
+    #[tokio::test]
+    async fn a_frozen_studio_refuses_to_start_a_recording_and_says_why() {
+        let mut config = crate::Config::fallback();
+        config.data_dir =
+            std::env::temp_dir().join(format!("hark-studio-frozen-{}", std::process::id()));
+        let studio = Studio::new(Recorder::open(config).unwrap(), None);
+        let options = StartOptions {
+            interview: String::new(),
+            microphone: DeviceChoice::Default,
+            system_audio: None,
+            language: None,
+            prompt: None,
+            token: None,
+            consent: None,
+        };
+        studio
+            .freeze("Hark is moving its data folder")
+            .await
+            .unwrap();
+        let err = studio.start(options.clone()).await.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "recording cannot start now: Hark is moving its data folder"
+        );
+        // Thawed, the request gets as far as its own problem (no interview named).
+        studio.thaw();
+        let err = studio.start(options).await.unwrap_err().to_string();
+        assert!(err.contains("name the interview"), "{err}");
+    }
 }

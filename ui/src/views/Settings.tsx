@@ -215,6 +215,16 @@ function DataFolder({ folder }: { folder: string }) {
   const [target, setTarget] = useState<string | null>(null);
   const [moving, setMoving] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
+  // While moving, the window is held: a change made meanwhile would stay in the old folder.
+  const hold = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    if (moving) hold.current?.showModal();
+    else if (hold.current?.open) {
+      hold.current.close();
+      // Closing gives the focus back to the button: the reason below it stays in view.
+      document.getElementById("move-problem")?.scrollIntoView({ block: "nearest" });
+    }
+  }, [moving]);
 
   const choose = async () => {
     try {
@@ -248,6 +258,13 @@ function DataFolder({ folder }: { folder: string }) {
             Move…
           </button>
         )}
+        <dialog ref={hold} id="moving-data" aria-labelledby="moving-data-title" onCancel={(e) => e.preventDefault()}>
+          <h2 id="moving-data-title">Moving your sessions</h2>
+          <p>
+            Copying everything to <code>{target?.trim()}</code> and checking the copy. Hark restarts from there when it is done; recording is
+            not possible until then.
+          </p>
+        </dialog>
         {target !== null && (
           <form
             class="move-data"

@@ -279,12 +279,18 @@ describe("moving the data folder", () => {
     await page.click("#move-data");
     await expect.poll(() => page.textContent("#move-problem")).toContain("is not empty");
     expect(await page.isDisabled("#move-data")).toBe(false);
+    expect(await page.isVisible("#moving-data")).toBe(false);
     // Enter in the field moves too.
     await page.fill("#move-to", " /home/test/Interviews ");
     await page.press("#move-to", "Enter");
     await expect.poll(() => calls("move_data_folder")).toEqual([{ folder: "/home/test/busy" }, { folder: "/home/test/Interviews" }]);
     await expect.poll(() => page.textContent("#move-data")).toBe("Moving…");
     expect(await page.$("#move-problem")).toBeNull();
+    // The window is held while the folder is copied: a modal says why, and Escape does not close it.
+    expect(await page.isVisible("#moving-data")).toBe(true);
+    expect(await page.textContent("#moving-data")).toContain("/home/test/Interviews");
+    await page.keyboard.press("Escape");
+    expect(await page.isVisible("#moving-data")).toBe(true);
   });
 });
 
