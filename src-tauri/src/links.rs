@@ -33,6 +33,15 @@ pub fn watch<R: Runtime>(app: &AppHandle<R>) {
     {
         return;
     }
+    // Installers register the scheme; a development build does when asked (`cargo xtask run`).
+    if cfg!(debug_assertions) && std::env::var_os("HARK_REGISTER_LINKS").is_some_and(|v| v == "1") {
+        match app.deep_link().register_all() {
+            Ok(()) => tracing::info!("registered this build for hark:// links"),
+            Err(err) => tracing::warn!(
+                "cannot register this build for hark:// links ({err}); links reach it by starting it with the link"
+            ),
+        }
+    }
     if let Ok(Some(urls)) = app.deep_link().get_current() {
         for url in urls {
             opened(app, url.as_str());

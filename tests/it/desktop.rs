@@ -1121,6 +1121,8 @@ async fn moving_the_data_folder_copies_everything_and_hark_restarts_from_there()
             &[
                 ("XDG_DATA_HOME", home.join("share").display().to_string()),
                 ("XDG_CONFIG_HOME", config_home.display().to_string()),
+                // As `cargo xtask run` starts a development build.
+                ("HARK_REGISTER_LINKS", "1".to_string()),
             ],
         )
         .await;
@@ -1128,6 +1130,15 @@ async fn moving_the_data_folder_copies_everything_and_hark_restarts_from_there()
         app.click("#use-local-only").await;
         app.click("#nav-settings").await;
         assert_eq!(app.text("#data-folder").await, old.display().to_string());
+        // The development build registered itself for hark:// links.
+        let handler =
+            std::fs::read_to_string(home.join("share/applications/hark-desktop-handler.desktop"))
+                .expect("a hark:// handler entry");
+        assert!(
+            handler.contains(&format!("Exec=\"{}\" %u", app_binary().display()))
+                && handler.contains("x-scheme-handler/hark"),
+            "{handler}"
+        );
         app.click("#move-data-open").await;
         // A folder that is not empty is refused, and nothing moves.
         let busy = home.join("busy");

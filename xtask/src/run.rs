@@ -31,6 +31,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let bin = crate::stack::target_dir().join("debug");
     let mut services: Vec<std::process::Child> = Vec::new();
     let mut app = Command::new(bin.join("hark-desktop"));
+    // Installers register `hark://` links; a development build registers itself here.
+    app.env("HARK_REGISTER_LINKS", "1");
     app.args(args);
     if !proxy_configured() {
         let proxy_port = crate::stack::free_port()?;
