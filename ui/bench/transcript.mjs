@@ -1,32 +1,52 @@
 // Benchmark: frame times of the record screen while new segments arrive (a final every second,
 // a partial every 100 ms, levels at 10/s), first beside a short transcript (the baseline, 20
 // lines), then with a 2-hour one (1,800 lines), in the same run. The real UI with the mocked IPC
-// of the flow tests (tests/browser/harness.ts), in Debian's headless Chromium. Figures only, no
-// pass/fail: `npm run bench:transcript`.
+// of the flow tests (tests/browser/harness.ts), in Debian's headless Chromium
+// (`npm run bench:transcript`) or in WebKitGTK, the engine of the Linux app
+// (`npm run bench:transcript:webkit`, MiniBrowser through WebKitWebDriver, inside
+// `cargo xtask stack` for its display). Figures only, no pass/fail.
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { createServer } from "vite";
+import { launchWebKit } from "./webkit.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const SECONDS = Number(process.env.HARK_BENCH_SECONDS ?? 15);
 
 const server = await createServer({ root, configFile: join(root, "vite.config.ts"), server: { port: 0, host: "127.0.0.1" }, logLevel: "error" });
 await server.listen();
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--enable-precise-memory-info"],
-});
+const WEBKIT = process.argv.includes("--webkit");
+// Playwright's page, or WebKitGTK's through WebDriver, with the same `goto` and `evaluate`.
+const browser = WEBKIT
+  ? await launchWebKit()
+  : await chromium.launch({
+      executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+      args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--enable-precise-memory-info"],
+    });
 
 try {
   const page = await browser.newPage({ viewport: { width: 1120, height: 760 } });
   await page.goto(`${server.resolvedUrls.local[0]}tests/browser/harness.html`);
-  await page.click("#use-local-only");
-  await page.fill("#interview", "Benchmark");
-  await page.selectOption("#microphone", "pulse:virtual_mic");
-  await page.check("#consent");
-  await page.click("#record");
-  await page.waitForSelector("#stop");
+  // Through the DOM, as a recruiter's clicks would (the same in both engines).
+  await page.evaluate(async () => {
+    const until = async (css) => {
+      while (!document.querySelector(css)) await new Promise((resolve) => setTimeout(resolve, 20));
+      return document.querySelector(css);
+    };
+    (await until("#use-local-only")).click();
+    const interview = await until("#interview");
+    interview.value = "Benchmark";
+    interview.dispatchEvent(new Event("input", { bubbles: true }));
+    await until("#microphone option[value='pulse:virtual_mic']");
+    const microphone = document.querySelector("#microphone");
+    microphone.value = "pulse:virtual_mic";
+    microphone.dispatchEvent(new Event("input", { bubbles: true }));
+    microphone.dispatchEvent(new Event("change", { bubbles: true }));
+    (await until("#consent")).click();
+    (await until("#record:not([disabled])")).click();
+    await until("#stop");
+  });
 
   // Sentences of interview length; one line every 4 s of recording.
   await page.evaluate(() => {
@@ -97,7 +117,7 @@ try {
           shownP50: pct(shown, 0.5),
           shownMax: Math.max(...shown),
           lines: document.querySelectorAll("#transcript .line").length,
-          heapMiB: performance.memory ? performance.memory.usedJSHeapSize / 2 ** 20 : NaN,
+          heapMiB: performance.memory ? performance.memory.usedJSHeapSize / 2 ** 20 : null,
         };
       },
       [first, SECONDS],
@@ -105,10 +125,10 @@ try {
 
   const report = (name, r) =>
     console.log(
-      `  ${name}: ${r.lines} lines; frame interval p50 ${r.p50.toFixed(1)} ms, p95 ${r.p95.toFixed(1)}, p99 ${r.p99.toFixed(1)}, max ${r.max.toFixed(1)} (${r.over50} of ${r.frames} frames over 50 ms); a new final on screen in p50 ${r.shownP50.toFixed(1)} ms, max ${r.shownMax.toFixed(1)}; JS heap ${r.heapMiB.toFixed(1)} MiB`,
+      `  ${name}: ${r.lines} lines; frame interval p50 ${r.p50.toFixed(1)} ms, p95 ${r.p95.toFixed(1)}, p99 ${r.p99.toFixed(1)}, max ${r.max.toFixed(1)} (${r.over50} of ${r.frames} frames over 50 ms); a new final on screen in p50 ${r.shownP50.toFixed(1)} ms, max ${r.shownMax.toFixed(1)}; JS heap ${r.heapMiB === null ? "not reported by this engine" : `${r.heapMiB.toFixed(1)} MiB`}`,
     );
 
-  console.log(`transcript: headless Chromium, ${SECONDS} s of live updates each (a final per second, partials and levels at 10/s)`);
+  console.log(`transcript: ${WEBKIT ? "WebKitGTK (MiniBrowser, Xvfb, no GPU)" : "headless Chromium"}, ${SECONDS} s of live updates each (a final per second, partials and levels at 10/s)`);
   await fill(0, 20);
   report("baseline, 20-line transcript", await measure(20));
   const started = performance.now();
