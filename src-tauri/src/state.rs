@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use hark_recorder::config::Preferences;
-use hark_recorder::data_folder::{self, Moved};
+use hark_recorder::data_folder::Moved;
 use hark_recorder::{Cloud, Config, Recorder, Studio};
 use serde::Serialize;
 
@@ -244,17 +244,10 @@ impl Shell {
             });
         }
         let settings = self.settings_file()?.to_path_buf();
-        self.studio.stop_playback();
-        let from = self.studio.recorder().config().data_dir.clone();
-        let moved = tokio::task::spawn_blocking(move || {
-            data_folder::move_folder(&from, std::path::Path::new(folder.trim()), &settings)
-        })
-        .await
-        .map_err(|err| crate::error::UiError::Invalid {
-            message: format!(
-                "moving the data folder stopped unexpectedly ({err}); nothing was moved"
-            ),
-        })??;
+        let moved = self
+            .studio
+            .move_data_folder(PathBuf::from(folder.trim()), settings)
+            .await?;
         tracing::info!(
             "copied the data folder to {} ({} files, {} bytes); restarting from there",
             moved.to,

@@ -141,7 +141,7 @@ impl std::fmt::Debug for Updates {
 }
 
 impl Updates {
-    /// The app's updater (after [`plugin`] was added, when there is a source).
+    /// The app's updater (after [`add_plugin`] added the plugin, when there is a source).
     pub fn new<R: Runtime>(app: &AppHandle<R>) -> Updates {
         let source = source(app.config());
         let feed = source.as_ref().ok().map(|source| source.feed.clone());

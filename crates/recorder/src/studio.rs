@@ -60,10 +60,38 @@ impl Studio {
         }
     }
 
+    /// Copies the data folder to `to` and points the settings file `settings` at it
+    /// ([`crate::data_folder::move_folder`]); the app then restarts from there. Refused while
+    /// recording. No recording may start from the moment the copy begins (a session started
+    /// meanwhile would be left behind and removed with the old folder); after a failed move
+    /// recording works again.
+    pub async fn move_data_folder(
+        &self,
+        to: std::path::PathBuf,
+        settings: std::path::PathBuf,
+    ) -> Result<crate::data_folder::Moved> {
+        self.freeze("Hark is moving its data folder and restarts when it is done")
+            .await?;
+        self.stop_playback();
+        let from = self.recorder.config().data_dir.clone();
+        let moved = tokio::task::spawn_blocking(move || {
+            crate::data_folder::move_folder(&from, &to, &settings)
+        })
+        .await
+        .unwrap_or_else(|err| {
+            Err(RecorderError::Invalid(format!(
+                "moving the data folder stopped unexpectedly ({err}); nothing was moved"
+            )))
+        });
+        if moved.is_err() {
+            self.thaw();
+        }
+        moved
+    }
+
     /// Stops new recordings from starting, saying `why`, until [`Studio::thaw`]; refused while
-    /// a recording runs. For work that must see the store settle, such as moving the data
-    /// folder (a session started meanwhile would be left behind).
-    pub async fn freeze(&self, why: &str) -> Result<()> {
+    /// a recording runs.
+    async fn freeze(&self, why: &str) -> Result<()> {
         let current = self.current.lock().await;
         if current.is_some() {
             return Err(RecorderError::Invalid(
@@ -75,7 +103,7 @@ impl Studio {
     }
 
     /// Lets recordings start again after [`Studio::freeze`].
-    pub fn thaw(&self) {
+    fn thaw(&self) {
         *self.frozen.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
@@ -291,13 +319,8 @@ mod tests {
     use super::*;
     use hark_audio::DeviceChoice;
 
-    #[tokio::test]
-    async fn a_frozen_studio_refuses_to_start_a_recording_and_says_why() {
-        let mut config = crate::Config::fallback();
-        config.data_dir =
-            std::env::temp_dir().join(format!("hark-studio-frozen-{}", std::process::id()));
-        let studio = Studio::new(Recorder::open(config).unwrap(), None);
-        let options = StartOptions {
+    fn no_interview() -> StartOptions {
+        StartOptions {
             interview: String::new(),
             microphone: DeviceChoice::Default,
             system_audio: None,
@@ -305,19 +328,42 @@ mod tests {
             prompt: None,
             token: None,
             consent: None,
-        };
-        studio
-            .freeze("Hark is moving its data folder")
+        }
+    }
+
+    #[tokio::test]
+    async fn no_recording_starts_once_the_data_folder_moves_and_a_failed_move_lets_it_again() {
+        let home = std::env::temp_dir().join(format!("hark-studio-move-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        let mut config = crate::Config::fallback();
+        config.data_dir = home.join("data");
+        let studio = Studio::new(Recorder::open(config).unwrap(), None);
+        let settings = home.join("config.toml");
+
+        // A folder that is not empty: refused, and recording is possible again (the request
+        // gets as far as its own problem, no interview named).
+        let busy = home.join("busy");
+        std::fs::create_dir_all(&busy).unwrap();
+        std::fs::write(busy.join("x"), "").unwrap();
+        let err = studio
+            .move_data_folder(busy, settings.clone())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not empty"), "{err}");
+        let err = studio.start(no_interview()).await.unwrap_err().to_string();
+        assert!(err.contains("name the interview"), "{err}");
+
+        // Moved: nothing may start until the app restarts from the new folder.
+        let moved = studio
+            .move_data_folder(home.join("new"), settings)
             .await
             .unwrap();
-        let err = studio.start(options.clone()).await.unwrap_err().to_string();
+        assert!(std::path::Path::new(&moved.to).join("hark.db").exists());
+        let err = studio.start(no_interview()).await.unwrap_err().to_string();
         assert_eq!(
             err,
-            "recording cannot start now: Hark is moving its data folder"
+            "recording cannot start now: Hark is moving its data folder and restarts when it is done"
         );
-        // Thawed, the request gets as far as its own problem (no interview named).
-        studio.thaw();
-        let err = studio.start(options).await.unwrap_err().to_string();
-        assert!(err.contains("name the interview"), "{err}");
     }
 }
