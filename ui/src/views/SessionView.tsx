@@ -1,11 +1,12 @@
 // One session: its transcript and notes, and export in every format.
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { Format, PlaybackStatus, SessionDetail } from "../bindings.gen";
 import { speaker } from "../format";
 import { call, commands, messageOf } from "../api";
 import { clock, when } from "../format";
 import { notify, route, toast } from "../state";
 import { lineAt, lineOf } from "../transcript";
+import { useVirtualList } from "../virtual";
 
 const FORMATS: { format: Format; label: string }[] = [
   { format: "md", label: "Markdown" },
@@ -47,9 +48,20 @@ function Player({ status, durationMs, onPlay, onPause }: { status: PlaybackStatu
   );
 }
 
+/** A line's height before it is measured: one row of text. */
+const LINE_ESTIMATE_PX = 34;
+
+/** Where a line sits in the virtualised list. */
+interface Placement {
+  index: number;
+  count: number;
+  top: number;
+  measure: (el: HTMLElement | null) => void;
+}
+
 /** One transcript line, editable in place (Enter saves, Escape cancels); its time plays the
  * recording from there. */
-function EditableLine({ line, current, onSave, onSeek }: { line: ReturnType<typeof lineOf>; current: boolean; onSave: (text: string) => Promise<void>; onSeek: ((ms: number) => void) | null }) {
+function EditableLine({ line, current, onSave, onSeek, at }: { line: ReturnType<typeof lineOf>; current: boolean; onSave: (text: string) => Promise<void>; onSeek: ((ms: number) => void) | null; at: Placement }) {
   const [editing, setEditing] = useState(false);
   const [text, setText] = useState(line.text);
   const save = async () => {
@@ -61,7 +73,18 @@ function EditableLine({ line, current, onSave, onSeek }: { line: ReturnType<type
     }
   };
   return (
-    <p class={`line${line.failed ? " failed" : ""}${current ? " current" : ""}`} data-source={line.source} data-segment={line.key} aria-current={current ? "true" : undefined}>
+    <p
+      class={`line virtual${line.failed ? " failed" : ""}${current ? " current" : ""}`}
+      data-source={line.source}
+      data-segment={line.key}
+      aria-current={current ? "true" : undefined}
+      data-index={at.index}
+      ref={at.measure}
+      role="listitem"
+      aria-posinset={at.index + 1}
+      aria-setsize={at.count}
+      style={{ top: `${at.top}px` }}
+    >
       <span class="speaker">{line.speaker}</span>
       {onSeek ? (
         <button class="link at seek" aria-label={`Play from ${clock(line.startMs)}`} onClick={() => onSeek(line.startMs)}>
@@ -106,6 +129,25 @@ export function SessionView({ id }: { id: string }) {
   const [renaming, setRenaming] = useState<{ source: string; name: string } | null>(null);
   const [playback, setPlayback] = useState<PlaybackStatus | null>(null);
   const confirmDelete = useRef<HTMLDialogElement>(null);
+  // The transcript is virtualised inside the page's own scrolling (`main`), below the rest of
+  // the session; `margin` is where it begins there.
+  const listBox = useRef<HTMLDivElement>(null);
+  const [margin, setMargin] = useState(0);
+  const lines = useMemo(() => (detail ? detail.segments.map(lineOf) : []), [detail]);
+  const list = useVirtualList({
+    count: lines.length,
+    scroller: () => listBox.current?.closest("main") ?? null,
+    estimate: () => LINE_ESTIMATE_PX,
+    key: (i) => lines[i].key,
+    scrollMargin: margin,
+  });
+  useLayoutEffect(() => {
+    const box = listBox.current;
+    const page = box?.closest("main");
+    if (!box || !page) return;
+    const begins = box.getBoundingClientRect().top - page.getBoundingClientRect().top - page.clientTop + page.scrollTop;
+    if (Math.abs(begins - margin) > 0.5) setMargin(begins);
+  });
 
   const load = () => call(commands.sessionDetail(id)).then(setDetail, (err) => (toast.value = messageOf(err)));
   useEffect(() => {
@@ -210,7 +252,6 @@ export function SessionView({ id }: { id: string }) {
 
   if (detail === null) return <p aria-busy="true">Loading…</p>;
   const { session, interview } = detail;
-  const lines = detail.segments.map(lineOf);
   const playable = session.recording_path !== null;
   const heard = playback?.playing ? lineAt(lines, playback.position_ms) : null;
   return (
@@ -309,10 +350,22 @@ export function SessionView({ id }: { id: string }) {
           The audio stayed on the computer that recorded this session; the transcript is all there is here.
         </p>
       )}
-      <div class="transcript-lines static" id="session-transcript">
-        {lines.map((line) => (
-          <EditableLine key={`${line.key}:${line.text}`} line={line} current={heard?.key === line.key} onSave={(text) => editText(line.key, text)} onSeek={playable ? play : null} />
-        ))}
+      <div class="transcript-lines static" id="session-transcript" ref={listBox}>
+        <div class="virtual-lines" role="list" aria-label="Transcript" style={{ height: `${list.getTotalSize()}px` }}>
+          {list.getVirtualItems().map((item) => {
+            const line = lines[item.index];
+            return (
+              <EditableLine
+                key={`${line.key}:${line.text}`}
+                line={line}
+                current={heard?.key === line.key}
+                onSave={(text) => editText(line.key, text)}
+                onSeek={playable ? play : null}
+                at={{ index: item.index, count: lines.length, top: item.start - margin, measure: list.measureElement }}
+              />
+            );
+          })}
+        </div>
       </div>
     </section>
   );

@@ -1,16 +1,32 @@
 // The live transcript: finals in timeline order, partial text visibly provisional, auto-scroll
 // that stops when the reader scrolls up (with "Jump to live"), and a polite live region that
-// announces each new final line.
+// announces each new final line. The list is virtualised: a 2-hour transcript keeps only the
+// lines in view in the page.
 import { memo } from "preact/compat";
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { clock } from "../format";
 import { transcript } from "../state";
 import { type Line, lines } from "../transcript";
+import { useVirtualList } from "../virtual";
+
+/** A line's height before it is measured: one row of text. */
+const LINE_ESTIMATE_PX = 34;
+/** How close to the end (in pixels) still counts as following the live end. */
+const FOLLOW_SLACK_PX = 24;
 
 /** One line; unchanged lines are skipped when the transcript grows. */
-const LineView = memo(function LineView({ line }: { line: Line }) {
+const LineView = memo(function LineView({ line, index, count, start, measure }: { line: Line; index: number; count: number; start: number; measure: (el: HTMLElement | null) => void }) {
   return (
-    <p class={`line${line.partial ? " partial" : ""}${line.failed ? " failed" : ""}`} data-source={line.source}>
+    <p
+      class={`line virtual${line.partial ? " partial" : ""}${line.failed ? " failed" : ""}`}
+      data-source={line.source}
+      data-index={index}
+      ref={measure}
+      role="listitem"
+      aria-posinset={index + 1}
+      aria-setsize={count}
+      style={{ top: `${start}px` }}
+    >
       <span class="speaker">{line.speaker}</span>
       {!line.partial && <time class="at">{clock(line.startMs)}</time>}
       <span class="text">{line.failed ? "(not transcribed; kept in the recording)" : line.text}</span>
@@ -28,14 +44,23 @@ export const TranscriptView = memo(function TranscriptView() {
   const finals = current.finals;
   const lastFinal = finals.length > 0 ? finals[finals.length - 1] : null;
 
+  const list = useVirtualList({
+    count: all.length,
+    scroller: () => box.current,
+    estimate: () => LINE_ESTIMATE_PX,
+    key: (i) => all[i].key,
+    followEnd: true,
+  });
+  const last = all[all.length - 1];
+
   useLayoutEffect(() => {
-    if (following && box.current) box.current.scrollTop = box.current.scrollHeight;
-  }, [all.length, all[all.length - 1]?.text, following]);
+    if (following && all.length > 0) list.scrollToEnd();
+  }, [all.length, last?.key, last?.text, following]);
 
   useEffect(() => {
     const el = box.current;
     if (!el) return;
-    const onScroll = () => setFollowing(el.scrollTop + el.clientHeight >= el.scrollHeight - 24);
+    const onScroll = () => setFollowing(el.scrollTop + el.clientHeight >= el.scrollHeight - FOLLOW_SLACK_PX);
     el.addEventListener("scroll", onScroll, { passive: true });
     return () => el.removeEventListener("scroll", onScroll);
   }, []);
@@ -44,9 +69,13 @@ export const TranscriptView = memo(function TranscriptView() {
     <section class="transcript" aria-label="Live transcript">
       <div class="transcript-lines" ref={box} id="transcript" tabIndex={0}>
         {all.length === 0 && <p class="empty">The transcript appears here as people speak.</p>}
-        {all.map((line) => (
-          <LineView key={line.key} line={line} />
-        ))}
+        {all.length > 0 && (
+          <div class="virtual-lines" role="list" style={{ height: `${list.getTotalSize()}px` }}>
+            {list.getVirtualItems().map((item) => (
+              <LineView key={all[item.index].key} line={all[item.index]} index={item.index} count={all.length} start={item.start} measure={list.measureElement} />
+            ))}
+          </div>
+        )}
       </div>
       {!following && (
         <button class="jump" onClick={() => setFollowing(true)}>

@@ -140,6 +140,60 @@ describe("the record flow", () => {
     await expect.poll(() => box.evaluate((el) => el.scrollTop + el.clientHeight >= el.scrollHeight - 24)).toBe(true);
   });
 
+  it("keeps a 2-hour transcript to the lines in view, follows new lines, and reaches every line by scrolling or keys", async () => {
+    await startRecording("Two hours");
+    // 1,800 finals (one every 4 s), a long one among them that wraps, and a late one that belongs
+    // near the start.
+    await page.evaluate(async (seg) => {
+      for (let n = 0; n < 1_800; n++) {
+        const text = n === 1_790 ? `long answer ${n}: ${"and then we talked about the billing service again ".repeat(12)}` : `answer number ${n}`;
+        await window.harness.emit({ type: "final", source: "microphone", segment: { ...seg, id: `s${n}`, item_id: `item_s${n}`, start_ms: n * 4_000, end_ms: n * 4_000 + 3_000, text } });
+      }
+    }, segment("template", 0, ""));
+    const box = page.locator("#transcript");
+    await expect.poll(() => page.locator("#transcript .line").last().textContent()).toContain("answer number 1799");
+    const rendered = await page.locator("#transcript .line").count();
+    expect(rendered).toBeGreaterThan(5);
+    expect(rendered).toBeLessThan(80);
+    expect(await box.evaluate((el) => el.scrollTop + el.clientHeight >= el.scrollHeight - 24)).toBe(true);
+    expect(await page.getAttribute("#transcript .line:last-child", "aria-setsize")).toBe("1800");
+
+    // Lines do not overlap: each starts where the one before it ends (the long one wraps).
+    const overlaps = await page.evaluate(() => {
+      const boxes = [...document.querySelectorAll("#transcript .line")].map((l) => l.getBoundingClientRect());
+      return boxes.slice(1).filter((b, i) => Math.abs(b.top - boxes[i].bottom) > 1).length;
+    });
+    expect(overlaps).toBe(0);
+    const long = await page.locator("#transcript .line", { hasText: "long answer 1790" }).evaluate((el) => el.getBoundingClientRect().height);
+    expect(long).toBeGreaterThan(50);
+
+    // A new line while following is shown at the end; a partial after it too.
+    await emit({ type: "final", source: "microphone", segment: segment("s1800", 1_800 * 4_000, "answer number 1800") });
+    await emit({ type: "partial", source: "microphone", item_id: "item_next", text: "still speaking" });
+    await expect.poll(() => page.locator("#transcript .line").last().textContent()).toContain("still speaking");
+    await expect.poll(() => box.evaluate((el) => el.scrollTop + el.clientHeight >= el.scrollHeight - 24)).toBe(true);
+
+    // The first line is reached by keys, as a keyboard user would.
+    await box.focus();
+    await page.keyboard.press("Home");
+    await expect.poll(() => page.locator("#transcript .line").first().textContent()).toContain("answer number 0");
+    await page.waitForSelector(".jump");
+    const first = await page.locator("#transcript .line").first().getAttribute("aria-posinset");
+    expect(first).toBe("1");
+    // A late line for the start arrives while the reader is there: it is shown in its place, and
+    // the reader's view is not moved to the end.
+    await emit({ type: "final", source: "microphone", segment: segment("early", 2_000, "a late line from the start") });
+    await expect.poll(() => page.textContent("#transcript")).toContain("a late line from the start");
+    expect(await box.evaluate((el) => el.scrollTop + el.clientHeight < el.scrollHeight - 1_000)).toBe(true);
+    await page.screenshot({ path: join(shots, "record-2-hour-transcript-top.png") });
+
+    // Jump to live returns to the end.
+    await page.click(".jump");
+    await expect.poll(() => page.locator("#transcript .line").last().textContent()).toContain("still speaking");
+    await expect.poll(() => box.evaluate((el) => el.scrollTop + el.clientHeight >= el.scrollHeight - 24)).toBe(true);
+    await page.screenshot({ path: join(shots, "record-2-hour-transcript.png") });
+  });
+
   it("says why a recording could not start, and keeps the form", async () => {
     await page.click("#use-local-only");
     await page.evaluate(() => window.harness.fail("start_recording", { kind: "audio", message: "no microphone is connected: plug one in" }));
@@ -532,6 +586,57 @@ describe("after recording", () => {
     await page.evaluate(() => window.harness.fail("play_recording", { kind: "recorder", message: "stop the recording before playing one back" }));
     await page.click("[data-segment=p1] .seek");
     await expect.poll(() => page.textContent("[role=alert]")).toContain("stop the recording before playing one back");
+  });
+
+  it("shows a 2-hour session a screenful at a time, down to its last line, which can be corrected", async () => {
+    await startRecording("Long session");
+    await page.evaluate(async (seg) => {
+      for (let n = 0; n < 1_800; n++) {
+        await window.harness.emit({ type: "final", source: "microphone", segment: { ...seg, id: `s${n}`, item_id: `item_s${n}`, start_ms: n * 4_000, end_ms: n * 4_000 + 3_000, text: `answer number ${n}` } });
+      }
+    }, segment("template", 0, ""));
+    await page.click("#stop");
+    await page.click("#nav-library");
+    await page.click("#sessions button.link");
+    await page.waitForSelector("#session-transcript .line");
+    const rendered = await page.locator("#session-transcript .line").count();
+    expect(rendered).toBeGreaterThan(3);
+    expect(rendered).toBeLessThan(80);
+    expect(await page.locator("#session-transcript .line").first().textContent()).toContain("answer number 0");
+    // The transcript starts below the rest of the session, not over it.
+    const [transcriptTop, exportsBottom] = await page.evaluate(() => [
+      document.querySelector("#session-transcript .line")!.getBoundingClientRect().top,
+      document.querySelector(".exports")!.getBoundingClientRect().bottom,
+    ]);
+    expect(transcriptTop).toBeGreaterThan(exportsBottom);
+
+    // Tab goes from line to line past the first screenful (two stops a line: its time and Edit).
+    await page.focus("[data-segment=s0] .seek");
+    for (let i = 0; i < 120; i++) await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.closest("[data-segment]")?.getAttribute("data-segment"))).toBe("s60");
+    expect(await page.evaluate(() => document.activeElement!.getBoundingClientRect().bottom <= window.innerHeight)).toBe(true);
+
+    // Scrolling the page to its end brings the last lines, in order and without overlap.
+    await page.evaluate(() => document.querySelector("main")!.scrollTo({ top: 1e9 }));
+    await expect.poll(() => page.locator("#session-transcript .line").last().textContent()).toContain("answer number 1799");
+    const order = await page.evaluate(() => {
+      const shown = [...document.querySelectorAll("#session-transcript .line")];
+      const boxes = shown.map((l) => l.getBoundingClientRect());
+      return {
+        overlaps: boxes.slice(1).filter((b, i) => Math.abs(b.top - boxes[i].bottom) > 1).length,
+        numbers: shown.map((l) => Number(l.querySelector(".text")!.textContent!.match(/answer number (\d+)/)![1])),
+      };
+    });
+    expect(order.overlaps).toBe(0);
+    expect(order.numbers).toEqual([...order.numbers].sort((a, b) => a - b));
+    expect(await page.isVisible("[data-segment=s1799]")).toBe(true);
+
+    await page.click("[data-segment=s1798] .edit-line");
+    await page.fill("[data-segment=s1798] input", "the second-to-last answer, corrected");
+    await page.keyboard.press("Enter");
+    await expect.poll(() => page.textContent("[data-segment=s1798]")).toContain("the second-to-last answer, corrected");
+    expect(await calls("edit_segment")).toEqual([{ segmentId: "s1798", text: "the second-to-last answer, corrected" }]);
+    await page.screenshot({ path: join(shots, "session-2-hour-end.png") });
   });
 
   it("corrects a line, names the speaker, and deletes the session after asking", async () => {
