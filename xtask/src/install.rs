@@ -42,6 +42,10 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
         "a private D-Bus session for the keyring tests",
     ),
     (
+        "dbus-bin",
+        "dbus-send, sees when the keyring owns its D-Bus name",
+    ),
+    (
         "gnome-keyring",
         "a real Secret Service, where the app keeps the refresh token",
     ),

@@ -208,6 +208,33 @@ impl Stack {
         self.children.push(("GNOME Keyring", child));
 
         let deadline = Instant::now() + Duration::from_secs(15);
+        // Wait until this daemon owns the Secret Service's name before anything asks for it: a
+        // call to the name while it has no owner makes D-Bus start a second, locked keyring
+        // (the desktop's activation file), which then takes the name from this one.
+        loop {
+            let owned = Command::new("dbus-send")
+                .env("DBUS_SESSION_BUS_ADDRESS", &address)
+                .args([
+                    "--session",
+                    "--print-reply",
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    "string:org.freedesktop.secrets",
+                ])
+                .output()
+                .context("cannot run dbus-send (install the dbus-bin package)")?;
+            if String::from_utf8_lossy(&owned.stdout).contains("boolean true") {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "GNOME Keyring did not take the Secret Service's D-Bus name\n{}",
+                    self.log_tail("gnome-keyring")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         loop {
             let mut probe = Command::new("secret-tool")
                 .env("DBUS_SESSION_BUS_ADDRESS", &address)
