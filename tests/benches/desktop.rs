@@ -75,6 +75,58 @@ fn breakdown_line(parts: &[(String, u64, u64)]) -> String {
         .join(", ")
 }
 
+/// CPU seconds so far of each process of the tree (by name) and of each thread of `pid` itself
+/// (threads of one name summed), to see where the app's time goes.
+fn cpu_parts(pid: u32) -> std::collections::BTreeMap<String, f64> {
+    let mut parts = std::collections::BTreeMap::new();
+    let name_of = |stat_dir: &str| {
+        std::fs::read_to_string(format!("/proc/{stat_dir}/comm"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    for p in tree(pid) {
+        let dir = p.to_string();
+        *parts
+            .entry(format!("process {}", name_of(&dir)))
+            .or_insert(0.0) += cpu_seconds(&dir);
+    }
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+    {
+        let Ok(task) = task else { continue };
+        let dir = format!("{pid}/task/{}", task.file_name().to_string_lossy());
+        *parts
+            .entry(format!("thread {}", name_of(&dir)))
+            .or_insert(0.0) += cpu_seconds(&dir);
+    }
+    parts
+}
+
+/// The parts that used at least 0.1 % of a core between two readings, busiest first.
+fn cpu_parts_line(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+    wall: f64,
+) -> String {
+    let mut used: Vec<(&String, f64)> = after
+        .iter()
+        .map(|(name, end)| {
+            (
+                name,
+                100.0 * (end - before.get(name).unwrap_or(&0.0)) / wall,
+            )
+        })
+        .filter(|(_, percent)| *percent >= 0.1)
+        .collect();
+    used.sort_by(|a, b| b.1.total_cmp(&a.1));
+    used.iter()
+        .map(|(name, percent)| format!("{name} {percent:.2} %"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn tree_cpu(pid: u32) -> f64 {
     tree(pid).iter().map(|p| cpu_seconds(&p.to_string())).sum()
 }
@@ -270,6 +322,7 @@ async fn main() -> anyhow::Result<()> {
         tree_cpu(base_window.pid),
         cpu_seconds(&cli_pid.to_string()),
     );
+    let (app_parts0, cli_parts0) = (cpu_parts(app_window.pid), cpu_parts(cli_pid));
     let started = Instant::now();
     let mut app_peak_pss = 0;
     let mut app_peak_parts = Vec::new();
@@ -285,6 +338,8 @@ async fn main() -> anyhow::Result<()> {
     let app_rec_cpu = (tree_cpu(app_window.pid) - a0) / wall;
     let base_rec_cpu = (tree_cpu(base_window.pid) - b0) / wall;
     let cli_cpu = (cpu_seconds(&cli_pid.to_string()) - c0) / wall;
+    let app_cpu_parts = cpu_parts_line(&app_parts0, &cpu_parts(app_window.pid), wall);
+    let cli_cpu_parts = cpu_parts_line(&cli_parts0, &cpu_parts(cli_pid), wall);
     let base_rec_pss = pss_kib(base_window.pid);
     app_window.click("#stop").await;
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -336,6 +391,9 @@ async fn main() -> anyhow::Result<()> {
         breakdown_line(&app_idle_parts),
         breakdown_line(&app_peak_parts),
         breakdown_line(&base_idle_parts)
+    );
+    println!(
+        "  where the CPU went while recording: app: {app_cpu_parts}; `hark record`: {cli_cpu_parts}"
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
