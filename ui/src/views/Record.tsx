@@ -51,12 +51,17 @@ function useElapsed(): number {
       },
       () => {},
     );
-    const tick = () => setNow(isPaused ? base.ms : base.ms + performance.now() - base.at);
+    // One redraw a second, just after the clock's second changes (a paused clock stays still).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const tick = () => {
+      const ms = isPaused ? base.ms : base.ms + performance.now() - base.at;
+      setNow(ms);
+      if (!isPaused) timer = setTimeout(tick, 1_000 - (ms % 1_000) + 5);
+    };
     tick();
-    const timer = setInterval(tick, 250);
     return () => {
       live = false;
-      clearInterval(timer);
+      clearTimeout(timer);
     };
   }, [current?.session_id, isPaused]);
   return now;
