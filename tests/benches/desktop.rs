@@ -326,12 +326,30 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut app_peak_pss = 0;
     let mut app_peak_parts = Vec::new();
+    // Each minute: where the app's CPU went in it and its PSS then, to see costs that grow
+    // with the recording.
+    let mut minute_parts = (Instant::now(), app_parts0.clone());
+    let mut minutes = Vec::new();
     while started.elapsed() < Duration::from_secs(seconds) {
         tokio::time::sleep(Duration::from_secs(5)).await;
         let now = pss_kib(app_window.pid);
         if now > app_peak_pss {
             app_peak_pss = now;
             app_peak_parts = breakdown(app_window.pid);
+        }
+        if minute_parts.0.elapsed() >= Duration::from_secs(60) {
+            let parts = cpu_parts(app_window.pid);
+            minutes.push(format!(
+                "    minute {}: {:.1} MiB PSS; {}",
+                minutes.len() + 1,
+                now as f64 / 1024.0,
+                cpu_parts_line(
+                    &minute_parts.1,
+                    &parts,
+                    minute_parts.0.elapsed().as_secs_f64()
+                )
+            ));
+            minute_parts = (Instant::now(), parts);
         }
     }
     let wall = started.elapsed().as_secs_f64();
@@ -395,6 +413,9 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "  where the CPU went while recording: app: {app_cpu_parts}; `hark record`: {cli_cpu_parts}"
     );
+    if !minutes.is_empty() {
+        println!("  the app minute by minute:\n{}", minutes.join("\n"));
+    }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
