@@ -63,10 +63,12 @@ interface Placement {
  * recording from there. */
 function EditableLine({ line, current, onSave, onSeek, at }: { line: ReturnType<typeof lineOf>; current: boolean; onSave: (text: string) => Promise<void>; onSeek: ((ms: number) => void) | null; at: Placement }) {
   const [editing, setEditing] = useState(false);
-  const [text, setText] = useState(line.text);
+  // The box keeps its own text until it is saved: the list redraws while it scrolls and
+  // measures, and a redraw must never put back text the recruiter has changed.
+  const box = useRef<HTMLInputElement>(null);
   const save = async () => {
     try {
-      await onSave(text);
+      await onSave(box.current?.value ?? line.text);
       setEditing(false);
     } catch {
       // The error is shown; the line stays open for another try.
@@ -97,9 +99,9 @@ function EditableLine({ line, current, onSave, onSeek, at }: { line: ReturnType<
         <span class="edit">
           <input
             aria-label="Segment text"
-            value={text}
+            ref={box}
+            defaultValue={line.text}
             autoFocus
-            onInput={(e) => setText(e.currentTarget.value)}
             onKeyDown={(e) => {
               if (e.key === "Enter") save();
               if (e.key === "Escape") setEditing(false);
@@ -113,7 +115,7 @@ function EditableLine({ line, current, onSave, onSeek, at }: { line: ReturnType<
         <span class="text">
           {line.failed ? "(not transcribed; kept in the recording)" : line.text}{" "}
           {!line.failed && (
-            <button class="link edit-line" aria-label={`Edit: ${line.text}`} onClick={() => { setText(line.text); setEditing(true); }}>
+            <button class="link edit-line" aria-label={`Edit: ${line.text}`} onClick={() => setEditing(true)}>
               Edit
             </button>
           )}
@@ -274,7 +276,7 @@ export function SessionView({ id }: { id: string }) {
           const current = speaker(source, detail.segments.find((seg) => seg.source === source)?.speaker_label ?? null);
           return renaming?.source === source ? (
             <span key={source} class="row">
-              <input id={`speaker-name-${source}`} aria-label={`Name for ${current}`} value={renaming.name} onInput={(e) => setRenaming({ source, name: e.currentTarget.value })} onKeyDown={(e) => e.key === "Enter" && rename()} />
+              <input id={`speaker-name-${source}`} aria-label={`Name for ${current}`} value={renaming.name} onInput={(e) => setRenaming({ source, name: e.currentTarget.value })} onChange={(e) => setRenaming({ source, name: e.currentTarget.value })} onKeyDown={(e) => e.key === "Enter" && rename()} />
               <button id={`save-speaker-${source}`} onClick={rename}>
                 Save
               </button>
