@@ -36,6 +36,14 @@ fn pss_kib(pid: u32) -> u64 {
         .sum()
 }
 
+/// The name of `/proc/<dir>` (a process, or `<pid>/task/<tid>` for a thread).
+fn comm(dir: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{dir}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
 /// Each process of the tree: its name, PSS and private (unshared) memory in KiB.
 fn breakdown(pid: u32) -> Vec<(String, u64, u64)> {
     tree(pid)
@@ -50,9 +58,8 @@ fn breakdown(pid: u32) -> Vec<(String, u64, u64)> {
                     .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
                     .unwrap_or(0)
             };
-            let name = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
             (
-                name.trim().to_owned(),
+                comm(&p.to_string()),
                 field("Pss:"),
                 field("Private_Clean:") + field("Private_Dirty:"),
             )
@@ -79,16 +86,10 @@ fn breakdown_line(parts: &[(String, u64, u64)]) -> String {
 /// (threads of one name summed), to see where the app's time goes.
 fn cpu_parts(pid: u32) -> std::collections::BTreeMap<String, f64> {
     let mut parts = std::collections::BTreeMap::new();
-    let name_of = |stat_dir: &str| {
-        std::fs::read_to_string(format!("/proc/{stat_dir}/comm"))
-            .unwrap_or_default()
-            .trim()
-            .to_owned()
-    };
     for p in tree(pid) {
         let dir = p.to_string();
         *parts
-            .entry(format!("process {}", name_of(&dir)))
+            .entry(format!("process {}", comm(&dir)))
             .or_insert(0.0) += cpu_seconds(&dir);
     }
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))
@@ -97,9 +98,7 @@ fn cpu_parts(pid: u32) -> std::collections::BTreeMap<String, f64> {
     {
         let Ok(task) = task else { continue };
         let dir = format!("{pid}/task/{}", task.file_name().to_string_lossy());
-        *parts
-            .entry(format!("thread {}", name_of(&dir)))
-            .or_insert(0.0) += cpu_seconds(&dir);
+        *parts.entry(format!("thread {}", comm(&dir))).or_insert(0.0) += cpu_seconds(&dir);
     }
     parts
 }

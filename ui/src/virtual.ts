@@ -5,21 +5,21 @@ import {
   elementScroll,
   observeElementOffset,
   observeElementRect,
-  type VirtualItem,
   Virtualizer,
   type VirtualizerOptions,
 } from "@tanstack/virtual-core";
 import { useLayoutEffect, useReducer, useState } from "preact/hooks";
 
-export type { VirtualItem };
+/** A transcript line's height before it is measured: one row of text with its padding. */
+const LINE_ESTIMATE_PX = 34;
 
 /** What a list says about its lines; the rest of TanStack's options are filled in here. */
 export interface ListOptions {
   count: number;
   /** The scrolling box. */
   scroller: () => HTMLElement | null;
-  /** A line's height before it is measured, in pixels. */
-  estimate: (index: number) => number;
+  /** A line's height before it is measured, in pixels (one row of text if not given). */
+  estimate?: (index: number) => number;
   /** A line's stable key, so measurements follow lines that move. */
   key: (index: number) => string;
   /** Keep the end of the list in view while it grows, as a live transcript does. */
@@ -37,7 +37,7 @@ export function useVirtualList(options: ListOptions): Virtualizer<HTMLElement, H
   const resolved: VirtualizerOptions<HTMLElement, HTMLElement> = {
     count: options.count,
     getScrollElement: options.scroller,
-    estimateSize: options.estimate,
+    estimateSize: options.estimate ?? (() => LINE_ESTIMATE_PX),
     getItemKey: options.key,
     overscan: options.overscan ?? 8,
     scrollMargin: options.scrollMargin ?? 0,

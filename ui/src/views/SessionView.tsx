@@ -48,9 +48,6 @@ function Player({ status, durationMs, onPlay, onPause }: { status: PlaybackStatu
   );
 }
 
-/** A line's height before it is measured: one row of text. */
-const LINE_ESTIMATE_PX = 34;
-
 /** Where a line sits in the virtualised list. */
 interface Placement {
   index: number;
@@ -139,7 +136,6 @@ export function SessionView({ id }: { id: string }) {
   const list = useVirtualList({
     count: lines.length,
     scroller: () => listBox.current?.closest("main") ?? null,
-    estimate: () => LINE_ESTIMATE_PX,
     key: (i) => lines[i].key,
     scrollMargin: margin,
   });

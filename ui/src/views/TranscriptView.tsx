@@ -9,8 +9,6 @@ import { transcript } from "../state";
 import { type Line, lines } from "../transcript";
 import { useVirtualList } from "../virtual";
 
-/** A line's height before it is measured: one row of text. */
-const LINE_ESTIMATE_PX = 34;
 /** How close to the end (in pixels) still counts as following the live end. */
 const FOLLOW_SLACK_PX = 24;
 
@@ -47,7 +45,6 @@ export const TranscriptView = memo(function TranscriptView() {
   const list = useVirtualList({
     count: all.length,
     scroller: () => box.current,
-    estimate: () => LINE_ESTIMATE_PX,
     key: (i) => all[i].key,
     followEnd: true,
   });
