@@ -1,9 +1,11 @@
 //! One open cpal input stream feeding a lock-free SPSC ring. The audio callback only converts
-//! samples to f32 and pushes them (no allocation, lock, log or I/O); overflows are counted.
+//! samples to f32, pushes them and wakes the worker (no allocation, lock, log or I/O); overflows
+//! are counted.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::thread::Thread;
 use std::time::Instant;
 
 use cpal::traits::{DeviceTrait, StreamTrait};
@@ -53,10 +55,19 @@ struct CallbackState {
     ticks: rtrb::Producer<Tick>,
     dropped: Arc<AtomicU64>,
     pushed_total: u64,
+    /// The worker that drains the ring; it sleeps until a callback wakes it.
+    worker: Thread,
+    /// Samples the ring can hold.
+    capacity: usize,
+    /// Samples in one 20 ms frame: the worker only has work once the ring holds that many
+    /// (it drains the ring whenever it runs), so a device calling back every few milliseconds
+    /// wakes it at most 50 times a second.
+    frame: usize,
 }
 
 impl CallbackState {
-    /// The real-time path: convert and push what fits, count the rest.
+    /// The real-time path: convert and push what fits, count the rest, wake the worker once a
+    /// frame is waiting (an atomic store, plus a futex wake when it is asleep).
     fn push<T>(&mut self, data: &[T])
     where
         T: Sample,
@@ -76,12 +87,21 @@ impl CallbackState {
             at: Instant::now(),
             pushed_total: self.pushed_total,
         });
+        if self.capacity - self.samples.slots() >= self.frame {
+            self.worker.unpark();
+        }
     }
 }
 
 impl Capture {
-    /// Opens `device` with its default capture format and starts it.
-    pub fn open(device: &cpal::Device, info: &DeviceInfo, pulse: bool) -> Result<Capture> {
+    /// Opens `device` with its default capture format and starts it; each callback and each
+    /// stream error wakes `worker`.
+    pub fn open(
+        device: &cpal::Device,
+        info: &DeviceInfo,
+        pulse: bool,
+        worker: Thread,
+    ) -> Result<Capture> {
         let supported = device::capture_config(device, info.kind)
             .map_err(|err| device::from_cpal(err, &info.name, info.kind))?;
         let rate = supported.sample_rate();
@@ -104,6 +124,9 @@ impl Capture {
             ticks: ticks_tx,
             dropped: dropped.clone(),
             pushed_total: 0,
+            worker,
+            capacity,
+            frame: (rate * u32::from(channels) / 50) as usize,
         };
         let stream = build(device, &config, sample_format, state, errors_tx)
             .map_err(|err| device::from_cpal(err, &info.name, info.kind))?;
@@ -161,11 +184,13 @@ where
     T: SizedSample + Send + 'static,
     f32: FromSample<T>,
 {
+    let waker = state.worker.clone();
     device.build_input_stream::<T, _, _>(
         *config,
         move |data: &[T], _: &cpal::InputCallbackInfo| state.push(data),
         move |err| {
             let _ = errors.send(err);
+            waker.unpark();
         },
         None,
     )

@@ -24,9 +24,10 @@ pub struct Encoder {
     buffer: Vec<u8>,
 }
 
-/// Encoder complexity (0–10; libopus defaults to 10). At 5 SILK drops its delayed-decision
-/// quantiser, roughly halving the encoder's CPU, with no difference a transcriber notices at
-/// speech bitrates; the recorder's whole budget is 2 % of a core.
+/// Encoder complexity (0–10; libopus defaults to 10). At 5 SILK's noise-shaping quantiser keeps
+/// two delayed-decision states instead of four (libopus `silk_setup_complexity`), roughly halving
+/// the encoder's CPU, with no difference a transcriber notices at speech bitrates; the
+/// recorder's whole budget is 2 % of a core.
 pub const COMPLEXITY: i32 = 5;
 
 fn opus_err(step: &'static str) -> impl Fn(opus::Error) -> AudioError {

@@ -241,8 +241,12 @@ const GAP_FILL_AFTER: Duration = Duration::from_millis(500);
 const LAG_FILL_FRAMES: u64 = 12;
 /// How long opening a device may take before the attempt is abandoned.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long the worker sleeps when the ring is empty.
-const POLL: Duration = Duration::from_millis(5);
+/// The longest the worker sleeps when nothing wakes it. Audio callbacks, stream errors, a
+/// finished open and stop all wake it at once; this only paces the clock-driven work (silence
+/// fill on wall time, the no-callbacks and device-change checks).
+const IDLE_WAKE: Duration = Duration::from_millis(50);
+/// How often the device watcher looks at the stop flag between snapshots.
+const WATCH_STOP_CHECK: Duration = Duration::from_millis(100);
 
 impl Engine {
     /// Opens every source (failing with a clear error if one cannot be opened now), creates the
@@ -331,6 +335,9 @@ impl Engine {
 
     fn shutdown(&mut self) -> Result<()> {
         self.stop.store(true, Ordering::SeqCst);
+        for worker in &self.workers {
+            worker.thread().unpark();
+        }
         for worker in self.workers.drain(..) {
             let _ = worker.join();
         }
@@ -425,13 +432,18 @@ impl Worker {
     fn spawn_open(&self) -> mpsc::Receiver<Result<Opened>> {
         let (tx, rx) = mpsc::channel();
         let (kind, choice) = (self.spec.kind, self.spec.device.clone());
+        let worker = std::thread::current();
         let spawned = std::thread::Builder::new()
             .name("hark-audio-open".into())
             .spawn(move || {
                 let host = device::host();
                 let opened = device::resolve(&host, kind, &choice).and_then(|resolved| {
-                    let capture =
-                        Capture::open(&resolved.device, &resolved.info, device::is_pulse(&host))?;
+                    let capture = Capture::open(
+                        &resolved.device,
+                        &resolved.info,
+                        device::is_pulse(&host),
+                        worker.clone(),
+                    )?;
                     Ok(Opened {
                         capture,
                         info: resolved.info,
@@ -440,6 +452,7 @@ impl Worker {
                 });
                 // Nobody waiting any more: the capture closes here, off the worker.
                 let _ = tx.send(opened);
+                worker.unpark();
             });
         if let Err(err) = spawned {
             let (tx, failed) = mpsc::channel();
@@ -749,7 +762,8 @@ impl Worker {
                 return Ok(());
             }
             if !got_audio {
-                std::thread::sleep(POLL);
+                // Returns at once if a callback (or stop) came since the last park.
+                std::thread::park_timeout(IDLE_WAKE);
             }
         }
     }
@@ -978,8 +992,12 @@ impl Watcher {
                         });
                     }
                     let until = Instant::now() + every;
-                    while Instant::now() < until && !stop.load(Ordering::SeqCst) {
-                        std::thread::sleep(POLL * 4);
+                    while !stop.load(Ordering::SeqCst) {
+                        let left = until.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        std::thread::sleep(left.min(WATCH_STOP_CHECK));
                     }
                 }
             });

@@ -34,7 +34,7 @@ pub fn scratch(name: &str) -> PathBuf {
 }
 
 /// A virtual microphone of its own: a null sink (`<name>_feed`) at the given rate and channel
-/// count, its monitor remapped into a source `<name>`, kept awake by a low-latency keepalive.
+/// count, its monitor remapped into a source `<name>`, kept awake by a keepalive player.
 pub struct VirtualMic {
     pub name: String,
     pub rate: u32,
@@ -45,7 +45,16 @@ pub struct VirtualMic {
 }
 
 impl VirtualMic {
+    /// Kept awake by a 10 ms keepalive: the sink renders every few milliseconds, so audio comes
+    /// promptly (and as often as any app on a real microphone could ask).
     pub fn new(name: &str, rate: u32, channels: u16) -> VirtualMic {
+        VirtualMic::with_keepalive(name, rate, channels, 10)
+    }
+
+    /// Kept awake by a keepalive that asks for `keepalive_ms` of latency: at a few hundred
+    /// milliseconds the sound server paces the microphone by what its recorders ask for, as a
+    /// real one is when only Hark records it.
+    pub fn with_keepalive(name: &str, rate: u32, channels: u16, keepalive_ms: u32) -> VirtualMic {
         let sink_module = tool(
             "pactl",
             &[
@@ -59,7 +68,8 @@ impl VirtualMic {
         );
         let keepalive = Command::new("pacat")
             .env("PULSE_SERVER", pulse_server())
-            .args(["--playback", "--latency-msec=10", "--format=s16le"])
+            .args(["--playback", "--format=s16le"])
+            .arg(format!("--latency-msec={keepalive_ms}"))
             .arg(format!("--device={name}_feed"))
             .arg(format!("--rate={rate}"))
             .arg(format!("--channels={channels}"))

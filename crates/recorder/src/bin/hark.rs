@@ -182,7 +182,7 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     }
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
