@@ -94,8 +94,8 @@ impl CallbackState {
 }
 
 impl Capture {
-    /// Opens `device` with its default capture format and starts it; each callback and each
-    /// stream error wakes `worker`.
+    /// Opens `device` with its default capture format and starts it; a callback that leaves a
+    /// whole frame in the ring wakes `worker`, and so does each stream error.
     pub fn open(
         device: &cpal::Device,
         info: &DeviceInfo,
