@@ -16,8 +16,25 @@ pub mod updates;
 use tauri::{Manager, RunEvent, Runtime, WindowEvent};
 use tauri_specta::Event;
 
+/// Gives Tauri a runtime with one async worker. The audio, the store and the sound-server
+/// clients have threads of their own and nothing blocks the async side, so a second worker only
+/// adds wake-ups while recording; the CLI runs on a single async thread for the same reason.
+fn use_one_async_worker() {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => tauri::async_runtime::set(RUNTIME.get_or_init(|| runtime).handle().clone()),
+        // Tauri then starts its own default runtime.
+        Err(err) => eprintln!("hark: cannot start the async runtime with one worker: {err}"),
+    }
+}
+
 /// Starts the desktop app (the binary's `main`).
 pub fn run() {
+    use_one_async_worker();
     let shell = match state::Shell::open() {
         Ok(shell) => shell,
         Err(err) => {
