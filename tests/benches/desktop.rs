@@ -18,7 +18,7 @@ mod audio_support;
 use audio_support::cpu_seconds;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hark_tests::audio_files::wav_bytes;
-use hark_tests::bench::{Looping, interview_minute, process_tree as tree, release_binary};
+use hark_tests::bench::{Looping, comm, interview_minute, process_tree as tree, release_binary};
 use hark_tests::emulator::{Emulator, EmulatorConfig};
 
 /// Proportional set size of a process tree in KiB (shared libraries split between sharers).
@@ -34,14 +34,6 @@ fn pss_kib(pid: u32) -> u64 {
                 .unwrap_or(0)
         })
         .sum()
-}
-
-/// The name of `/proc/<dir>` (a process, or `<pid>/task/<tid>` for a thread).
-fn comm(dir: &str) -> String {
-    std::fs::read_to_string(format!("/proc/{dir}/comm"))
-        .unwrap_or_default()
-        .trim()
-        .to_owned()
 }
 
 /// Each process of the tree: its name, PSS and private (unshared) memory in KiB.

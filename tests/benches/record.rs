@@ -11,7 +11,7 @@
 //! export what it prints, then `cargo bench -p hark-tests --bench record`.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[path = "../../crates/audio/tests/support/mod.rs"]
@@ -19,17 +19,8 @@ mod audio_support;
 
 use audio_support::{VirtualMic, cpu_seconds, status_kib};
 use hark_tests::audio_files::wav_bytes;
-use hark_tests::bench::{Looping, interview_minute, release_binary};
+use hark_tests::bench::{Looping, comm, interview_minute, process_tree, release_binary};
 use hark_tests::emulator::{Emulator, EmulatorConfig};
-
-/// Children of a shell (the pipeline's processes).
-fn children(shell: &Child) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", shell.id()))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|pid| pid.parse().ok())
-        .collect()
-}
 
 /// Context switches so far of the threads whose name starts with `thread` (each wake-up is one).
 fn switches(pid: u32, thread: &str) -> u64 {
@@ -39,8 +30,11 @@ fn switches(pid: u32, thread: &str) -> u64 {
     tasks
         .flatten()
         .filter(|task| {
-            std::fs::read_to_string(task.path().join("comm"))
-                .is_ok_and(|comm| comm.trim().starts_with(thread))
+            comm(&format!(
+                "{pid}/task/{}",
+                task.file_name().to_string_lossy()
+            ))
+            .starts_with(thread)
         })
         .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
         .flat_map(|status| {
@@ -107,7 +101,8 @@ async fn measure(
     // Measure from 10 s in (start-up excluded) to 5 s before the end.
     tokio::time::sleep(Duration::from_secs(10)).await;
     let pid = recorder.id();
-    let pipeline = children(&baseline);
+    // The pipeline's processes: the shell's children.
+    let pipeline: Vec<u32> = process_tree(baseline.id()).into_iter().skip(1).collect();
     let pipeline_cpu = || {
         pipeline
             .iter()

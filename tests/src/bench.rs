@@ -97,6 +97,14 @@ impl Drop for Looping {
     }
 }
 
+/// The name of `/proc/<dir>` (a process, or `<pid>/task/<tid>` for a thread).
+pub fn comm(dir: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{dir}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
 /// `pid` and every process under it, parents before children (`/proc/<pid>/task/*/children`).
 pub fn process_tree(pid: u32) -> Vec<u32> {
     let mut all = vec![pid];
