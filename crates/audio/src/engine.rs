@@ -247,6 +247,9 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 const IDLE_WAKE: Duration = Duration::from_millis(50);
 /// How often the device watcher looks at the stop flag between snapshots.
 const WATCH_STOP_CHECK: Duration = Duration::from_millis(100);
+/// After stop, how long a worker waits for the device's next callback, which carries the audio
+/// captured up to stop that the sound server still held (one PulseAudio fragment, with margin).
+const STOP_GRACE: Duration = Duration::from_millis(150);
 
 impl Engine {
     /// Opens every source (failing with a clear error if one cannot be opened now), creates the
@@ -549,10 +552,12 @@ impl Worker {
         let mut lost = false;
         let mut no_callbacks_warned = false;
         let mut scratch = Scratch::default();
+        let mut stop_seen: Option<Instant> = None;
 
         loop {
             let stopping = self.stop.load(Ordering::SeqCst);
             let now = Instant::now();
+            let stop_at = stopping.then(|| *stop_seen.get_or_insert(now));
 
             // Re-open a closed source, without waiting on the sound server.
             if open.is_none() && opening.is_none() && !stopping && now >= next_attempt {
@@ -730,7 +735,17 @@ impl Worker {
                 }
             }
 
-            if stopping {
+            // Stopped while recording an open device: its next callback brings the audio up to
+            // stop that the sound server still held, so wait for it (bounded by STOP_GRACE).
+            let tail_pending = match (stop_at, open.as_ref()) {
+                (Some(at), Some(current)) => {
+                    !self.paused.load(Ordering::SeqCst)
+                        && current.last_callback < at
+                        && now < at + STOP_GRACE
+                }
+                _ => false,
+            };
+            if stopping && !tail_pending {
                 // Whatever is left in the ring, then the partial frame padded with zeros.
                 if let Some(current) = open.as_mut()
                     && self.drain(current, &mut timeline, &mut scratch)?
@@ -763,7 +778,13 @@ impl Worker {
             }
             if !got_audio {
                 // Returns at once if a callback (or stop) came since the last park.
-                std::thread::park_timeout(IDLE_WAKE);
+                let wake = match stop_at {
+                    Some(at) => (at + STOP_GRACE)
+                        .saturating_duration_since(now)
+                        .min(IDLE_WAKE),
+                    None => IDLE_WAKE,
+                };
+                std::thread::park_timeout(wake);
             }
         }
     }

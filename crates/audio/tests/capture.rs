@@ -579,3 +579,46 @@ fn pausing_keeps_the_device_open_and_the_paused_time_out_of_the_recording() {
     let tracks = hark_audio::recording::read(&dir.join("recording.ogg")).unwrap();
     assert!((tracks[0].seconds() - seconds).abs() < 0.05);
 }
+
+#[test]
+fn stop_keeps_the_audio_the_sound_server_still_held() {
+    // A microphone only Hark records: the sound server hands its audio over a fragment (about
+    // 80-100 ms) at a time, so at stop it still holds what was said since the last hand-over.
+    let dir = scratch("stop-tail");
+    let mic = VirtualMic::with_keepalive("hark_test_stop_tail", 48_000, 1, 200);
+    let collector = Arc::new(Collector::default());
+    let config = EngineConfig::new(vec![mic_source(mic.id())], dir.join("recording.ogg"));
+    let engine = Engine::start(config, collector.clone()).unwrap();
+    std::thread::sleep(Duration::from_millis(1_000));
+    // Stop between two hand-overs (levels are computed as each one arrives).
+    let levels = || {
+        collector
+            .events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, e)| matches!(e, Event::Level { .. }))
+            .count()
+    };
+    let seen = levels();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while levels() == seen && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(levels() > seen, "no audio arrived within 2 s");
+    std::thread::sleep(Duration::from_millis(40));
+    let frames_at_stop = collector.samples(0).len() / hark_audio::FRAME_SAMPLES;
+    let stats = engine.stop().unwrap();
+    // Without waiting for the held fragment, stop adds at most the padded partial frame.
+    let tail = stats[0].frames - frames_at_stop as u64;
+    assert!(
+        tail >= 3,
+        "stop added {tail} frames to the {frames_at_stop} recorded: the audio the sound server \
+         held was lost ({stats:?})"
+    );
+    assert!(
+        tail <= 9,
+        "stop waited {tail} frames: longer than a fragment"
+    );
+    assert_eq!(stats[0].filled_frames, 0, "{stats:?}");
+}
