@@ -1,7 +1,8 @@
 //! Typed events to the window: every recorder event (levels, connection state, partial and
 //! final segments, warnings) as `RecordingEvent`, every sync status change as `SyncStatusEvent`,
 //! and `CloseRequested` when the window is closed while recording. Levels are thinned to ten
-//! per second per source (the loudest of each tenth of a second), which is all a meter shows.
+//! per second per source (the loudest of each tenth of a second), which is all a meter shows, and
+//! silence after an emptied meter is not sent at all.
 
 use std::time::{Duration, Instant};
 
@@ -28,12 +29,38 @@ pub struct CloseRequested;
 /// How often a source's level reaches the window.
 pub const LEVEL_EVERY: Duration = Duration::from_millis(100);
 
-/// Thins level events to one per source per [`LEVEL_EVERY`], keeping the loudest; every other
-/// event passes unchanged.
+/// The meter's floor: at or below this peak it shows empty (`meterFill` in `ui/src/format.ts`).
+pub const METER_FLOOR_DBFS: f32 = -60.0;
+
+/// Thins level events to one per source per [`LEVEL_EVERY`], keeping the loudest, and drops a
+/// level that would leave an already empty meter empty (silence, pauses between answers), so the
+/// window is not woken for nothing; every other event passes unchanged.
 #[derive(Debug, Default)]
 pub struct LevelThrottle {
-    /// Per source: when its level was last sent, and the loudest (rms, peak) since.
-    sources: Vec<(Option<Instant>, f32, f32)>,
+    sources: Vec<SourceLevel>,
+}
+
+/// One source's throttle state.
+#[derive(Debug, Clone, Copy)]
+struct SourceLevel {
+    /// When a level was last due (sent, or dropped as unchanged).
+    due_at: Option<Instant>,
+    /// The loudest (rms, peak) since then.
+    rms: f32,
+    peak: f32,
+    /// Whether the meter shows empty: the last level sent was at or below the floor.
+    empty: bool,
+}
+
+impl Default for SourceLevel {
+    fn default() -> Self {
+        SourceLevel {
+            due_at: None,
+            rms: f32::NEG_INFINITY,
+            peak: f32::NEG_INFINITY,
+            empty: false,
+        }
+    }
 }
 
 impl LevelThrottle {
@@ -51,22 +78,30 @@ impl LevelThrottle {
             return Some(event);
         };
         if self.sources.len() <= source {
-            self.sources
-                .resize(source + 1, (None, f32::NEG_INFINITY, f32::NEG_INFINITY));
+            self.sources.resize(source + 1, SourceLevel::default());
         }
-        let (sent_at, rms, peak) = &mut self.sources[source];
-        *rms = rms.max(rms_dbfs);
-        *peak = peak.max(peak_dbfs);
-        if sent_at.is_some_and(|at| now.duration_since(at) < LEVEL_EVERY) {
+        let state = &mut self.sources[source];
+        state.rms = state.rms.max(rms_dbfs);
+        state.peak = state.peak.max(peak_dbfs);
+        if state
+            .due_at
+            .is_some_and(|at| now.duration_since(at) < LEVEL_EVERY)
+        {
             return None;
         }
         let level = AudioEvent::Level {
             source,
-            rms_dbfs: *rms,
-            peak_dbfs: *peak,
+            rms_dbfs: state.rms,
+            peak_dbfs: state.peak,
         };
-        (*sent_at, *rms, *peak) = (Some(now), f32::NEG_INFINITY, f32::NEG_INFINITY);
-        Some(RecorderEvent::Audio { event: level })
+        let empty = state.peak <= METER_FLOOR_DBFS;
+        let unchanged = empty && state.empty;
+        *state = SourceLevel {
+            due_at: Some(now),
+            empty,
+            ..SourceLevel::default()
+        };
+        (!unchanged).then_some(RecorderEvent::Audio { event: level })
     }
 }
 
@@ -156,6 +191,35 @@ mod tests {
         assert_eq!(
             peak(throttle.pass(level(1, -45.0), at(110))),
             Some((1, -40.0))
+        );
+    }
+
+    #[test]
+    fn an_empty_meter_is_not_sent_again_until_there_is_sound() {
+        let mut throttle = LevelThrottle::default();
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        assert_eq!(
+            peak(throttle.pass(level(0, -20.0), at(0))),
+            Some((0, -20.0))
+        );
+        // The level that empties the meter goes; more silence after it does not.
+        assert_eq!(
+            peak(throttle.pass(level(0, -90.0), at(100))),
+            Some((0, -90.0))
+        );
+        assert_eq!(peak(throttle.pass(level(0, -120.0), at(200))), None);
+        assert_eq!(peak(throttle.pass(level(0, -60.0), at(300))), None);
+        // Dropping a silent level still counts as its turn: sound 50 ms later waits for its own.
+        assert_eq!(peak(throttle.pass(level(0, -30.0), at(350))), None);
+        assert_eq!(
+            peak(throttle.pass(level(0, -100.0), at(400))),
+            Some((0, -30.0))
+        );
+        // Another source's meter is its own: its first silent level is sent.
+        assert_eq!(
+            peak(throttle.pass(level(1, -120.0), at(400))),
+            Some((1, -120.0))
         );
     }
 
