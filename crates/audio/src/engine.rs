@@ -249,7 +249,7 @@ const IDLE_WAKE: Duration = Duration::from_millis(50);
 const WATCH_STOP_CHECK: Duration = Duration::from_millis(100);
 /// After stop, how long a worker waits for the device's next callback, which carries the audio
 /// captured up to stop that the sound server still held (one PulseAudio fragment, with margin).
-const STOP_GRACE: Duration = Duration::from_millis(150);
+const STOP_GRACE: Duration = capture::PULSE_FRAGMENT.saturating_add(Duration::from_millis(50));
 
 impl Engine {
     /// Opens every source (failing with a clear error if one cannot be opened now), creates the
