@@ -3,7 +3,7 @@
 // a diagnostics report to copy for support (no keys or tokens in it), and updates: check the
 // release feed, then install (verified against the release key) and restart.
 import { Fragment } from "preact";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { DeviceInfo, Preferences, ShortcutInfo, Theme, UpdateCheck } from "../bindings.gen";
 import { call, commands, events, messageOf } from "../api";
 import { acceleratorOf } from "../format";
@@ -216,8 +216,9 @@ function DataFolder({ folder }: { folder: string }) {
   const [moving, setMoving] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
   // While moving, the window is held: a change made meanwhile would stay in the old folder.
+  // A layout effect: the modal opens in the same frame as "Moving…", never a frame later.
   const hold = useRef<HTMLDialogElement>(null);
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (moving) hold.current?.showModal();
     else if (hold.current?.open) {
       hold.current.close();
