@@ -314,8 +314,9 @@ type UpdateState =
 function Updates() {
   const [current, setState] = useState<UpdateState>({ step: "idle" });
   const heading = useRef<HTMLElement>(null);
-  // Opened from the bar's "is available": shown, not left below the fold.
-  useEffect(() => {
+  // Opened from the bar's "is available": shown, not left below the fold (before the first
+  // paint, so the page never shows its top first).
+  useLayoutEffect(() => {
     const asked = route.value;
     if (asked.name === "settings" && asked.focus === "updates") heading.current?.scrollIntoView({ block: "center" });
   }, []);

@@ -383,7 +383,7 @@ describe("updates", () => {
       const box = document.querySelector("#install-update")!.getBoundingClientRect();
       return box.top >= 0 && box.bottom <= window.innerHeight;
     });
-    expect(await inView()).toBe(true);
+    await expect.poll(inView).toBe(true);
     expect(await calls("check_for_updates")).toHaveLength(1);
   });
 
