@@ -289,7 +289,7 @@ impl Shell {
             })
             .unwrap_or_else(|err| format!("(cannot read {}: {err})", log.display()));
         format!(
-            "Hark {} on {} {}\nsettings: {}{}\nproxy: {}\naccount: {account}\ndata folder: {}\nlog: {}\nrecording now: {}\nWEBKIT_DISABLE_DMABUF_RENDERER: {}\n\n--- last log lines ---\n{tail}\n",
+            "Hark {} on {} {}\nsettings: {}{}\nproxy: {}\naccount: {account}\ndata folder: {}\nlog: {}\nrecording now: {}\n{}\n--- last log lines ---\n{tail}\n",
             env!("CARGO_PKG_VERSION"),
             std::env::consts::OS,
             std::env::consts::ARCH,
@@ -305,7 +305,13 @@ impl Shell {
             config.data_dir.display(),
             log.display(),
             self.studio.is_recording(),
-            std::env::var("WEBKIT_DISABLE_DMABUF_RENDERER").unwrap_or_else(|_| "unset".into()),
+            // What `main.rs` chose for WebKit (or the user set).
+            ["WEBKIT_DISABLE_DMABUF_RENDERER", "JSC_useDFGJIT"]
+                .map(|var| format!(
+                    "{var}: {}\n",
+                    std::env::var(var).unwrap_or_else(|_| "unset".into())
+                ))
+                .concat(),
         )
     }
 

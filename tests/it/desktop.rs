@@ -594,11 +594,13 @@ async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
         assert!(report.contains(&data_dir.display().to_string()), "{report}");
         assert!(data_dir.join("logs/hark.log").exists(), "{report}");
         assert!(!report.contains("sk-"), "no secrets: {report}");
-        // The renderer choice the tests made (see `launch`) is respected, and reported.
+        // The renderer choice the tests made (see `launch`) is respected, and reported; so is
+        // the app's own choice for JavaScriptCore, which no test overrides.
         assert!(
             report.contains("WEBKIT_DISABLE_DMABUF_RENDERER: 0"),
             "{report}"
         );
+        assert!(report.contains("JSC_useDFGJIT: false"), "{report}");
 
         // Preferences reach the settings file the CLI reads, and the theme applies at once.
         app.click(&format!("#pref-microphone option[value=\"{}\"]", mic.id()))
