@@ -19,13 +19,8 @@ fn main() {
 /// of 1.6-1.8 %, rising with the transcript to 2.4 % in a 10-minute run, which put the app past
 /// its CPU budget. A value the user set wins.
 #[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
 fn no_optimising_javascript_compiler() {
-    const VAR: &str = "JSC_useDFGJIT";
-    if std::env::var_os(VAR).is_none() {
-        // SAFETY: as in `software_rendering_without_a_gpu`, before any thread exists.
-        unsafe { std::env::set_var(VAR, "false") };
-    }
+    default_env("JSC_useDFGJIT", "false");
 }
 
 /// Without a GPU (no `/dev/dri` render node: virtual machines, remote desktops, Xvfb), WebKitGTK's
@@ -33,17 +28,24 @@ fn no_optimising_javascript_compiler() {
 /// box continuously: measured at 90 % of a core for WebKit alone while recording, against 13 % for
 /// the whole app with this renderer off. A variable the user set is left alone.
 #[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
 fn software_rendering_without_a_gpu() {
-    const VAR: &str = "WEBKIT_DISABLE_DMABUF_RENDERER";
     let has_gpu = std::fs::read_dir("/dev/dri").is_ok_and(|nodes| {
         nodes
             .flatten()
             .any(|node| node.file_name().to_string_lossy().starts_with("renderD"))
     });
-    if !has_gpu && std::env::var_os(VAR).is_none() {
-        // SAFETY: the first thing `main` does, before any thread exists, so nothing reads the
-        // environment while it changes.
-        unsafe { std::env::set_var(VAR, "1") };
+    if !has_gpu {
+        default_env("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
+    }
+}
+
+/// Sets `var` for this process and the WebKit processes it starts, unless the user set it.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn default_env(var: &str, value: &str) {
+    if std::env::var_os(var).is_none() {
+        // SAFETY: only called first thing in `main`, before any thread exists, so nothing reads
+        // the environment while it changes.
+        unsafe { std::env::set_var(var, value) };
     }
 }
