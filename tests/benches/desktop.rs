@@ -317,8 +317,8 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut app_peak_pss = 0;
     let mut app_peak_parts = Vec::new();
-    // Each minute: where the app's CPU went in it and its PSS then, to see costs that grow
-    // with the recording.
+    // Each minute: where the app's CPU went in it and its PSS then, per process, to see costs
+    // that grow with the recording and which process holds them.
     let mut minute_parts = (Instant::now(), app_parts0.clone());
     let mut minutes = Vec::new();
     while started.elapsed() < Duration::from_secs(seconds) {
@@ -331,9 +331,10 @@ async fn main() -> anyhow::Result<()> {
         if minute_parts.0.elapsed() >= Duration::from_secs(60) {
             let parts = cpu_parts(app_window.pid);
             minutes.push(format!(
-                "    minute {}: {:.1} MiB PSS; {}",
+                "    minute {}: {:.1} MiB PSS ({}); {}",
                 minutes.len() + 1,
                 now as f64 / 1024.0,
+                breakdown_line(&breakdown(app_window.pid)),
                 cpu_parts_line(
                     &minute_parts.1,
                     &parts,
