@@ -20,7 +20,7 @@ fn main() {
 /// its CPU budget. A value the user set wins.
 #[cfg(target_os = "linux")]
 fn no_optimising_javascript_compiler() {
-    default_env("JSC_useDFGJIT", "false");
+    default_env(hark_desktop::state::DFG_JIT_VAR, "false");
 }
 
 /// Without a GPU (no `/dev/dri` render node: virtual machines, remote desktops, Xvfb), WebKitGTK's
@@ -35,7 +35,7 @@ fn software_rendering_without_a_gpu() {
             .any(|node| node.file_name().to_string_lossy().starts_with("renderD"))
     });
     if !has_gpu {
-        default_env("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
+        default_env(hark_desktop::state::DMABUF_RENDERER_VAR, "1");
     }
 }
 

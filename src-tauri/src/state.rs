@@ -42,6 +42,11 @@ pub struct Shell {
 /// The log file's name in [`Shell::log_dir`] (`hark.log`).
 pub const LOG_NAME: &str = "hark";
 
+/// WebKitGTK's switch for its DMA-BUF renderer, which `main.rs` turns off without a GPU.
+pub const DMABUF_RENDERER_VAR: &str = "WEBKIT_DISABLE_DMABUF_RENDERER";
+/// JavaScriptCore's switch for its optimising compilers, which `main.rs` turns off.
+pub const DFG_JIT_VAR: &str = "JSC_useDFGJIT";
+
 /// Restarts the app (new settings take effect); set up with the app's handle.
 pub struct Restart(pub Box<dyn Fn() + Send + Sync>);
 
@@ -306,7 +311,7 @@ impl Shell {
             log.display(),
             self.studio.is_recording(),
             // What `main.rs` chose for WebKit (or the user set).
-            ["WEBKIT_DISABLE_DMABUF_RENDERER", "JSC_useDFGJIT"]
+            [DMABUF_RENDERER_VAR, DFG_JIT_VAR]
                 .map(|var| format!(
                     "{var}: {}\n",
                     std::env::var(var).unwrap_or_else(|_| "unset".into())
