@@ -27,6 +27,10 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ),
     ("libasound2-dev", "ALSA headers for cpal (audio capture)"),
     (
+        "libpulse-dev",
+        "libpulse, Hark's capture client on PulseAudio and PipeWire",
+    ),
+    (
         "pulseaudio",
         "the sound server behind the tests' virtual microphone",
     ),

@@ -1,6 +1,6 @@
-//! One open cpal input stream feeding a lock-free SPSC ring. The audio callback only converts
-//! samples to f32, pushes them and wakes the worker (no allocation, lock, log or I/O); overflows
-//! are counted.
+//! One open input stream feeding a lock-free SPSC ring: a cpal stream, or on Linux's sound
+//! server libpulse's own client ([`crate::pulse`]). The audio callback only converts samples to
+//! f32, pushes them and wakes the worker (no allocation, lock, log or I/O); overflows are counted.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,8 +20,8 @@ const RING_SECONDS: u32 = 2;
 const TIMING_SLOTS: usize = 256;
 /// The PulseAudio record fragment: at most this much audio is handed over at a time when
 /// Hark alone sets the microphone's pace (the server settles on about 80 ms). Against 50 ms it
-/// means fewer hand-overs, each with cpal's timing round trip, so less CPU (2.15 % -> 1.90 % of a
-/// core in the record benchmark, beside 1.90 % and 1.88 % for `parec | opusenc`); it rides out
+/// means fewer hand-overs, so less CPU (measured with cpal's client: 2.15 % -> 1.90 % of a core
+/// in the record benchmark, beside 1.90 % and 1.88 % for `parec | opusenc`); it rides out
 /// a client thread delayed by a busy machine and stays far inside the live transcript's latency.
 /// Stop waits for the last hand-over (the engine's `STOP_GRACE`), so nothing said is lost.
 pub(crate) const PULSE_FRAGMENT: std::time::Duration = std::time::Duration::from_millis(100);
@@ -34,9 +34,17 @@ pub(crate) struct Tick {
     pub pushed_total: u64,
 }
 
+/// What keeps a capture running; dropping it stops the stream (so it is held, never read).
+#[allow(dead_code)]
+enum Stream {
+    Cpal(cpal::Stream),
+    #[cfg(target_os = "linux")]
+    Pulse(crate::pulse::PulseStream),
+}
+
 /// An open, playing capture stream.
 pub(crate) struct Capture {
-    _stream: cpal::Stream,
+    _stream: Stream,
     pub samples: rtrb::Consumer<f32>,
     pub ticks: rtrb::Consumer<Tick>,
     pub errors: mpsc::Receiver<cpal::Error>,
@@ -57,7 +65,7 @@ impl std::fmt::Debug for Capture {
     }
 }
 
-struct CallbackState {
+pub(crate) struct CallbackState {
     samples: rtrb::Producer<f32>,
     ticks: rtrb::Producer<Tick>,
     dropped: Arc<AtomicU64>,
@@ -73,22 +81,45 @@ struct CallbackState {
 }
 
 impl CallbackState {
-    /// The real-time path: convert and push what fits, count the rest, wake the worker once a
-    /// frame is waiting (an atomic store, plus a futex wake when it is asleep).
+    /// The real-time path of one callback: convert and push, then tell the worker.
     fn push<T>(&mut self, data: &[T])
     where
         T: Sample,
         f32: FromSample<T>,
     {
-        let room = self.samples.slots().min(data.len());
+        self.push_samples(data.iter().map(|s| s.to_sample::<f32>()));
+        self.tick();
+    }
+
+    /// Pushes what fits of `samples` (interleaved f32) and counts the rest as dropped.
+    pub(crate) fn push_samples(&mut self, samples: impl ExactSizeIterator<Item = f32>) {
+        let len = samples.len();
+        let room = self.samples.slots().min(len);
         if let Ok(chunk) = self.samples.write_chunk_uninit(room) {
-            chunk.fill_from_iter(data[..room].iter().map(|s| s.to_sample::<f32>()));
+            chunk.fill_from_iter(samples.take(room));
         }
-        if room < data.len() {
+        if room < len {
             self.dropped
-                .fetch_add((data.len() - room) as u64, Ordering::Relaxed);
+                .fetch_add((len - room) as u64, Ordering::Relaxed);
         }
         self.pushed_total += room as u64;
+    }
+
+    /// Interleaved samples pushed so far.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn pushed(&self) -> u64 {
+        self.pushed_total
+    }
+
+    /// Wakes the worker (to see a stream error).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn wake(&self) {
+        self.worker.unpark();
+    }
+
+    /// Records when audio arrived and wakes the worker once a frame is waiting (an atomic
+    /// store, plus a futex wake when it is asleep).
+    pub(crate) fn tick(&mut self) {
         // A full timing ring only loses latency figures, never audio.
         let _ = self.ticks.push(Tick {
             at: Instant::now(),
@@ -102,7 +133,9 @@ impl CallbackState {
 
 impl Capture {
     /// Opens `device` with its default capture format and starts it; a callback that leaves a
-    /// whole frame in the ring wakes `worker`, and so does each stream error.
+    /// whole frame in the ring wakes `worker`, and so does each stream error. With `pulse` (cpal's
+    /// PulseAudio host picked the device) the stream runs on libpulse's own client instead, in
+    /// the same format.
     pub fn open(
         device: &cpal::Device,
         info: &DeviceInfo,
@@ -113,14 +146,6 @@ impl Capture {
             .map_err(|err| device::from_cpal(err, &info.name, info.kind))?;
         let rate = supported.sample_rate();
         let channels = supported.channels();
-        let sample_format = supported.sample_format();
-        let mut config = supported.config();
-        // PulseAudio's default record fragment is 2 s. cpal makes the fixed size both the
-        // fragment and the server-side maximum. See [`PULSE_FRAGMENT`].
-        if pulse {
-            let ms = PULSE_FRAGMENT.as_millis() as u32;
-            config.buffer_size = cpal::BufferSize::Fixed(rate * ms / 1000);
-        }
         let capacity = (rate * u32::from(channels) * RING_SECONDS) as usize;
         let (samples_tx, samples) = rtrb::RingBuffer::new(capacity);
         let (ticks_tx, ticks) = rtrb::RingBuffer::new(TIMING_SLOTS);
@@ -135,11 +160,16 @@ impl Capture {
             capacity,
             frame: (rate * u32::from(channels) / 50) as usize,
         };
-        let stream = build(device, &config, sample_format, state, errors_tx)
-            .map_err(|err| device::from_cpal(err, &info.name, info.kind))?;
-        stream
-            .play()
-            .map_err(|err| device::from_cpal(err, &info.name, info.kind))?;
+        let failed = |err| device::from_cpal(err, &info.name, info.kind);
+        let (stream, sample_format) = if pulse {
+            open_pulse(info, &supported, state, errors_tx).map_err(failed)?
+        } else {
+            let sample_format = supported.sample_format();
+            let stream = build(device, &supported.config(), sample_format, state, errors_tx)
+                .map_err(failed)?;
+            stream.play().map_err(failed)?;
+            (Stream::Cpal(stream), sample_format)
+        };
         Ok(Capture {
             _stream: stream,
             samples,
@@ -151,6 +181,39 @@ impl Capture {
             sample_format,
         })
     }
+}
+
+/// Starts a libpulse record stream on the source that cpal's PulseAudio host listed as `info`.
+#[cfg(target_os = "linux")]
+fn open_pulse(
+    info: &DeviceInfo,
+    config: &cpal::SupportedStreamConfig,
+    state: CallbackState,
+    errors: mpsc::Sender<cpal::Error>,
+) -> std::result::Result<(Stream, cpal::SampleFormat), cpal::Error> {
+    let source = info.id.strip_prefix("pulseaudio:").unwrap_or(&info.id);
+    let (stream, format) = crate::pulse::open(
+        source,
+        config.sample_rate(),
+        config.channels(),
+        config.sample_format(),
+        state,
+        errors,
+    )?;
+    Ok((Stream::Pulse(stream), format))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_pulse(
+    _: &DeviceInfo,
+    _: &cpal::SupportedStreamConfig,
+    _: CallbackState,
+    _: mpsc::Sender<cpal::Error>,
+) -> std::result::Result<(Stream, cpal::SampleFormat), cpal::Error> {
+    Err(cpal::Error::with_message(
+        cpal::ErrorKind::HostUnavailable,
+        "PulseAudio capture exists only on Linux",
+    ))
 }
 
 fn build(

@@ -11,6 +11,8 @@ pub mod encoder;
 pub mod engine;
 pub mod error;
 pub mod playback;
+#[cfg(target_os = "linux")]
+mod pulse;
 pub mod recording;
 
 pub use device::{DeviceChoice, DeviceInfo, SourceKind, list_devices};
