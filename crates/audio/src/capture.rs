@@ -134,8 +134,8 @@ impl CallbackState {
 impl Capture {
     /// Opens `device` with its default capture format and starts it; a callback that leaves a
     /// whole frame in the ring wakes `worker`, and so does each stream error. With `pulse` (cpal's
-    /// PulseAudio host picked the device) the stream runs on libpulse's own client instead, in
-    /// the same format.
+    /// PulseAudio host picked the device) the stream runs on libpulse's own client instead, at
+    /// the same rate and channels.
     pub fn open(
         device: &cpal::Device,
         info: &DeviceInfo,

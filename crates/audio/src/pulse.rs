@@ -6,6 +6,8 @@
 //! before every socket read, which costs several percent of a core when another program keeps
 //! the same source at a few milliseconds' latency (a call app on the shared microphone).
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -13,6 +15,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use libpulse_binding as pa;
+use pa::callbacks::ListResult;
+use pa::channelmap::{Map, MapDef};
 use pa::context::{Context, FlagSet as ContextFlags, State as ContextState};
 use pa::error::{Code, PAErr};
 use pa::mainloop::standard::Mainloop;
@@ -43,8 +47,8 @@ impl Drop for PulseStream {
     }
 }
 
-/// How samples travel from the server: the source's own format where it is a common one (so no
-/// conversion happens in the server and the samples are exactly the source's), else f32.
+/// How samples travel from the server: the source's own format where it is 8-, 16- or 32-bit
+/// integer or f32 (with its own channel layout, nothing is converted on the way), else f32.
 #[derive(Debug, Clone, Copy)]
 enum Wire {
     U8,
@@ -201,21 +205,19 @@ impl Session {
         })?;
         context
             .connect(None, ContextFlags::NOAUTOSPAWN, None)
-            .map_err(|err| server_error("cannot connect to the sound server", err))?;
+            .map_err(|_| server_error("cannot connect to the sound server", &context))?;
         loop {
             match context.get_state() {
                 ContextState::Ready => break,
                 ContextState::Failed | ContextState::Terminated => {
-                    return Err(server_error(
-                        "cannot connect to the sound server",
-                        context.errno(),
-                    ));
+                    return Err(server_error("cannot connect to the sound server", &context));
                 }
                 _ => turn(&mut mainloop, remaining(deadline)?)?,
             }
         }
-        let mut stream = Stream::new(&mut context, "Hark recording", spec, None)
-            .ok_or_else(|| server_error("cannot create a record stream", context.errno()))?;
+        let map = source_map(&mut mainloop, &context, source, spec.channels, deadline)?;
+        let mut stream = Stream::new(&mut context, "Hark recording", spec, Some(&map))
+            .ok_or_else(|| server_error("cannot create a record stream", &context))?;
         let fragment =
             spec.usec_to_bytes(pa::time::MicroSeconds(PULSE_FRAGMENT.as_micros() as u64));
         let attr = pa::def::BufferAttr {
@@ -234,15 +236,12 @@ impl Session {
                 Some(&attr),
                 StreamFlags::ADJUST_LATENCY | StreamFlags::DONT_MOVE,
             )
-            .map_err(|err| server_error(&format!("cannot record {source}"), err))?;
+            .map_err(|_| server_error(&format!("cannot record {source}"), &context))?;
         loop {
             match stream.get_state() {
                 StreamState::Ready => break,
                 StreamState::Failed | StreamState::Terminated => {
-                    return Err(server_error(
-                        &format!("cannot record {source}"),
-                        context.errno(),
-                    ));
+                    return Err(server_error(&format!("cannot record {source}"), &context));
                 }
                 _ => turn(&mut mainloop, remaining(deadline)?)?,
             }
@@ -298,7 +297,7 @@ impl Session {
                     cpal::ErrorKind::DeviceNotAvailable,
                     format!(
                         "the sound server ended the recording: {}",
-                        describe(self.context.errno())
+                        describe(context_code(&self.context))
                     ),
                 ));
             }
@@ -314,11 +313,11 @@ impl Session {
                 // Audio the server lost: the engine fills the gap on wall time.
                 Ok(PeekResult::Hole(_)) => {}
                 Ok(PeekResult::Empty) => break,
-                Err(err) => return Err(server_error("cannot read the recording", err)),
+                Err(_) => return Err(server_error("cannot read the recording", &self.context)),
             }
             self.stream
                 .discard()
-                .map_err(|err| server_error("cannot read the recording", err))?;
+                .map_err(|_| server_error("cannot read the recording", &self.context))?;
         }
         if got {
             state.tick();
@@ -332,8 +331,11 @@ fn remaining(deadline: Instant) -> Result<Duration, cpal::Error> {
     let wait = deadline.saturating_duration_since(Instant::now());
     if wait.is_zero() {
         return Err(cpal::Error::with_message(
-            cpal::ErrorKind::DeviceNotAvailable,
-            format!("the sound server did not answer within {CONNECT_TIMEOUT:?}"),
+            cpal::ErrorKind::BackendError,
+            format!(
+                "the sound server did not answer within {CONNECT_TIMEOUT:?}; restart it (or log \
+                 out and in again)"
+            ),
         ));
     }
     Ok(wait)
@@ -341,7 +343,15 @@ fn remaining(deadline: Instant) -> Result<Duration, cpal::Error> {
 
 /// One main-loop iteration that waits on the server's socket for `wait` at most.
 fn turn(mainloop: &mut Mainloop, wait: Duration) -> Result<(), cpal::Error> {
-    let broken = |err| server_error("the connection to the sound server broke", err);
+    let broken = |err: PAErr| {
+        cpal::Error::with_message(
+            cpal::ErrorKind::BackendError,
+            format!(
+                "the connection to the sound server broke: {}",
+                describe(err)
+            ),
+        )
+    };
     mainloop
         .prepare(Some(pa::time::MicroSeconds(wait.as_micros() as u64)))
         .map_err(broken)?;
@@ -350,14 +360,61 @@ fn turn(mainloop: &mut Mainloop, wait: Duration) -> Result<(), cpal::Error> {
     Ok(())
 }
 
+/// The source's own channel layout, so the server hands its channels over as they are; a
+/// source that is not there (unplugged since it was listed) is an error here.
+fn source_map(
+    mainloop: &mut Mainloop,
+    context: &Context,
+    source: &str,
+    channels: u8,
+    deadline: Instant,
+) -> Result<Map, cpal::Error> {
+    // `None` while the answer is pending, then the source's map if it was found.
+    let answer: Rc<RefCell<Option<Option<Map>>>> = Rc::new(RefCell::new(None));
+    let _query = context.introspect().get_source_info_by_name(source, {
+        let answer = answer.clone();
+        move |item| {
+            let mut answer = answer.borrow_mut();
+            match item {
+                ListResult::Item(info) => *answer = Some(Some(info.channel_map)),
+                ListResult::End | ListResult::Error => {
+                    answer.get_or_insert(None);
+                }
+            }
+        }
+    });
+    loop {
+        if let Some(found) = *answer.borrow() {
+            return match found {
+                Some(map) if map.get().len() == usize::from(channels) && map.is_valid() => Ok(map),
+                // A layout changed since listing: the server's usual one for that many channels.
+                Some(_) => Ok(*Map::default().init_extend(channels, MapDef::AIFF)),
+                None => Err(cpal::Error::with_message(
+                    cpal::ErrorKind::DeviceNotAvailable,
+                    format!("the sound server has no source {source} any more"),
+                )),
+            };
+        }
+        turn(mainloop, remaining(deadline)?)?;
+    }
+}
+
+/// The context's last error. `pa_context_errno` gives the code positive, while calls return it
+/// negative; this gives it as calls do, which is what [`Code`] and `pa_strerror` expect.
+fn context_code(context: &Context) -> PAErr {
+    PAErr(-context.errno().0.abs())
+}
+
 fn describe(err: PAErr) -> String {
     err.to_string()
         .unwrap_or_else(|| format!("error {}", err.0))
 }
-/// A libpulse error as a cpal error of the kind that [`crate::device::from_cpal`] turns into the
-/// right advice.
-fn server_error(what: &str, err: PAErr) -> cpal::Error {
+
+/// The context's last error as a cpal error of the kind that [`crate::device::from_cpal`]
+/// turns into the right advice.
+fn server_error(what: &str, context: &Context) -> cpal::Error {
     use cpal::ErrorKind as K;
+    let err = context_code(context);
     let kind = match Code::try_from(err) {
         Ok(Code::Access | Code::AuthKey) => K::PermissionDenied,
         Ok(Code::ConnectionRefused | Code::InvalidServer | Code::ConnectionTerminated) => {

@@ -213,6 +213,12 @@ fn captures_a_44k1_stereo_microphone() {
 }
 
 #[test]
+fn captures_an_8_channel_source() {
+    // Past the 6 channels of the sound server's default layout: the source's own layout is used.
+    capture_matches_source(48_000, 8);
+}
+
+#[test]
 fn lists_the_virtual_devices_with_their_formats() {
     let mic = VirtualMic::new("hark_test_list", 44_100, 2);
     let devices = hark_audio::list_devices().expect("devices list");
