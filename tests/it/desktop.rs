@@ -150,8 +150,18 @@ impl Desktop {
     }
 
     async fn click(&self, css: &str) {
-        self.find(css, Duration::from_secs(10))
+        let element = self.find(css, Duration::from_secs(10)).await;
+        // WebKitWebDriver can report a click on an element below the fold as done without the
+        // page seeing it (seen once in CI on the data-folder form): bring it into view first.
+        let arg = serde_json::to_value(&element).expect("an element reference");
+        self.client
+            .execute(
+                "arguments[0].scrollIntoView({ block: 'center' })",
+                vec![arg],
+            )
             .await
+            .unwrap_or_else(|err| panic!("cannot scroll to {css}: {err}"));
+        element
             .click()
             .await
             .unwrap_or_else(|err| panic!("cannot click {css}: {err}"));
