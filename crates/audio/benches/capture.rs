@@ -1,5 +1,5 @@
 //! Benchmark: live capture through the whole engine (PulseAudio virtual microphone at 44.1 kHz
-//! stereo → cpal → ring → downmix → resample → frame → levels → Opus → Ogg file) for 30 s of
+//! stereo → libpulse (cpal off Linux) → ring → downmix → resample → frame → levels → Opus → Ogg file) for 30 s of
 //! real-time speech, beside `parec | opusenc` capturing and encoding the same source in the same
 //! run. Reports CPU per second of audio, callback-to-frame latency and memory.
 //! Run inside the test stack: `cargo xtask stack`, export what it prints, then
