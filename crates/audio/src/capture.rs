@@ -160,16 +160,8 @@ impl Capture {
             capacity,
             frame: (rate * u32::from(channels) / 50) as usize,
         };
-        let failed = |err| device::from_cpal(err, &info.name, info.kind);
-        let (stream, sample_format) = if pulse {
-            open_pulse(info, &supported, state, errors_tx).map_err(failed)?
-        } else {
-            let sample_format = supported.sample_format();
-            let stream = build(device, &supported.config(), sample_format, state, errors_tx)
-                .map_err(failed)?;
-            stream.play().map_err(failed)?;
-            (Stream::Cpal(stream), sample_format)
-        };
+        let (stream, sample_format) = start(pulse, device, info, &supported, state, errors_tx)
+            .map_err(|err| device::from_cpal(err, &info.name, info.kind))?;
         Ok(Capture {
             _stream: stream,
             samples,
@@ -183,37 +175,27 @@ impl Capture {
     }
 }
 
-/// Starts a libpulse record stream on the source that cpal's PulseAudio host listed as `info`.
-#[cfg(target_os = "linux")]
-fn open_pulse(
+/// Starts the stream: libpulse's on a Linux sound server (`pulse`), else cpal's. Also returns
+/// the sample format the audio arrives in.
+fn start(
+    pulse: bool,
+    device: &cpal::Device,
     info: &DeviceInfo,
-    config: &cpal::SupportedStreamConfig,
+    supported: &cpal::SupportedStreamConfig,
     state: CallbackState,
     errors: mpsc::Sender<cpal::Error>,
 ) -> std::result::Result<(Stream, cpal::SampleFormat), cpal::Error> {
-    let source = info.id.strip_prefix("pulseaudio:").unwrap_or(&info.id);
-    let (stream, format) = crate::pulse::open(
-        source,
-        config.sample_rate(),
-        config.channels(),
-        config.sample_format(),
-        state,
-        errors,
-    )?;
-    Ok((Stream::Pulse(stream), format))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn open_pulse(
-    _: &DeviceInfo,
-    _: &cpal::SupportedStreamConfig,
-    _: CallbackState,
-    _: mpsc::Sender<cpal::Error>,
-) -> std::result::Result<(Stream, cpal::SampleFormat), cpal::Error> {
-    Err(cpal::Error::with_message(
-        cpal::ErrorKind::HostUnavailable,
-        "PulseAudio capture exists only on Linux",
-    ))
+    #[cfg(target_os = "linux")]
+    if pulse {
+        let (stream, format) = crate::pulse::open(info, supported, state, errors)?;
+        return Ok((Stream::Pulse(stream), format));
+    }
+    // Elsewhere `pulse` is never true (see `device::is_pulse`).
+    let _ = (pulse, info);
+    let format = supported.sample_format();
+    let stream = build(device, &supported.config(), format, state, errors)?;
+    stream.play()?;
+    Ok((Stream::Cpal(stream), format))
 }
 
 fn build(

@@ -25,6 +25,7 @@ use pa::stream::{FlagSet as StreamFlags, PeekResult, State as StreamState, Strea
 use cpal::Sample;
 
 use crate::capture::{CallbackState, PULSE_FRAGMENT};
+use crate::device::DeviceInfo;
 
 /// The longest the thread waits on the server's socket before it looks at the stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(100);
@@ -108,18 +109,23 @@ impl Wire {
     }
 }
 
-/// Connects to the sound server and records `source` at `rate` and `channels`, in its own
-/// `format` where possible; returns once audio flows (or [`CONNECT_TIMEOUT`] has passed: the
-/// engine reports a device that never delivers). Stream errors after that go to `errors` (and
-/// wake the worker). Also returns the sample format the audio arrives in.
+/// Connects to the sound server and records the source that cpal's PulseAudio host listed as
+/// `info`, at `config`'s rate and channels, in its own sample format where possible; returns
+/// once audio flows (or [`CONNECT_TIMEOUT`] has passed: the engine reports a device that never
+/// delivers). Stream errors after that go to `errors` (and wake the worker). Also returns the
+/// sample format the audio arrives in.
 pub(crate) fn open(
-    source: &str,
-    rate: u32,
-    channels: u16,
-    format: cpal::SampleFormat,
+    info: &DeviceInfo,
+    config: &cpal::SupportedStreamConfig,
     mut state: CallbackState,
     errors: mpsc::Sender<cpal::Error>,
 ) -> Result<(PulseStream, cpal::SampleFormat), cpal::Error> {
+    let source = info.id.strip_prefix("pulseaudio:").unwrap_or(&info.id);
+    let (rate, channels, format) = (
+        config.sample_rate(),
+        config.channels(),
+        config.sample_format(),
+    );
     let wire = Wire::for_source(format);
     let spec = pa::sample::Spec {
         format: wire.pulse(),
