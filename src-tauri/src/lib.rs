@@ -13,6 +13,9 @@ pub mod state;
 pub mod tray;
 pub mod updates;
 
+#[cfg(test)]
+mod installers;
+
 use tauri::{Manager, RunEvent, Runtime, WindowEvent};
 use tauri_specta::Event;
 
