@@ -1,6 +1,7 @@
 //! Checks on what the installers are built from (`tauri.conf.json`'s `bundle`), for the systems
 //! this machine cannot build them on: Windows needs an `.ico` (tauri-build refuses to compile the
-//! app without one), macOS an `.icns`, and a signed macOS app the microphone entitlement.
+//! app without one), macOS an `.icns`, a signed macOS app the microphone entitlement, and an
+//! identifier that macOS does not take for an app bundle.
 
 use std::path::{Path, PathBuf};
 
@@ -102,6 +103,19 @@ fn the_signed_macos_app_may_use_the_microphone() {
             "Info.plist has no {key}"
         );
     }
+}
+
+#[test]
+fn the_identifier_does_not_look_like_an_app_bundle() {
+    let config = std::fs::read_to_string(app_dir().join("tauri.conf.json")).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    let identifier = config["identifier"].as_str().unwrap();
+    // macOS names Hark's folders after it (`~/Library/Application Support/<identifier>`), and
+    // Finder shows a folder ending in `.app` as a (broken) application.
+    assert!(
+        !identifier.ends_with(".app"),
+        "the identifier {identifier} ends with .app"
+    );
 }
 
 #[test]
