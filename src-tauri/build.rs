@@ -25,6 +25,7 @@ fn hark_desktop_commands() -> &'static [&'static str] {
         "start_recording",
         "recording_status",
         "pause_recording",
+        "show_levels",
         "add_note",
         "stop_recording",
         "list_sessions",

@@ -32,6 +32,7 @@ pub fn builder<R: Runtime>() -> tauri_specta::Builder<R> {
             start_recording,
             recording_status,
             pause_recording,
+            show_levels,
             add_note,
             stop_recording,
             list_sessions,

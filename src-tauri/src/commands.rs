@@ -215,6 +215,13 @@ pub async fn pause_recording(shell: State<'_, Shell>, paused: bool) -> Result<Ac
     Ok(shell.studio.set_paused(paused).await?)
 }
 
+/// Whether the window shows level meters (the record screen, visible): levels are sent only then.
+#[tauri::command]
+#[specta::specta]
+pub fn show_levels(shell: State<'_, Shell>, shown: bool) {
+    shell.meters.set(shown);
+}
+
 /// A bookmark or note at the current position.
 #[tauri::command]
 #[specta::specta]

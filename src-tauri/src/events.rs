@@ -1,9 +1,11 @@
 //! Typed events to the window: every recorder event (levels, connection state, partial and
 //! final segments, warnings) as `RecordingEvent`, every sync status change as `SyncStatusEvent`,
 //! and `CloseRequested` when the window is closed while recording. Levels are thinned to ten
-//! per second per source (the loudest of each tenth of a second), which is all a meter shows, and
-//! silence after an emptied meter is not sent at all.
+//! per second per source (the loudest of each tenth of a second), which is all a meter shows,
+//! silence after an emptied meter is not sent at all, and nothing is sent while no meter is shown.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hark_audio::Event as AudioEvent;
@@ -32,12 +34,38 @@ pub const LEVEL_EVERY: Duration = Duration::from_millis(100);
 /// The meter's floor: at or below this peak it shows empty (`meterFill` in `ui/src/format.ts`).
 pub const METER_FLOOR_DBFS: f32 = -60.0;
 
-/// Thins level events to one per source per [`LEVEL_EVERY`], keeping the loudest, and drops a
-/// level that would leave an already empty meter empty (silence, pauses between answers), so the
-/// window is not woken for nothing; every other event passes unchanged.
+/// Whether the window shows level meters: the record screen, in a window the user can see. The
+/// page says so (`show_levels`) as its screen or visibility changes; until it does, meters count
+/// as shown. Each level event costs the page an evaluated script, a style change and a repaint.
+#[derive(Debug, Clone)]
+pub struct MetersShown(Arc<AtomicBool>);
+
+impl Default for MetersShown {
+    fn default() -> Self {
+        MetersShown(Arc::new(AtomicBool::new(true)))
+    }
+}
+
+impl MetersShown {
+    /// Records whether meters are shown.
+    pub fn set(&self, shown: bool) {
+        self.0.store(shown, Ordering::Relaxed);
+    }
+
+    /// Whether meters are shown.
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Thins level events to one per source per [`LEVEL_EVERY`], keeping the loudest, drops a level
+/// that would leave an already empty meter empty (silence, pauses between answers), and drops
+/// every level while no meter is shown, so the window is not woken for nothing; every other event
+/// passes unchanged.
 #[derive(Debug, Default)]
 pub struct LevelThrottle {
     sources: Vec<SourceLevel>,
+    shown: MetersShown,
 }
 
 /// One source's throttle state.
@@ -64,6 +92,14 @@ impl Default for SourceLevel {
 }
 
 impl LevelThrottle {
+    /// A throttle that sends levels only while `shown` says meters are shown.
+    pub fn new(shown: MetersShown) -> Self {
+        LevelThrottle {
+            sources: Vec::new(),
+            shown,
+        }
+    }
+
     /// The event to send for `event` arriving at `now`, or `None` while a level is held back.
     pub fn pass(&mut self, event: RecorderEvent, now: Instant) -> Option<RecorderEvent> {
         let RecorderEvent::Audio {
@@ -81,6 +117,12 @@ impl LevelThrottle {
             self.sources.resize(source + 1, SourceLevel::default());
         }
         let state = &mut self.sources[source];
+        if !self.shown.get() {
+            // What was held is stale by the time a meter shows again.
+            state.rms = f32::NEG_INFINITY;
+            state.peak = f32::NEG_INFINITY;
+            return None;
+        }
         state.rms = state.rms.max(rms_dbfs);
         state.peak = state.peak.max(peak_dbfs);
         if state
@@ -220,6 +262,35 @@ mod tests {
         assert_eq!(
             peak(throttle.pass(level(1, -120.0), at(400))),
             Some((1, -120.0))
+        );
+    }
+
+    #[test]
+    fn no_level_is_sent_while_no_meter_is_shown() {
+        let shown = MetersShown::default();
+        let mut throttle = LevelThrottle::new(shown.clone());
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        assert_eq!(
+            peak(throttle.pass(level(0, -30.0), at(0))),
+            Some((0, -30.0))
+        );
+        // A loud level is held for its turn, then the meters go out of sight.
+        assert_eq!(peak(throttle.pass(level(0, -5.0), at(50))), None);
+        shown.set(false);
+        assert_eq!(peak(throttle.pass(level(0, -20.0), at(100))), None);
+        assert_eq!(peak(throttle.pass(level(0, -20.0), at(5_000))), None);
+        let partial = RecorderEvent::Partial {
+            source: "microphone".into(),
+            item_id: "item_1".into(),
+            text: "1 3".into(),
+        };
+        assert!(throttle.pass(partial, at(5_000)).is_some());
+        // Shown again: the next level goes, and not the loud one held before.
+        shown.set(true);
+        assert_eq!(
+            peak(throttle.pass(level(0, -40.0), at(5_010))),
+            Some((0, -40.0))
         );
     }
 

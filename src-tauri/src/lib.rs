@@ -175,7 +175,7 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, shell: state::Shell) -> tau
         .setup(move |app| {
             specta.mount_events(app);
             let handle = app.handle().clone();
-            let mut levels = events::LevelThrottle::default();
+            let mut levels = events::LevelThrottle::new(shell.meters.clone());
             events::forward(handle.clone(), shell.studio.subscribe(), move |event| {
                 levels
                     .pass(event, std::time::Instant::now())

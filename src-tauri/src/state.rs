@@ -37,6 +37,8 @@ pub struct Shell {
     shortcuts_claimed: std::sync::atomic::AtomicBool,
     /// The last `hark://` link opened, until the window takes it.
     link: Mutex<Option<OpenedLink>>,
+    /// Whether the window shows level meters (levels are sent only then).
+    pub meters: crate::events::MetersShown,
 }
 
 /// The log file's name in [`Shell::log_dir`] (`hark.log`).
@@ -136,6 +138,7 @@ impl Shell {
             shortcuts: Mutex::default(),
             shortcuts_claimed: Default::default(),
             link: Mutex::default(),
+            meters: Default::default(),
             studio: Studio::new(Recorder::open(config)?, cloud),
             config_file,
             config_error,

@@ -49,6 +49,8 @@ export const commands = {
 	recordingStatus: () => typedError<Active | null, UiError>(__TAURI_INVOKE("recording_status")),
 	/**  Pauses (`true`) or resumes (`false`). */
 	pauseRecording: (paused: boolean) => typedError<Active, UiError>(__TAURI_INVOKE("pause_recording", { paused })),
+	/**  Whether the window shows level meters (the record screen, visible): levels are sent only then. */
+	showLevels: (shown: boolean) => __TAURI_INVOKE<void>("show_levels", { shown }),
 	/**  A bookmark or note at the current position. */
 	addNote: (kind: NoteKind, body: string) => typedError<Note, UiError>(__TAURI_INVOKE("add_note", { kind, body })),
 	/**  Stops recording; returns once the last transcripts are stored. */

@@ -23,6 +23,21 @@ function Meter({ label, source }: { label: string; source: number }) {
   );
 }
 
+/** Tells the app whether the meters are in sight (this screen, in a window the user can see), so
+ * that levels reach the page only then: each one costs it a script, a style change and a repaint. */
+function useMetersShown(): void {
+  useEffect(() => {
+    const tell = (shown: boolean) => commands.showLevels(shown).catch((err) => console.warn("show_levels", err));
+    const onVisibility = () => tell(document.visibilityState === "visible");
+    onVisibility();
+    document.addEventListener("visibilitychange", onVisibility);
+    return () => {
+      document.removeEventListener("visibilitychange", onVisibility);
+      tell(false);
+    };
+  }, []);
+}
+
 /** The time recorded, in a component of its own so its ticks redraw only the clock. */
 function Timer() {
   const elapsed = useElapsed();
@@ -80,6 +95,7 @@ export function Record() {
   const [busy, setBusy] = useState<"starting" | "stopping" | null>(null);
   const [note, setNote] = useState("");
   const recording = active.value;
+  useMetersShown();
 
   useEffect(() => {
     call(commands.listDevices()).then(

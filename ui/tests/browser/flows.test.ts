@@ -112,6 +112,27 @@ describe("the record flow", () => {
     await page.screenshot({ path: join(shots, "recording.png") });
   });
 
+  it("asks for levels only while its meters are in sight", async () => {
+    const lastShown = async () => ((await calls("show_levels")) as { shown: boolean }[]).at(-1)?.shown;
+    const setVisibility = (state: "visible" | "hidden") =>
+      page.evaluate((s) => {
+        Object.defineProperty(document, "visibilityState", { value: s, configurable: true });
+        document.dispatchEvent(new Event("visibilitychange"));
+      }, state);
+    await page.click("#use-local-only");
+    await expect.poll(lastShown).toBe(true);
+    // The window minimised, hidden to the tray, or (on macOS) covered.
+    await setVisibility("hidden");
+    await expect.poll(lastShown).toBe(false);
+    await setVisibility("visible");
+    await expect.poll(lastShown).toBe(true);
+    // Another screen has no meters.
+    await page.click("#nav-library");
+    await expect.poll(lastShown).toBe(false);
+    await page.click("#nav-record");
+    await expect.poll(lastShown).toBe(true);
+  });
+
   it("shows warnings as banners and clears them when they stop holding", async () => {
     await startRecording("Warnings");
     await emit({ type: "audio", event: { type: "warning", source: 0, warning: { kind: "silence", seconds: 10 } } });

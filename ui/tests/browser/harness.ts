@@ -133,6 +133,8 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
       consent = { by: null, at_ms: request.consent_confirmed_at_ms };
       return active;
     }
+    case "show_levels":
+      return null;
     case "pause_recording":
       if (!active) throw { kind: "invalid", message: "nothing is being recorded: press Record first" };
       active = { ...active, paused: args.paused as boolean };
