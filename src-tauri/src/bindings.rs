@@ -5,7 +5,7 @@ use tauri::Runtime;
 use tauri_specta::{collect_commands, collect_events};
 
 use crate::commands::*;
-use crate::events::{CloseRequested, RecordingEvent, SyncStatusEvent};
+use crate::events::{CloseRequested, LevelsEvent, RecordingEvent, SyncStatusEvent};
 use crate::links::LinkOpened;
 use crate::shortcuts::{ShortcutUsed, ShortcutsReady};
 use crate::updates::UpdateProgress;
@@ -58,6 +58,7 @@ pub fn builder<R: Runtime>() -> tauri_specta::Builder<R> {
         ])
         .events(collect_events![
             RecordingEvent,
+            LevelsEvent,
             SyncStatusEvent,
             CloseRequested,
             ShortcutUsed,

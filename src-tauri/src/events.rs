@@ -1,8 +1,9 @@
-//! Typed events to the window: every recorder event (levels, connection state, partial and
-//! final segments, warnings) as `RecordingEvent`, every sync status change as `SyncStatusEvent`,
-//! and `CloseRequested` when the window is closed while recording. Levels are thinned to ten
-//! per second per source (the loudest of each tenth of a second), which is all a meter shows,
-//! silence after an emptied meter is not sent at all, and nothing is sent while no meter is shown.
+//! Typed events to the window: every recorder event but levels (connection state, partial and
+//! final segments, warnings) as `RecordingEvent`, levels as `LevelsEvent`, every sync status
+//! change as `SyncStatusEvent`, and `CloseRequested` when the window is closed while recording.
+//! Levels go ten times a second with every source in one event (the loudest of each tenth of a
+//! second), which is all a meter shows; silence after an emptied meter is not sent at all, and
+//! nothing is sent while no meter is shown.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +17,7 @@ use tauri::{AppHandle, Runtime};
 use tauri_specta::Event;
 use tokio::sync::broadcast;
 
-/// Something happened in the current recording.
+/// Something happened in the current recording (levels come as [`LevelsEvent`]).
 #[derive(Debug, Clone, Serialize, specta::Type, tauri_specta::Event)]
 pub struct RecordingEvent(pub RecorderEvent);
 
@@ -28,7 +29,7 @@ pub struct SyncStatusEvent(pub SyncEvent);
 #[derive(Debug, Clone, Serialize, specta::Type, tauri_specta::Event)]
 pub struct CloseRequested;
 
-/// How often a source's level reaches the window.
+/// How often levels reach the window.
 pub const LEVEL_EVERY: Duration = Duration::from_millis(100);
 
 /// The meter's floor: at or below this peak it shows empty (`meterFill` in `ui/src/format.ts`).
@@ -58,93 +59,102 @@ impl MetersShown {
     }
 }
 
-/// Thins level events to one per source per [`LEVEL_EVERY`], keeping the loudest, drops a level
-/// that would leave an already empty meter empty (silence, pauses between answers), and drops
-/// every level while no meter is shown, so the window is not woken for nothing; every other event
-/// passes unchanged.
+/// The meters' levels, every source in one event (one script for the page to run, not one per
+/// source): the loudest peak per source index since the last (dBFS), `null` where a meter stays
+/// as it is.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type, tauri_specta::Event)]
+pub struct LevelsEvent {
+    pub peaks_dbfs: Vec<Option<f32>>,
+}
+
+/// Turns the recorder's level events into [`LevelsEvent`]s: at most one per [`LEVEL_EVERY`] with
+/// every source's loudest peak since the last, leaving out a meter that would stay empty (silence,
+/// pauses between answers), and none at all while no meter is shown, so the window is not woken
+/// for nothing. Every other event is [`RecordingEvent`]'s.
 #[derive(Debug, Default)]
 pub struct LevelThrottle {
     sources: Vec<SourceLevel>,
+    /// When levels were last due (sent, or left out as unchanged).
+    due_at: Option<Instant>,
     shown: MetersShown,
 }
 
 /// One source's throttle state.
 #[derive(Debug, Clone, Copy)]
 struct SourceLevel {
-    /// When a level was last due (sent, or dropped as unchanged).
-    due_at: Option<Instant>,
-    /// The loudest (rms, peak) since then.
-    rms: f32,
-    peak: f32,
-    /// Whether the meter shows empty: the last level sent was at or below the floor.
+    /// The loudest peak since levels were last due; `None` if none came.
+    peak: Option<f32>,
+    /// Whether the meter shows empty: the last peak sent was at or below the floor.
     empty: bool,
-}
-
-impl Default for SourceLevel {
-    fn default() -> Self {
-        SourceLevel {
-            due_at: None,
-            rms: f32::NEG_INFINITY,
-            peak: f32::NEG_INFINITY,
-            empty: false,
-        }
-    }
 }
 
 impl LevelThrottle {
     /// A throttle that sends levels only while `shown` says meters are shown.
     pub fn new(shown: MetersShown) -> Self {
         LevelThrottle {
-            sources: Vec::new(),
             shown,
+            ..LevelThrottle::default()
         }
     }
 
-    /// The event to send for `event` arriving at `now`, or `None` while a level is held back.
-    pub fn pass(&mut self, event: RecorderEvent, now: Instant) -> Option<RecorderEvent> {
+    /// The levels to send for `event` arriving at `now`, or `None` while they are held back (and
+    /// for every event that is not a level).
+    pub fn pass(&mut self, event: &RecorderEvent, now: Instant) -> Option<LevelsEvent> {
         let RecorderEvent::Audio {
-            event:
-                AudioEvent::Level {
-                    source,
-                    rms_dbfs,
-                    peak_dbfs,
-                },
-        } = event
+            event: AudioEvent::Level {
+                source, peak_dbfs, ..
+            },
+        } = *event
         else {
-            return Some(event);
+            return None;
         };
         if self.sources.len() <= source {
-            self.sources.resize(source + 1, SourceLevel::default());
+            let unseen = SourceLevel {
+                peak: None,
+                empty: false,
+            };
+            self.sources.resize(source + 1, unseen);
         }
-        let state = &mut self.sources[source];
         if !self.shown.get() {
             // What was held is stale by the time a meter shows again.
-            state.rms = f32::NEG_INFINITY;
-            state.peak = f32::NEG_INFINITY;
+            self.sources.iter_mut().for_each(|state| state.peak = None);
             return None;
         }
-        state.rms = state.rms.max(rms_dbfs);
-        state.peak = state.peak.max(peak_dbfs);
-        if state
+        let state = &mut self.sources[source];
+        state.peak = Some(state.peak.map_or(peak_dbfs, |held| held.max(peak_dbfs)));
+        if self
             .due_at
             .is_some_and(|at| now.duration_since(at) < LEVEL_EVERY)
         {
             return None;
         }
-        let level = AudioEvent::Level {
-            source,
-            rms_dbfs: state.rms,
-            peak_dbfs: state.peak,
-        };
-        let empty = state.peak <= METER_FLOOR_DBFS;
-        let unchanged = empty && state.empty;
-        *state = SourceLevel {
-            due_at: Some(now),
-            empty,
-            ..SourceLevel::default()
-        };
-        (!unchanged).then_some(RecorderEvent::Audio { event: level })
+        self.due_at = Some(now);
+        let peaks_dbfs: Vec<Option<f32>> = self
+            .sources
+            .iter_mut()
+            .map(|state| {
+                let peak = state.peak.take()?;
+                let empty = peak <= METER_FLOOR_DBFS;
+                let unchanged = empty && state.empty;
+                state.empty = empty;
+                (!unchanged).then_some(peak)
+            })
+            .collect();
+        peaks_dbfs
+            .iter()
+            .any(Option::is_some)
+            .then_some(LevelsEvent { peaks_dbfs })
     }
+}
+
+/// Whether `event` is a level, which reaches the window as a [`LevelsEvent`] instead.
+pub fn is_level(event: &RecorderEvent) -> bool {
+    matches!(
+        event,
+        RecorderEvent::Audio {
+            event: AudioEvent::Level { .. }
+        }
+    )
 }
 
 /// Forwards what `events` carries to the window, as `wrap` turns it into an event (or drops it),
@@ -191,48 +201,37 @@ mod tests {
         }
     }
 
-    fn peak(event: Option<RecorderEvent>) -> Option<(usize, f32)> {
-        match event? {
-            RecorderEvent::Audio {
-                event:
-                    AudioEvent::Level {
-                        source, peak_dbfs, ..
-                    },
-            } => Some((source, peak_dbfs)),
-            other => panic!("not a level: {other:?}"),
-        }
+    fn peaks(event: Option<LevelsEvent>) -> Option<Vec<Option<f32>>> {
+        event.map(|levels| levels.peaks_dbfs)
     }
 
     #[test]
-    fn levels_are_thinned_per_source_keeping_the_loudest() {
+    fn levels_go_ten_times_a_second_all_sources_at_once_keeping_the_loudest() {
         let mut throttle = LevelThrottle::default();
         let t0 = Instant::now();
         let at = |ms| t0 + Duration::from_millis(ms);
-        // The first level of each source goes at once.
+        // The first level goes at once.
         assert_eq!(
-            peak(throttle.pass(level(0, -30.0), at(0))),
-            Some((0, -30.0))
+            peaks(throttle.pass(&level(0, -30.0), at(0))),
+            Some(vec![Some(-30.0)])
+        );
+        // Within 100 ms levels are held, the loudest per source.
+        assert_eq!(peaks(throttle.pass(&level(1, -50.0), at(10))), None);
+        assert_eq!(peaks(throttle.pass(&level(0, -10.0), at(50))), None);
+        assert_eq!(peaks(throttle.pass(&level(1, -40.0), at(60))), None);
+        assert_eq!(
+            peaks(throttle.pass(&level(0, -60.0), at(100))),
+            Some(vec![Some(-10.0), Some(-40.0)])
+        );
+        // Sending reset what was held; a source with no level since stays as it is.
+        assert_eq!(peaks(throttle.pass(&level(0, -70.0), at(150))), None);
+        assert_eq!(
+            peaks(throttle.pass(&level(0, -65.0), at(200))),
+            Some(vec![Some(-65.0), None])
         );
         assert_eq!(
-            peak(throttle.pass(level(1, -50.0), at(10))),
-            Some((1, -50.0))
-        );
-        // Within 100 ms they are held, and the loudest is sent when the time is up.
-        assert_eq!(peak(throttle.pass(level(0, -10.0), at(50))), None);
-        assert_eq!(peak(throttle.pass(level(1, -40.0), at(60))), None);
-        assert_eq!(
-            peak(throttle.pass(level(0, -60.0), at(100))),
-            Some((0, -10.0))
-        );
-        // The held maximum was reset by sending it.
-        assert_eq!(peak(throttle.pass(level(0, -70.0), at(150))), None);
-        assert_eq!(
-            peak(throttle.pass(level(0, -65.0), at(200))),
-            Some((0, -65.0))
-        );
-        assert_eq!(
-            peak(throttle.pass(level(1, -45.0), at(110))),
-            Some((1, -40.0))
+            peaks(throttle.pass(&level(1, -45.0), at(300))),
+            Some(vec![None, Some(-45.0)])
         );
     }
 
@@ -242,26 +241,33 @@ mod tests {
         let t0 = Instant::now();
         let at = |ms| t0 + Duration::from_millis(ms);
         assert_eq!(
-            peak(throttle.pass(level(0, -20.0), at(0))),
-            Some((0, -20.0))
+            peaks(throttle.pass(&level(0, -20.0), at(0))),
+            Some(vec![Some(-20.0)])
         );
         // The level that empties the meter goes; more silence after it does not.
         assert_eq!(
-            peak(throttle.pass(level(0, -90.0), at(100))),
-            Some((0, -90.0))
+            peaks(throttle.pass(&level(0, -90.0), at(100))),
+            Some(vec![Some(-90.0)])
         );
-        assert_eq!(peak(throttle.pass(level(0, -120.0), at(200))), None);
-        assert_eq!(peak(throttle.pass(level(0, -60.0), at(300))), None);
-        // Dropping a silent level still counts as its turn: sound 50 ms later waits for its own.
-        assert_eq!(peak(throttle.pass(level(0, -30.0), at(350))), None);
+        assert_eq!(peaks(throttle.pass(&level(0, -120.0), at(200))), None);
+        assert_eq!(peaks(throttle.pass(&level(0, -60.0), at(300))), None);
+        // Leaving out silence still counts as the turn: sound 50 ms later waits for its own.
+        assert_eq!(peaks(throttle.pass(&level(0, -30.0), at(350))), None);
         assert_eq!(
-            peak(throttle.pass(level(0, -100.0), at(400))),
-            Some((0, -30.0))
+            peaks(throttle.pass(&level(0, -100.0), at(400))),
+            Some(vec![Some(-30.0)])
         );
-        // Another source's meter is its own: its first silent level is sent.
+        // Another source's meter is its own: its first silent level is sent, the silent one's
+        // next is not.
+        assert_eq!(peaks(throttle.pass(&level(0, -120.0), at(450))), None);
         assert_eq!(
-            peak(throttle.pass(level(1, -120.0), at(400))),
-            Some((1, -120.0))
+            peaks(throttle.pass(&level(1, -120.0), at(500))),
+            Some(vec![Some(-120.0), Some(-120.0)])
+        );
+        assert_eq!(peaks(throttle.pass(&level(0, -120.0), at(550))), None);
+        assert_eq!(
+            peaks(throttle.pass(&level(1, -20.0), at(600))),
+            Some(vec![None, Some(-20.0)])
         );
     }
 
@@ -272,42 +278,32 @@ mod tests {
         let t0 = Instant::now();
         let at = |ms| t0 + Duration::from_millis(ms);
         assert_eq!(
-            peak(throttle.pass(level(0, -30.0), at(0))),
-            Some((0, -30.0))
+            peaks(throttle.pass(&level(0, -30.0), at(0))),
+            Some(vec![Some(-30.0)])
         );
         // A loud level is held for its turn, then the meters go out of sight.
-        assert_eq!(peak(throttle.pass(level(0, -5.0), at(50))), None);
+        assert_eq!(peaks(throttle.pass(&level(0, -5.0), at(50))), None);
         shown.set(false);
-        assert_eq!(peak(throttle.pass(level(0, -20.0), at(100))), None);
-        assert_eq!(peak(throttle.pass(level(0, -20.0), at(5_000))), None);
+        assert_eq!(peaks(throttle.pass(&level(0, -20.0), at(100))), None);
+        assert_eq!(peaks(throttle.pass(&level(0, -20.0), at(5_000))), None);
+        // Shown again: the next level goes, and not the loud one held before.
+        shown.set(true);
+        assert_eq!(
+            peaks(throttle.pass(&level(0, -40.0), at(5_010))),
+            Some(vec![Some(-40.0)])
+        );
+    }
+
+    #[test]
+    fn every_other_event_is_left_to_recording_event() {
+        let mut throttle = LevelThrottle::default();
         let partial = RecorderEvent::Partial {
             source: "microphone".into(),
             item_id: "item_1".into(),
             text: "1 3".into(),
         };
-        assert!(throttle.pass(partial, at(5_000)).is_some());
-        // Shown again: the next level goes, and not the loud one held before.
-        shown.set(true);
-        assert_eq!(
-            peak(throttle.pass(level(0, -40.0), at(5_010))),
-            Some((0, -40.0))
-        );
-    }
-
-    #[test]
-    fn everything_else_passes_unchanged() {
-        let mut throttle = LevelThrottle::default();
-        let now = Instant::now();
-        for _ in 0..3 {
-            let event = RecorderEvent::Partial {
-                source: "microphone".into(),
-                item_id: "item_1".into(),
-                text: "1 3".into(),
-            };
-            assert!(matches!(
-                throttle.pass(event, now),
-                Some(RecorderEvent::Partial { text, .. }) if text == "1 3"
-            ));
-        }
+        assert_eq!(throttle.pass(&partial, Instant::now()), None);
+        assert!(!is_level(&partial));
+        assert!(is_level(&level(0, -3.0)));
     }
 }

@@ -175,11 +175,12 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, shell: state::Shell) -> tau
         .setup(move |app| {
             specta.mount_events(app);
             let handle = app.handle().clone();
+            events::forward(handle.clone(), shell.studio.subscribe(), |event| {
+                (!events::is_level(&event)).then_some(events::RecordingEvent(event))
+            });
             let mut levels = events::LevelThrottle::new(shell.meters.clone());
             events::forward(handle.clone(), shell.studio.subscribe(), move |event| {
-                levels
-                    .pass(event, std::time::Instant::now())
-                    .map(events::RecordingEvent)
+                levels.pass(&event, std::time::Instant::now())
             });
             if let Some(cloud) = shell.studio.cloud().cloned() {
                 events::forward(handle.clone(), cloud.sync.subscribe(), |event| {

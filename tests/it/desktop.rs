@@ -436,6 +436,24 @@ async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
             mic
         });
 
+        // The microphone's meter moves with the sound: levels reach the page.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let fill = app
+                .client
+                .execute(
+                    "return Number(document.querySelector(\"[aria-label='Microphone level']\").getAttribute('aria-valuenow'))",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            if fill.as_f64().is_some_and(|fill| fill > 0.0) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the microphone's meter never moved");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
         // The exact transcript appears live, in order.
         let expected = script.expected_transcripts().to_vec();
         let shown = app

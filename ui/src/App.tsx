@@ -2,7 +2,7 @@
 // subscribes to recorder events once.
 import { useEffect } from "preact/hooks";
 import { call, commands, events, messageOf } from "./api";
-import { account, active, info, onRecorderEvent, onShortcut, onSyncEvent, route, toast, update, UPDATE_CHECK_AFTER_MS, UPDATE_CHECK_EVERY_MS } from "./state";
+import { account, active, info, onLevels, onRecorderEvent, onShortcut, onSyncEvent, route, toast, update, UPDATE_CHECK_AFTER_MS, UPDATE_CHECK_EVERY_MS } from "./state";
 import { AccountView } from "./views/AccountView";
 import { Settings } from "./views/Settings";
 import { CloseGuard } from "./views/CloseGuard";
@@ -16,6 +16,7 @@ export function App() {
   useEffect(() => {
     const unlisten: (() => void)[] = [];
     events.recordingEvent.listen((e) => onRecorderEvent(e.payload)).then((stop) => unlisten.push(stop));
+    events.levelsEvent.listen((e) => onLevels(e.payload)).then((stop) => unlisten.push(stop));
     events.syncStatusEvent.listen((e) => onSyncEvent(e.payload)).then((stop) => unlisten.push(stop));
     events.shortcutUsed.listen((e) => onShortcut(e.payload)).then((stop) => unlisten.push(stop));
     // Grabbed just after the window opens: Settings lists them without a jump when it opens.

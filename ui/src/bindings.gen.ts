@@ -106,6 +106,7 @@ export const commands = {
 /** Events */
 export const events = {
 	closeRequested: makeEvent<CloseRequested, CloseRequested>("close-requested"),
+	levelsEvent: makeEvent<LevelsEvent, LevelsEvent>("levels-event"),
 	linkOpened: makeEvent<LinkOpened, LinkOpened>("link-opened"),
 	recordingEvent: makeEvent<RecordingEvent, RecordingEvent>("recording-event"),
 	shortcutUsed: makeEvent<ShortcutUsed, ShortcutUsed>("shortcut-used"),
@@ -327,6 +328,15 @@ export type Interview = {
 	in_cloud: boolean,
 };
 
+/**
+ *  The meters' levels, every source in one event (one script for the page to run, not one per
+ *  source): the loudest peak per source index since the last (dBFS), `null` where a meter stays
+ *  as it is.
+ */
+export type LevelsEvent = {
+	peaks_dbfs: (number | null)[],
+};
+
 /**  What a link asks for. */
 export type Link = 
 /**  Connect to an organisation's project. */
@@ -476,7 +486,7 @@ source: string | null;
 /**  What and what to do. */
 message: string };
 
-/**  Something happened in the current recording. */
+/**  Something happened in the current recording (levels come as [`LevelsEvent`]). */
 export type RecordingEvent = RecorderEvent;
 
 /**  A full-text search hit. */

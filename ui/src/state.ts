@@ -1,6 +1,6 @@
 // The UI's state as signals, and the one place recorder events change it.
 import { effect, signal } from "@preact/signals";
-import type { AccountStatus, Active, AppInfo, RecorderEvent, ShortcutUsed, SyncEvent, UpdateCheck, Warning } from "./bindings.gen";
+import type { AccountStatus, Active, AppInfo, LevelsEvent, RecorderEvent, ShortcutUsed, SyncEvent, UpdateCheck, Warning } from "./bindings.gen";
 import { clock } from "./format";
 import { applyEvent, emptyTranscript, type Transcript } from "./transcript";
 
@@ -104,18 +104,23 @@ export function onShortcut(used: ShortcutUsed): void {
   }
 }
 
-/** Applies one recorder event to the state. */
+/** Applies the meters' levels: each source's new peak, where it has one. */
+export function onLevels(event: LevelsEvent): void {
+  const next = [...levels.value];
+  event.peaks_dbfs.forEach((peak, source) => {
+    if (peak !== null) next[source] = peak;
+  });
+  levels.value = next;
+}
+
+/** Applies one recorder event to the state (levels come as a `LevelsEvent`). */
 export function onRecorderEvent(event: RecorderEvent): void {
   transcript.value = applyEvent(transcript.value, event);
   switch (event.type) {
     case "audio": {
       const audio = event.event;
       const name = SOURCE_NAMES[audio.source] ?? `Source ${audio.source + 1}`;
-      if (audio.type === "level") {
-        const next = [...levels.value];
-        next[audio.source] = audio.peak_dbfs ?? -120;
-        levels.value = next;
-      } else if (audio.type === "warning") {
+      if (audio.type === "warning") {
         setBanner({ key: `audio:${audio.source}:${audio.warning.kind}`, tone: "warning", message: warningText(name, audio.warning) });
       } else if (audio.type === "cleared") {
         clearBanner(`audio:${audio.source}:${audio.warning}`);

@@ -91,10 +91,13 @@ describe("the record flow", () => {
     });
 
     await emit({ type: "connection", source: "microphone", state: "connected" });
-    await emit({ type: "audio", event: { type: "level", source: 0, rms_dbfs: -30, peak_dbfs: -12 } });
+    await page.evaluate(() => window.harness.levels({ peaks_dbfs: [-12, null] }));
     await emit({ type: "partial", source: "microphone", item_id: "item_a", text: "one two" });
     const partial = page.locator(".line.partial");
     await expect.poll(() => partial.textContent()).toContain("one two");
+    expect(Number(await page.getAttribute("[aria-label='Microphone level']", "aria-valuenow"))).toBe(80);
+    // A source without a new peak keeps its meter as it is.
+    await page.evaluate(() => window.harness.levels({ peaks_dbfs: [null, -30] }));
     expect(Number(await page.getAttribute("[aria-label='Microphone level']", "aria-valuenow"))).toBe(80);
 
     await emit({ type: "final", source: "microphone", segment: segment("a", 1_200, "one two three") });

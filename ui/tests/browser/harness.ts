@@ -3,7 +3,7 @@
 // the calls the UI made. Only the flow tests load this page.
 import { emit } from "@tauri-apps/api/event";
 import { mockIPC, mockWindows } from "@tauri-apps/api/mocks";
-import type { AccountStatus, Active, AppInfo, Consent, DeviceInfo, OpenedLink, PlaybackStatus, Preferences, RecorderEvent, Segment, SessionDetail, SessionSummary, ShortcutUsed, SyncEvent } from "../../src/bindings.gen";
+import type { AccountStatus, Active, AppInfo, Consent, DeviceInfo, LevelsEvent, OpenedLink, PlaybackStatus, Preferences, RecorderEvent, Segment, SessionDetail, SessionSummary, ShortcutUsed, SyncEvent } from "../../src/bindings.gen";
 
 interface Call {
   cmd: string;
@@ -285,6 +285,8 @@ declare global {
       calls: Call[];
       /** Sends a recorder event as the shell would. */
       emit(event: RecorderEvent): Promise<void>;
+      /** Sends the meters' levels as the shell would. */
+      levels(event: LevelsEvent): Promise<void>;
       /** Sends a sync status change as the shell would. */
       sync(event: SyncEvent): Promise<void>;
       /** A global shortcut, as the shell reports it. */
@@ -312,6 +314,9 @@ window.harness = {
   async emit(event) {
     if (event.type === "final") segments.push(event.segment);
     await emit("recording-event", event);
+  },
+  async levels(event) {
+    await emit("levels-event", event);
   },
   async sync(event) {
     await emit("sync-status-event", event);
