@@ -205,11 +205,16 @@ mod tests {
         event.map(|levels| levels.peaks_dbfs)
     }
 
+    /// A test clock: the instant `ms` milliseconds after it was made.
+    fn clock() -> impl Fn(u64) -> Instant {
+        let t0 = Instant::now();
+        move |ms| t0 + Duration::from_millis(ms)
+    }
+
     #[test]
     fn levels_go_ten_times_a_second_all_sources_at_once_keeping_the_loudest() {
         let mut throttle = LevelThrottle::default();
-        let t0 = Instant::now();
-        let at = |ms| t0 + Duration::from_millis(ms);
+        let at = clock();
         // The first level goes at once.
         assert_eq!(
             peaks(throttle.pass(&level(0, -30.0), at(0))),
@@ -238,8 +243,7 @@ mod tests {
     #[test]
     fn an_empty_meter_is_not_sent_again_until_there_is_sound() {
         let mut throttle = LevelThrottle::default();
-        let t0 = Instant::now();
-        let at = |ms| t0 + Duration::from_millis(ms);
+        let at = clock();
         assert_eq!(
             peaks(throttle.pass(&level(0, -20.0), at(0))),
             Some(vec![Some(-20.0)])
@@ -275,8 +279,7 @@ mod tests {
     fn no_level_is_sent_while_no_meter_is_shown() {
         let shown = MetersShown::default();
         let mut throttle = LevelThrottle::new(shown.clone());
-        let t0 = Instant::now();
-        let at = |ms| t0 + Duration::from_millis(ms);
+        let at = clock();
         assert_eq!(
             peaks(throttle.pass(&level(0, -30.0), at(0))),
             Some(vec![Some(-30.0)])

@@ -9,10 +9,13 @@ fn app_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
 
-fn bundle() -> serde_json::Value {
+fn config() -> serde_json::Value {
     let config = std::fs::read_to_string(app_dir().join("tauri.conf.json")).unwrap();
-    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
-    config["bundle"].clone()
+    serde_json::from_str(&config).unwrap()
+}
+
+fn bundle() -> serde_json::Value {
+    config()["bundle"].clone()
 }
 
 /// The one icon in `bundle.icon` whose name ends with `extension`, read.
@@ -107,8 +110,7 @@ fn the_signed_macos_app_may_use_the_microphone() {
 
 #[test]
 fn the_identifier_does_not_look_like_an_app_bundle() {
-    let config = std::fs::read_to_string(app_dir().join("tauri.conf.json")).unwrap();
-    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    let config = config();
     let identifier = config["identifier"].as_str().unwrap();
     // macOS names Hark's folders after it (`~/Library/Application Support/<identifier>`), and
     // Finder shows a folder ending in `.app` as a (broken) application.
