@@ -100,7 +100,7 @@ export function App() {
         {current.name === "library" && <Library />}
         {current.name === "account" && <AccountView />}
         {current.name === "settings" && <Settings />}
-        {current.name === "session" && <SessionView id={current.id} />}
+        {current.name === "session" && <SessionView id={current.id} found={current.segment} />}
       </main>
       <CloseGuard />
       <LinkDialog />

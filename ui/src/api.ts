@@ -1,6 +1,7 @@
 // The one door to Rust: the generated commands, unwrapped so a failed command throws an error
 // carrying the UI error's kind and message.
 import { commands, events, type UiError } from "./bindings.gen";
+import { sentence } from "./format";
 
 /** What every generated command resolves to. */
 type Result<T, E> = { status: "ok"; data: T } | { status: "error"; error: E };
@@ -22,9 +23,12 @@ export async function call<T>(pending: Promise<Result<T, UiError>>): Promise<T> 
   throw new CommandError(result.error);
 }
 
-/** What to tell the user about any thrown value. */
+/** What to tell the user about any thrown value, as a sentence of its own. */
 export function messageOf(err: unknown): string {
-  if (err instanceof CommandError) return err.message;
-  if (err instanceof Error) return err.message;
-  return String(err);
+  return sentence(reasonOf(err));
+}
+
+/** The same, as Rust wrote it, to follow a colon: `Cannot copy: ${reasonOf(err)}`. */
+export function reasonOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -16,6 +16,17 @@ export function clock(ms: number | null): string {
   return `${mm}:${ss}`;
 }
 
+/** `1 segment`, `2 segments`: a count with its noun, singular for one. */
+export function counted(n: number, noun: string): string {
+  return `${n} ${n === 1 ? noun : `${noun}s`}`;
+}
+
+/** A message as a sentence: Rust's errors start in lower case, as Rust's errors do, and the UI
+ * shows them on their own, where they should start with a capital. */
+export function sentence(message: string): string {
+  return message.charAt(0).toUpperCase() + message.slice(1);
+}
+
 /** A search snippet split into plain and matched parts (the store marks matches with `[` `]`). */
 export function snippetParts(snippet: string): { text: string; hit: boolean }[] {
   const parts: { text: string; hit: boolean }[] = [];

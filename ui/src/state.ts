@@ -1,10 +1,10 @@
 // The UI's state as signals, and the one place recorder events change it.
 import { effect, signal } from "@preact/signals";
 import type { AccountStatus, Active, AppInfo, LevelsEvent, RecorderEvent, ShortcutUsed, SyncEvent, UpdateCheck, Warning } from "./bindings.gen";
-import { clock } from "./format";
+import { clock, sentence } from "./format";
 import { applyEvent, emptyTranscript, type Transcript } from "./transcript";
 
-export type Route = { name: "first-run" } | { name: "record" } | { name: "library" } | { name: "account" } | { name: "settings"; focus?: "updates" } | { name: "session"; id: string };
+export type Route = { name: "first-run" } | { name: "record" } | { name: "library" } | { name: "account" } | { name: "settings"; focus?: "updates" } | { name: "session"; id: string; segment?: string };
 
 /** A banner above the record screen; `key` replaces an older banner about the same thing. */
 export interface Banner {
@@ -135,7 +135,7 @@ export function onRecorderEvent(event: RecorderEvent): void {
       if (event.state === "connected") clearBanner(`call:${event.source}`);
       break;
     case "warning":
-      setBanner({ key: `call:${event.source ?? "all"}`, tone: "warning", message: event.message });
+      setBanner({ key: `call:${event.source ?? "all"}`, tone: "warning", message: sentence(event.message) });
       break;
     case "paused":
       paused.value = event.paused;

@@ -2,7 +2,7 @@
 // saved and its last transcripts stored) and then close.
 import { getCurrentWindow } from "@tauri-apps/api/window";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { call, commands, events, messageOf } from "../api";
+import { call, commands, events, reasonOf } from "../api";
 import { active, toast } from "../state";
 
 export function CloseGuard() {
@@ -23,7 +23,7 @@ export function CloseGuard() {
       await getCurrentWindow().destroy();
     } catch (err) {
       dialog.current?.close();
-      toast.value = `The recording was not stopped: ${messageOf(err)}`;
+      toast.value = `The recording was not stopped: ${reasonOf(err)}`;
     } finally {
       setSaving(false);
     }

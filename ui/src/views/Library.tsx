@@ -53,7 +53,8 @@ export function Library() {
     return () => clearTimeout(timer);
   }, [query]);
 
-  const open = (id: string) => (route.value = { name: "session", id });
+  const open = (id: string, segment?: string) => (route.value = { name: "session", id, segment });
+  const byId = new Map((sessions ?? []).map((row) => [row.session.id, row]));
   const shown = (sessions ?? []).filter((row) => filter === "all" || row.sync_state === filter);
 
   return (
@@ -73,17 +74,28 @@ export function Library() {
       {hits !== null ? (
         <ul class="hits" aria-label="Search results" id="search-results">
           {hits.length === 0 && <li class="empty">Nothing matches “{query.trim()}”.</li>}
-          {hits.map((hit) => (
-            <li key={hit.segment_id}>
-              <button class="hit" onClick={() => open(hit.session_id)}>
-                <span class="title">{hit.job_title}</span>
-                <time>{clock(hit.start_ms)}</time>
-                <span class="snippet">
-                  {snippetParts(hit.snippet).map((part, i) => (part.hit ? <mark key={i}>{part.text}</mark> : <span key={i}>{part.text}</span>))}
-                </span>
-              </button>
-            </li>
-          ))}
+          {hits.map((hit) => {
+            const row = byId.get(hit.session_id);
+            return (
+              <li key={hit.segment_id}>
+                <button class="hit" onClick={() => open(hit.session_id, hit.segment_id)}>
+                  <span class="title">
+                    {hit.job_title}
+                    {row && (
+                      <span class="meta">
+                        {row.candidate_name ? `${row.candidate_name} · ` : ""}
+                        {when(row.session.started_at_ms)}
+                      </span>
+                    )}
+                  </span>
+                  <time>{clock(hit.start_ms)}</time>
+                  <span class="snippet">
+                    {snippetParts(hit.snippet).map((part, i) => (part.hit ? <mark key={i}>{part.text}</mark> : <span key={i}>{part.text}</span>))}
+                  </span>
+                </button>
+              </li>
+            );
+          })}
         </ul>
       ) : sessions === null ? (
         <p aria-busy="true">Loading…</p>

@@ -3,7 +3,7 @@
 import { useEffect, useState } from "preact/hooks";
 import type { DeviceChoice, DeviceInfo, Interview } from "../bindings.gen";
 import { call, commands, messageOf } from "../api";
-import { clock, meterFill } from "../format";
+import { clock, counted, meterFill } from "../format";
 import { account, active, banners, connection, info, levels, notify, paused, recordShortcut, resetRecording, route, toast } from "../state";
 import { TranscriptView } from "./TranscriptView";
 
@@ -147,7 +147,7 @@ export function Record() {
       const summary = await call(commands.stopRecording());
       active.value = null;
       setConsentAt(null);
-      notify(`Saved: ${clock((summary.seconds ?? 0) * 1000)} recorded, ${summary.segments} segments transcribed.`);
+      notify(`Saved: ${clock((summary.seconds ?? 0) * 1000)} recorded, ${counted(summary.segments, "segment")} transcribed.`);
       call(commands.listInterviews()).then(setInterviews, () => {});
     } catch (err) {
       toast.value = messageOf(err);

@@ -1,9 +1,8 @@
 // One session: its transcript and notes, and export in every format.
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { Format, PlaybackStatus, SessionDetail } from "../bindings.gen";
-import { speaker } from "../format";
-import { call, commands, messageOf } from "../api";
-import { clock, when } from "../format";
+import { call, commands, messageOf, reasonOf } from "../api";
+import { clock, counted, speaker, when } from "../format";
 import { notify, route, toast } from "../state";
 import { lineAt, lineOf } from "../transcript";
 import { useVirtualList } from "../virtual";
@@ -58,7 +57,7 @@ interface Placement {
 
 /** One transcript line, editable in place (Enter saves, Escape cancels); its time plays the
  * recording from there. */
-function EditableLine({ line, current, onSave, onSeek, at }: { line: ReturnType<typeof lineOf>; current: boolean; onSave: (text: string) => Promise<void>; onSeek: ((ms: number) => void) | null; at: Placement }) {
+function EditableLine({ line, current, found, onSave, onSeek, at }: { line: ReturnType<typeof lineOf>; current: boolean; found: boolean; onSave: (text: string) => Promise<void>; onSeek: ((ms: number) => void) | null; at: Placement }) {
   const [editing, setEditing] = useState(false);
   // The box keeps its own text until it is saved: the list redraws while it scrolls and
   // measures, and a redraw must never put back text the recruiter has changed.
@@ -73,7 +72,7 @@ function EditableLine({ line, current, onSave, onSeek, at }: { line: ReturnType<
   };
   return (
     <p
-      class={`line virtual${line.failed ? " failed" : ""}${current ? " current" : ""}`}
+      class={`line virtual${line.failed ? " failed" : ""}${current ? " current" : ""}${found ? " found" : ""}`}
       data-source={line.source}
       data-segment={line.key}
       aria-current={current ? "true" : undefined}
@@ -122,7 +121,8 @@ function EditableLine({ line, current, onSave, onSeek, at }: { line: ReturnType<
   );
 }
 
-export function SessionView({ id }: { id: string }) {
+/** A session; `found` is a segment to show first (a search hit), scrolled to and outlined. */
+export function SessionView({ id, found }: { id: string; found?: string }) {
   const [detail, setDetail] = useState<SessionDetail | null>(null);
   const [exported, setExported] = useState<{ format: Format; text: string } | null>(null);
   const [renaming, setRenaming] = useState<{ source: string; name: string } | null>(null);
@@ -146,6 +146,17 @@ export function SessionView({ id }: { id: string }) {
     const begins = box.getBoundingClientRect().top - page.getBoundingClientRect().top - page.clientTop + page.scrollTop;
     if (Math.abs(begins - margin) > 0.5) setMargin(begins);
   });
+
+  // A search hit: once the lines are in and the list knows where it begins, bring the hit's
+  // line into the middle of the view, once (later layout changes must not scroll back to it).
+  const shownFound = useRef<string | null>(null);
+  useEffect(() => {
+    if (!found || shownFound.current === found || margin === 0) return;
+    const index = lines.findIndex((line) => line.key === found);
+    if (index < 0) return;
+    shownFound.current = found;
+    list.scrollToIndex(index, { align: "center" });
+  }, [found, lines, margin]);
 
   const load = () => call(commands.sessionDetail(id)).then(setDetail, (err) => (toast.value = messageOf(err)));
   useEffect(() => {
@@ -244,7 +255,7 @@ export function SessionView({ id }: { id: string }) {
       await navigator.clipboard.writeText(exported.text);
       notify("Copied.");
     } catch (err) {
-      toast.value = `Cannot copy: ${messageOf(err)}`;
+      toast.value = `Cannot copy: ${reasonOf(err)}`;
     }
   };
 
@@ -260,7 +271,7 @@ export function SessionView({ id }: { id: string }) {
       <h1 id="session-title">{interview.job_title}</h1>
       <p class="meta">
         {interview.candidate_name ? `${interview.candidate_name} · ` : ""}
-        {when(session.started_at_ms)} · {clock((session.seconds_recorded ?? 0) * 1000)} · {detail.segments.length} segments
+        {when(session.started_at_ms)} · {clock((session.seconds_recorded ?? 0) * 1000)} · {counted(detail.segments.length, "segment")}
       </p>
       <p class="meta" id="consent-record">
         {session.consent
@@ -336,7 +347,12 @@ export function SessionView({ id }: { id: string }) {
               ) : (
                 <time>{clock(n.at_ms)}</time>
               )}{" "}
-              {n.kind === "bookmark" ? "🔖 Bookmark" : ""} {n.body}
+              {n.kind === "bookmark" && (
+                <span class="bookmark-mark">
+                  <BookmarkIcon /> Bookmark
+                </span>
+              )}{" "}
+              {n.body}
             </li>
           ))}
         </ul>
@@ -357,6 +373,7 @@ export function SessionView({ id }: { id: string }) {
                 key={`${line.key}:${line.text}`}
                 line={line}
                 current={heard?.key === line.key}
+                found={found === line.key}
                 onSave={(text) => editText(line.key, text)}
                 onSeek={playable ? play : null}
                 at={{ index: item.index, count: lines.length, top: item.start - margin, measure: list.measureElement }}
@@ -366,5 +383,14 @@ export function SessionView({ id }: { id: string }) {
         </div>
       </div>
     </section>
+  );
+}
+
+/** A bookmark's mark, drawn rather than an emoji: not every system has a font with one. */
+function BookmarkIcon() {
+  return (
+    <svg class="icon" viewBox="0 0 12 16" width="10" height="13" aria-hidden="true" focusable="false">
+      <path d="M1 1h10v14l-5-4-5 4z" fill="currentColor" />
+    </svg>
   );
 }

@@ -141,14 +141,14 @@ describe("the record flow", () => {
     await emit({ type: "audio", event: { type: "warning", source: 0, warning: { kind: "silence", seconds: 10 } } });
     await expect.poll(() => page.textContent(".banners")).toContain("No audio from the microphone for 10 s");
     await emit({ type: "warning", source: "microphone", message: "offline — recording continues, the transcript will catch up" });
-    await expect.poll(() => page.textContent(".banners")).toContain("offline");
+    await expect.poll(() => page.textContent(".banners")).toContain("Offline — recording continues");
     await emit({ type: "audio", event: { type: "switched", source: 0, from: "USB Mic", to: "Built-in Mic", reason: "fallback" } });
     await expect.poll(() => page.textContent(".banners")).toContain("USB Mic was unplugged, now recording from Built-in Mic");
     await page.screenshot({ path: join(shots, "warnings.png") });
     await emit({ type: "audio", event: { type: "cleared", source: 0, warning: "silence" } });
     await emit({ type: "connection", source: "microphone", state: "connected" });
     await expect.poll(() => page.textContent(".banners")).not.toContain("No audio");
-    expect(await page.textContent(".banners")).not.toContain("offline");
+    expect(await page.textContent(".banners")).not.toContain("Offline");
   });
 
   it("stops following when the reader scrolls up, and jumps back to live", async () => {
@@ -224,7 +224,7 @@ describe("the record flow", () => {
     await page.fill("#interview", "No mic");
     await page.check("#consent");
     await page.click("#record");
-    await expect.poll(() => page.textContent("[role=alert]")).toContain("no microphone is connected: plug one in");
+    await expect.poll(() => page.textContent("[role=alert]")).toContain("No microphone is connected: plug one in");
     expect(await page.inputValue("#interview")).toBe("No mic");
     expect(await page.isVisible("#record")).toBe(true);
   });
@@ -237,7 +237,7 @@ describe("with an organisation", () => {
     await page.fill("#email", "ada@acme.test");
     await page.fill("#password", "wrong");
     await page.click("#sign-in");
-    await expect.poll(() => page.textContent("#sign-in-error")).toContain("the email or password is wrong");
+    await expect.poll(() => page.textContent("#sign-in-error")).toContain("The email or password is wrong");
     await page.screenshot({ path: join(shots, "sign-in-error.png") });
     await page.fill("#password", "right password");
     await page.click("#sign-in");
@@ -277,7 +277,7 @@ describe("with an organisation", () => {
     await page.click("#send-code");
     await page.fill("#code", "000000");
     await page.click("#verify-code");
-    await expect.poll(() => page.textContent("#sign-in-error")).toContain("that code is wrong");
+    await expect.poll(() => page.textContent("#sign-in-error")).toContain("That code is wrong");
     await page.fill("#code", "123456");
     await page.click("#verify-code");
     await page.waitForSelector("#record");
@@ -388,7 +388,8 @@ describe("updates", () => {
     expect(await page.$("#install-update")).toBeNull();
     const refused = "the download of Hark 0.2.0 is not signed with Hark's release key, so it was not installed and your version is unchanged";
     await page.evaluate((message) => window.harness.finishInstall({ kind: "update", message }), refused);
-    await expect.poll(() => page.textContent("#update-status")).toBe(refused);
+    // Shown as a sentence: Rust's errors start in lower case.
+    await expect.poll(() => page.textContent("#update-status")).toBe(`T${refused.slice(1)}`);
     // Checking again is possible after the failure.
     expect(await page.isDisabled("#check-updates")).toBe(false);
     expect(await calls("install_update")).toHaveLength(1);
@@ -510,7 +511,7 @@ describe("closing the window while recording", () => {
     await page.evaluate(() => window.harness.fail("stop_recording", { kind: "store", message: "the disk is full: free some space" }));
     await page.evaluate(() => window.harness.closeRequested());
     await page.click("#stop-and-close");
-    await expect.poll(() => page.textContent("[role=alert]")).toContain("the disk is full");
+    await expect.poll(() => page.textContent("[role=alert]")).toContain("The recording was not stopped: the disk is full");
     expect(await calls("plugin:window|destroy")).toHaveLength(0);
   });
 });
@@ -553,7 +554,7 @@ describe("after recording", () => {
     await startRecording("Searchable");
     await emit({ type: "final", source: "microphone", segment: segment("x", 0, "four five six") });
     await page.click("#stop");
-    await expect.poll(() => page.textContent("[role=alert]")).toContain("Saved: 0:12 recorded, 1 segments transcribed.");
+    await expect.poll(() => page.textContent("[role=alert]")).toContain("Saved: 0:12 recorded, 1 segment transcribed.");
     await page.click("#nav-library");
     await page.waitForSelector("#sessions");
     expect(await page.textContent("#sessions")).toContain("Searchable");
@@ -609,7 +610,7 @@ describe("after recording", () => {
     await page.click("#sessions button.link");
     await page.evaluate(() => window.harness.fail("play_recording", { kind: "recorder", message: "stop the recording before playing one back" }));
     await page.click("[data-segment=p1] .seek");
-    await expect.poll(() => page.textContent("[role=alert]")).toContain("stop the recording before playing one back");
+    await expect.poll(() => page.textContent("[role=alert]")).toContain("Stop the recording before playing one back");
   });
 
   it("shows a 2-hour session a screenful at a time, down to its last line, which can be corrected", async () => {
@@ -661,6 +662,20 @@ describe("after recording", () => {
     await expect.poll(() => page.textContent("[data-segment=s1798]")).toContain("the second-to-last answer, corrected");
     expect(await calls("edit_segment")).toEqual([{ segmentId: "s1798", text: "the second-to-last answer, corrected" }]);
     await page.screenshot({ path: join(shots, "session-2-hour-end.png") });
+
+    // A search hit deep in the session opens the session at that line, outlined.
+    await page.click("text=← Library");
+    await page.fill("#search", "answer number 1234");
+    await page.waitForSelector("#search-results .hit");
+    expect(await page.locator("#search-results .hit").count()).toBe(1);
+    expect(await page.textContent("#search-results .hit .meta")).toMatch(/\d{4}/);
+    await page.click("#search-results .hit");
+    await page.waitForSelector("[data-segment=s1234].found");
+    const hit = await page.evaluate(() => document.querySelector("[data-segment=s1234]")!.getBoundingClientRect());
+    expect(hit.top).toBeGreaterThanOrEqual(0);
+    expect(hit.bottom).toBeLessThanOrEqual(await page.evaluate(() => window.innerHeight));
+    expect(await page.locator(".line.found").count()).toBe(1);
+    await page.screenshot({ path: join(shots, "session-search-hit.png") });
   });
 
   it("corrects a line, names the speaker, and deletes the session after asking", async () => {

@@ -1,6 +1,6 @@
-// Formatting helpers: clocks, search snippets, meters, speaker names.
+// Formatting helpers: clocks, counts, sentences, search snippets, meters, speaker names.
 import { describe, expect, it } from "vitest";
-import { acceleratorOf, clock, meterFill, snippetParts, speaker } from "../../src/format";
+import { acceleratorOf, clock, counted, meterFill, sentence, snippetParts, speaker } from "../../src/format";
 
 describe("formatting", () => {
   it("writes clocks as m:ss under an hour and h:mm:ss above", () => {
@@ -8,6 +8,18 @@ describe("formatting", () => {
     expect(clock(61_999)).toBe("1:01");
     expect(clock(3_600_000 + 62_000)).toBe("1:01:02");
     expect(clock(-5)).toBe("0:00");
+  });
+
+  it("counts in the singular for one and the plural otherwise", () => {
+    expect(counted(1, "segment")).toBe("1 segment");
+    expect(counted(0, "segment")).toBe("0 segments");
+    expect(counted(2, "segment")).toBe("2 segments");
+  });
+
+  it("starts Rust's lower-case errors with a capital, and leaves the rest alone", () => {
+    expect(sentence("this link cannot be used: ask your admin")).toBe("This link cannot be used: ask your admin");
+    expect(sentence("Already a sentence.")).toBe("Already a sentence.");
+    expect(sentence("")).toBe("");
   });
 
   it("splits a search snippet into plain and matched parts", () => {
