@@ -42,7 +42,7 @@ pub enum AudioError {
     },
     /// The device chosen by id is not connected.
     #[error(
-        "audio device {id} is not connected; plug it back in, or pick another with `hark devices`"
+        "audio device {id} is not connected; plug it back in, or pick another (on the app's record screen, or from `hark devices`)"
     )]
     DeviceGone {
         /// The id that was asked for.

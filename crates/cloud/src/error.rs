@@ -22,7 +22,7 @@ pub enum CloudError {
     NotSignedIn,
     /// The sign-in ended elsewhere: refresh token revoked, reused or expired.
     #[error(
-        "your sign-in has ended ({reason}): sign in again with `hark login`; recordings stay on this computer until then"
+        "your sign-in has ended ({reason}): sign in again (in the app, or with `hark login`); recordings stay on this computer until then"
     )]
     SignInEnded {
         /// What the server said.
@@ -98,7 +98,10 @@ pub enum CloudError {
 
 fn auth_message(status: u16, code: &str, message: &str) -> String {
     let fix = match code {
-        "invalid_credentials" => "check the email and password (or use `--otp` for an email code)",
+        // The CLI and the app both show these, so the fixes name neither's controls.
+        "invalid_credentials" => {
+            "check the email and password, or sign in with a code sent by email instead"
+        }
         "otp_expired" | "invalid_otp" => "ask for a new code and enter it within a few minutes",
         "otp_disabled" | "signup_disabled" => {
             "this email has no account in the organisation: ask an admin to invite you"
@@ -112,7 +115,7 @@ fn auth_message(status: u16, code: &str, message: &str) -> String {
             "sign in again"
         }
         "validation_failed" => "check what was entered",
-        _ => "try again; if it keeps failing, send `hark whoami` output to your admin",
+        _ => "try again; if it keeps failing, send this message to your admin",
     };
     format!("sign-in refused ({status} {code}): {message}; {fix}")
 }

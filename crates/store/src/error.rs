@@ -46,7 +46,7 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// Nothing has that id.
-    #[error("no {what} {id}; list them with `hark sessions`")]
+    #[error("no {what} {id}; see them in the app's library or with `hark sessions`")]
     NotFound {
         /// Interview, session, ….
         what: &'static str,

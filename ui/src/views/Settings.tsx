@@ -172,6 +172,12 @@ function Shortcuts({ shortcuts }: { shortcuts: ShortcutInfo[] }) {
     <>
       <h2>Shortcuts</h2>
       <p>They work while another app, such as the video call, has the focus.</p>
+      {/* Grabbed a moment after the window opens (see `lib.rs`); until then there is no list. */}
+      {shortcuts.length === 0 && (
+        <p class="meta" id="shortcuts-pending" aria-busy="true">
+          Setting up the shortcuts…
+        </p>
+      )}
       <dl class="about" id="shortcuts">
         {shortcuts.map((s) => (
           <Fragment key={s.action}>

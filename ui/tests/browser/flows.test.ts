@@ -430,6 +430,17 @@ describe("updates", () => {
 });
 
 describe("changing a shortcut", () => {
+  it("says the shortcuts are being set up until the shell has grabbed them", async () => {
+    await page.goto(`${url}?shortcuts-later`);
+    await page.click("#use-local-only");
+    await page.click("#nav-settings");
+    await page.waitForSelector("#shortcuts-pending");
+    expect(await page.locator("#shortcuts dt").count()).toBe(0);
+    await page.evaluate(() => window.harness.shortcutsReady());
+    await expect.poll(() => page.locator("#shortcuts dt").count()).toBe(2);
+    expect(await page.$("#shortcuts-pending")).toBeNull();
+  });
+
   it("takes the keys pressed, saves them, and refuses the other shortcut's keys", async () => {
     await page.click("#use-local-only");
     await page.click("#nav-settings");

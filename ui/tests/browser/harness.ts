@@ -33,6 +33,9 @@ const devices: DeviceInfo[] = [
 // `?org` starts the harness with an organisation configured and nobody signed in.
 const organisation = new URLSearchParams(location.search).has("org");
 info = { ...info, organisation };
+// `?shortcuts-later` starts before the shell has grabbed the shortcuts (`harness.shortcutsReady`).
+const grabbed = info.shortcuts;
+if (new URLSearchParams(location.search).has("shortcuts-later")) info = { ...info, shortcuts: [] };
 let account: AccountStatus = { project_url: "https://org.supabase.co", signed_in: false, email: null, organisations: [], problem: null };
 const signedIn = (email: string): AccountStatus => ({
   ...account,
@@ -291,6 +294,8 @@ declare global {
       sync(event: SyncEvent): Promise<void>;
       /** A global shortcut, as the shell reports it. */
       shortcut(used: ShortcutUsed): Promise<void>;
+      /** The shell has grabbed the global shortcuts, a moment after the window opened. */
+      shortcutsReady(): Promise<void>;
       /** The shell's "window asked to close while recording". */
       closeRequested(): Promise<void>;
       /** The recruiter opens the emailed sign-in link. */
@@ -323,6 +328,10 @@ window.harness = {
   },
   async shortcut(used) {
     await emit("shortcut-used", used);
+  },
+  async shortcutsReady() {
+    info = { ...info, shortcuts: grabbed };
+    await emit("shortcuts-ready", grabbed);
   },
   async closeRequested() {
     await emit("close-requested", null);
