@@ -120,6 +120,8 @@ pub struct AppInfo {
     pub preferences: Preferences,
     /// The global shortcuts, with why any does not work.
     pub shortcuts: Vec<ShortcutInfo>,
+    /// Sessions a crash had cut short, found at this start: the window says what was kept.
+    pub interrupted: Vec<hark_recorder::Interrupted>,
 }
 
 impl Shell {
@@ -343,6 +345,7 @@ impl Shell {
             config_error: self.config_error.clone(),
             preferences: lock(&self.preferences).clone(),
             shortcuts: lock(&self.shortcuts).clone(),
+            interrupted: self.studio.recorder().interrupted().to_vec(),
         }
     }
 }

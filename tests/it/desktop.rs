@@ -5,7 +5,8 @@
 //! session is in SQLite, the library finds it by a digit string and exports it. With an
 //! organisation, the recruiter signs in at the Auth stand-in, records the organisation's
 //! interview through the real proxy, and the session syncs to PostgreSQL under RLS. Quitting
-//! while recording saves the session first. Moving the data folder copies everything and Hark
+//! while recording saves the session first; after a crash, the next start repairs the recording
+//! and says what was kept. Moving the data folder copies everything and Hark
 //! restarts from the new folder. An update is installed only when signed with the
 //! release key, and Hark restarts into it. Screenshots of each screen go to
 //! `target/test-artifacts/desktop/`.
@@ -300,6 +301,24 @@ fn app_pid_with(wanted: &str) -> Option<u32> {
                 .any(|var| var == wanted.as_bytes())
                 .then_some(pid)
         })
+}
+
+/// Sends the app with this data folder `signal` (`TERM`, `KILL`) and waits until it is gone.
+async fn signal_and_wait(data_dir: &Path, signal: &str) {
+    let pid = app_pid(data_dir).expect("the app's process");
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the app did not end within 30 s of SIG{signal}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Chooses local-only, fills the record screen for `mic` and presses Record; returns once the
@@ -823,20 +842,7 @@ async fn quitting_the_app_while_recording_stops_and_saves_the_session_first() {
         .await;
 
         // The system asks the app to quit (logout, shutdown, `kill`): SIGTERM.
-        let pid = app_pid(&data_dir).expect("the app's process");
-        let status = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Path::new(&format!("/proc/{pid}")).exists() {
-            assert!(
-                Instant::now() < deadline,
-                "the app did not quit within 30 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        signal_and_wait(&data_dir, "TERM").await;
 
         // Stopped normally, not left for crash recovery: completed, transcript and file whole.
         let store = hark_store::Store::open(&data_dir.join("hark.db")).unwrap();
@@ -863,6 +869,93 @@ async fn quitting_the_app_while_recording_stops_and_saves_the_session_first() {
         app.close().await;
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_crash_mid_recording_the_next_start_repairs_the_file_and_says_what_was_kept() {
+    desktop_test(Duration::from_secs(240), async {
+        let emulator = emulator().await;
+        let proxy = dev_proxy(&emulator).await;
+        let mic = VirtualMic::new("hark_it_desktop_crash", 48_000, 1);
+        let script = Script::new().pause(600).say("1 4 1 4").pause(1_500);
+        let home = scratch("desktop-crash");
+        let wav = home.join("script.wav");
+        write_wav(&wav, script.samples());
+        let data_dir = home.join("data");
+        let env = [
+            ("HARK_PROXY_URL", proxy),
+            ("HARK_DATA_DIR", data_dir.display().to_string()),
+            ("XDG_CONFIG_HOME", home.join("config").display().to_string()),
+        ];
+        let app = Desktop::launch("desktop-crash", &env).await;
+        start_recording(&app, &mic, "Crash mid-interview").await;
+        tokio::task::spawn_blocking(move || mic.play(&wav))
+            .await
+            .unwrap();
+        app.wait_text("#transcript", Duration::from_secs(20), |t| {
+            t.contains("1 4 1 4")
+        })
+        .await;
+
+        // The process dies with no chance to save (a crash, a power loss, `kill -9`).
+        signal_and_wait(&data_dir, "KILL").await;
+        app.close().await;
+        let db = data_dir.join("hark.db");
+        let file = {
+            let store = hark_store::Store::open(&db).unwrap();
+            let session = store.sessions().unwrap()[0].session.clone();
+            assert_eq!(session.state, hark_store::SessionState::Recording);
+            session.recording_path.expect("a recording file")
+        };
+        let cut = hark_audio::recording::read(Path::new(&file)).unwrap();
+        assert!(!cut[0].finished, "the killed app left the file unfinished");
+
+        // The next start finishes the session, repairs the file and says so.
+        let app = Desktop::launch("desktop-crash-restart", &env).await;
+        let notice = app
+            .wait_text(".interrupted", Duration::from_secs(20), |t| {
+                t.contains("“Crash mid-interview” was cut short")
+            })
+            .await;
+        app.screenshot("after-a-crash").await;
+        let store = hark_store::Store::open(&db).unwrap();
+        let session = store.sessions().unwrap()[0].session.clone();
+        assert_eq!(session.state, hark_store::SessionState::Interrupted);
+        let tracks = hark_audio::recording::read(Path::new(&file)).unwrap();
+        assert!(tracks[0].finished, "the file was finalised");
+        assert!(
+            tracks[0].seconds() >= cut[0].seconds() && tracks[0].seconds() > 2.0,
+            "{} s kept of the {} s the killed app had written",
+            tracks[0].seconds(),
+            cut[0].seconds()
+        );
+        assert!(
+            (tracks[0].seconds() - session.seconds_recorded).abs() < 0.01,
+            "file {} s, session {} s",
+            tracks[0].seconds(),
+            session.seconds_recorded
+        );
+        let kept = format!("{} of audio", clock(session.seconds_recorded));
+        assert!(notice.contains(&kept), "{kept:?} in {notice:?}");
+        // The transcript up to the crash is there, and the session opens from the notice.
+        let detail = store.session(&session.id.to_string()).unwrap();
+        let texts: Vec<&str> = detail.segments.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(texts, script.expected_transcripts());
+        app.click(".open-interrupted").await;
+        app.wait_text("#session-title", Duration::from_secs(10), |t| {
+            t == "Crash mid-interview"
+        })
+        .await;
+        assert!(app.text(".cut-short").await.contains("cut short"));
+        app.close().await;
+    })
+    .await;
+}
+
+/// `m:ss`, as the window writes a duration under an hour.
+fn clock(seconds: f64) -> String {
+    let whole = seconds.max(0.0) as u64;
+    format!("{}:{:02}", whole / 60, whole % 60)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,9 @@
-// The window: navigation, the current screen, and the error toast. Loads the app's facts and
+// The window: navigation, the current screen, what a crash cut short, and the error toast. Loads the app's facts and
 // subscribes to recorder events once.
-import { useEffect } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { call, commands, events, messageOf } from "./api";
+import type { Interrupted } from "./bindings.gen";
+import { clock } from "./format";
 import { account, active, info, onLevels, onRecorderEvent, onShortcut, onSyncEvent, route, toast, update, UPDATE_CHECK_AFTER_MS, UPDATE_CHECK_EVERY_MS } from "./state";
 import { AccountView } from "./views/AccountView";
 import { Settings } from "./views/Settings";
@@ -13,6 +15,8 @@ import { Record } from "./views/Record";
 import { SessionView } from "./views/SessionView";
 
 export function App() {
+  // Recordings a crash cut short, found at this start; each is told once, until dismissed.
+  const [cutShort, setCutShort] = useState<Interrupted[]>([]);
   useEffect(() => {
     const unlisten: (() => void)[] = [];
     events.recordingEvent.listen((e) => onRecorderEvent(e.payload)).then((stop) => unlisten.push(stop));
@@ -29,6 +33,7 @@ export function App() {
       try {
         const app = await call(commands.appInfo());
         info.value = app;
+        setCutShort(app.interrupted);
         if (app.first_run) route.value = { name: "first-run" };
         active.value = await call(commands.recordingStatus());
         if (app.organisation) account.value = await call(commands.accountStatus());
@@ -87,6 +92,24 @@ export function App() {
           )}
         </header>
       )}
+      {cutShort.map((cut) => (
+        <p class="banner warning interrupted" role="alert" key={cut.session_id} data-session={cut.session_id}>
+          The recording of “{cut.job_title}” was cut short when Hark stopped unexpectedly. {clock((cut.seconds ?? 0) * 1000)} of audio and the
+          transcript up to then were kept{cut.audio_problem ? `, but its audio file could not be repaired: ${cut.audio_problem}` : ""}.{" "}
+          <button
+            class="link open-interrupted"
+            onClick={() => {
+              setCutShort((all) => all.filter((c) => c !== cut));
+              route.value = { name: "session", id: cut.session_id };
+            }}
+          >
+            Open it
+          </button>{" "}
+          <button class="link" aria-label="Dismiss" onClick={() => setCutShort((all) => all.filter((c) => c !== cut))}>
+            Dismiss
+          </button>
+        </p>
+      ))}
       {info.value?.config_error && (
         <p class="banner warning" role="alert" id="config-error">
           Your settings cannot be used, so Hark is keeping everything on this computer in its standard folder until they are

@@ -176,6 +176,8 @@ export type AppInfo = {
 	preferences: Preferences,
 	/**  The global shortcuts, with why any does not work. */
 	shortcuts: ShortcutInfo[],
+	/**  Sessions a crash had cut short, found at this start: the window says what was kept. */
+	interrupted: Interrupted[],
 };
 
 /**  A newer version on the release feed. */
@@ -308,6 +310,21 @@ export type FormatRange = {
 	min_rate: number,
 	/**  Highest sample rate in Hz. */
 	max_rate: number,
+};
+
+/**  A session a crash (or power loss, or a killed process) cut short, as found at start. */
+export type Interrupted = {
+	/**  The session. */
+	session_id: string,
+	/**  Its interview's title. */
+	job_title: string,
+	/**  Seconds of audio kept. */
+	seconds: number | null,
+	/**
+	 *  Why the recording file could not be finalised, if it could not (the transcript is kept
+	 *  either way).
+	 */
+	audio_problem: string | null,
 };
 
 /**  An interview (created here, or pulled from the organisation). */

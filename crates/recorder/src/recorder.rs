@@ -22,6 +22,7 @@ use webrtc::peer_connection::RTCPeerConnectionState;
 
 use crate::config::Config;
 use crate::error::{RecorderError, Result};
+use crate::recovery::Interrupted;
 use crate::store_thread::StoreThread;
 use crate::vad::Vad;
 
@@ -117,15 +118,25 @@ pub struct StartOptions {
 pub struct Recorder {
     config: Config,
     store: StoreThread,
+    interrupted: Vec<Interrupted>,
 }
 
 impl Recorder {
     /// Opens the local store in the configured data folder (and, when the folder was just moved
     /// here, removes the old folder's files).
     pub fn open(config: Config) -> Result<Recorder> {
-        let store = StoreThread::open(&config.database())?;
+        let (store, interrupted) = StoreThread::open(&config.database())?;
         crate::data_folder::finish_move(&config.data_dir);
-        Ok(Recorder { config, store })
+        Ok(Recorder {
+            config,
+            store,
+            interrupted,
+        })
+    }
+
+    /// The sessions a crash had cut short, found (and finished) when this recorder opened.
+    pub fn interrupted(&self) -> &[Interrupted] {
+        &self.interrupted
     }
 
     /// The settings in force.

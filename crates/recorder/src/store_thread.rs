@@ -6,6 +6,7 @@ use std::sync::mpsc;
 use hark_store::Store;
 
 use crate::error::{RecorderError, Result};
+use crate::recovery::Interrupted;
 
 type Job = Box<dyn FnOnce(&mut Store) + Send>;
 
@@ -16,14 +17,11 @@ pub struct StoreThread {
 }
 
 impl StoreThread {
-    /// Opens the store at `path` on a new thread.
-    pub fn open(path: &std::path::Path) -> Result<StoreThread> {
+    /// Opens the store at `path` on a new thread; returns it with the sessions a crash had
+    /// left recording, which are finished (as interrupted) before anything else.
+    pub fn open(path: &std::path::Path) -> Result<(StoreThread, Vec<Interrupted>)> {
         let mut store = Store::open(path)?;
-        // Sessions a crash left "recording" become interrupted and queued before anything else.
-        let interrupted = store.recover_interrupted()?;
-        for session in interrupted {
-            tracing::warn!(session = %session.id, "a session was interrupted by a crash; kept as interrupted");
-        }
+        let interrupted = crate::recovery::finish_interrupted(&mut store)?;
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("hark-store".into())
@@ -35,7 +33,7 @@ impl StoreThread {
             .map_err(|err| {
                 RecorderError::Invalid(format!("cannot start the database thread: {err}"))
             })?;
-        Ok(StoreThread { jobs })
+        Ok((StoreThread { jobs }, interrupted))
     }
 
     /// Runs `f` on the store's thread and waits for it (async).

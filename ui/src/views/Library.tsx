@@ -123,7 +123,10 @@ export function Library() {
                 </td>
                 <td>{row.candidate_name ?? "—"}</td>
                 <td>{when(row.session.started_at_ms)}</td>
-                <td>{clock((row.session.seconds_recorded ?? 0) * 1000)}</td>
+                <td>
+                  {clock((row.session.seconds_recorded ?? 0) * 1000)}
+                  {row.session.state === "interrupted" && <span class="meta cut-short"> · cut short</span>}
+                </td>
                 <td>{row.segments}</td>
                 {(() => {
                   const sync = syncText(row, syncStatus.value[row.session.id]);

@@ -272,6 +272,7 @@ export function SessionView({ id, found }: { id: string; found?: string }) {
       <p class="meta">
         {interview.candidate_name ? `${interview.candidate_name} · ` : ""}
         {when(session.started_at_ms)} · {clock((session.seconds_recorded ?? 0) * 1000)} · {counted(detail.segments.length, "segment")}
+          {session.state === "interrupted" && <span class="cut-short"> · cut short: the recording ended unexpectedly</span>}
       </p>
       <p class="meta" id="consent-record">
         {session.consent

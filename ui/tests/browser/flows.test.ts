@@ -429,6 +429,25 @@ describe("updates", () => {
   });
 });
 
+describe("after a crash", () => {
+  it("says which recording was cut short and what was kept, opens it, and says it once", async () => {
+    await page.goto(`${url}?crashed`);
+    const notice = page.locator(".interrupted");
+    await expect.poll(() => notice.textContent()).toContain("The recording of “Backend engineer” was cut short when Hark stopped unexpectedly. 12:34 of audio");
+    await page.screenshot({ path: join(shots, "after-a-crash.png") });
+    await page.click(".open-interrupted");
+    await page.waitForSelector("#session-title");
+    expect(await page.textContent("#session-title")).toBe("Backend engineer");
+    expect(await page.textContent(".cut-short")).toContain("cut short");
+    expect(await notice.count()).toBe(0);
+    // The library marks it too; the notice does not come back.
+    await page.click("#nav-library");
+    await page.waitForSelector("#sessions");
+    expect(await page.textContent("#sessions .cut-short")).toContain("cut short");
+    expect(await notice.count()).toBe(0);
+  });
+});
+
 describe("changing a shortcut", () => {
   it("says the shortcuts are being set up until the shell has grabbed them", async () => {
     await page.goto(`${url}?shortcuts-later`);

@@ -25,6 +25,7 @@ let info: AppInfo = {
     { keys: "CommandOrControl+Alt+R", action: "record", problem: null },
     { keys: "CommandOrControl+Alt+B", action: "bookmark", problem: "not available (already registered): another app may be using it" },
   ],
+  interrupted: [],
 };
 const devices: DeviceInfo[] = [
   { id: "pulse:virtual_mic", name: "Virtual Mic", kind: "microphone", is_default: true, default_format: null, formats: [] },
@@ -65,6 +66,18 @@ function summary(detail: SessionDetail): SessionSummary {
     sync_state: null,
     sync_error: null,
   };
+}
+
+// `?crashed` starts after a crash cut a recording short: the shell found it at start.
+if (new URLSearchParams(location.search).has("crashed")) {
+  const started = Date.now() - 3_600_000;
+  sessions.push({
+    session: { id: "session-crashed", interview_id: "interview-crashed", sources: ["microphone"], model: null, language: null, started_at_ms: started, ended_at_ms: started + 754_000, seconds_recorded: 754.4, recording_path: "/home/test/.local/share/hark/recordings/session-crashed.ogg", state: "interrupted", consent: null },
+    interview: { id: "interview-crashed", org_id: null, candidate_id: null, candidate_name: "Ada Lovelace", job_title: "Backend engineer", created_at_ms: started, in_cloud: false },
+    segments: [],
+    notes: [],
+  });
+  info = { ...info, first_run: false, interrupted: [{ session_id: "session-crashed", job_title: "Backend engineer", seconds: 754.4, audio_problem: null }] };
 }
 
 function answer(cmd: string, args: Record<string, unknown>): unknown {

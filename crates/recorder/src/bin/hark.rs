@@ -244,6 +244,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let config = Config::load(cli.config.as_deref(), flags)?;
     let recorder = Recorder::open(config.clone())?;
+    for cut in recorder.interrupted() {
+        eprintln!("note: {} (`hark show {}`)", cut.describe(), cut.session_id);
+    }
     let store = recorder.store().clone();
     match cli.command {
         Command::Devices { .. } => unreachable!("handled above"),

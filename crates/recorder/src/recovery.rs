@@ -1,0 +1,203 @@
+//! After a crash: sessions left recording become interrupted, their recording files are
+//! finalised, and what was kept is reported so the app and the CLI can say so at start.
+
+use std::path::Path;
+
+use hark_store::{Session, Store};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::Result;
+
+/// A session a crash (or power loss, or a killed process) cut short, as found at start.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct Interrupted {
+    /// The session.
+    pub session_id: Uuid,
+    /// Its interview's title.
+    pub job_title: String,
+    /// Seconds of audio kept.
+    pub seconds: f64,
+    /// Why the recording file could not be finalised, if it could not (the transcript is kept
+    /// either way).
+    pub audio_problem: Option<String>,
+}
+
+impl Interrupted {
+    /// One line for the user: what was cut short and what was kept.
+    pub fn describe(&self) -> String {
+        let kept = format!(
+            "the recording of \"{}\" was cut short when Hark stopped unexpectedly; {} of audio and the transcript up to then were kept",
+            self.job_title,
+            minutes_and_seconds(self.seconds)
+        );
+        match &self.audio_problem {
+            None => kept,
+            Some(problem) => format!("{kept}, but its audio file could not be repaired: {problem}"),
+        }
+    }
+}
+
+/// Marks sessions a crash left recording as interrupted (queued for sync), finalises their
+/// recording files so any player reads them whole, and takes the seconds the file really holds
+/// when that is more than the last count saved.
+pub fn finish_interrupted(store: &mut Store) -> Result<Vec<Interrupted>> {
+    let mut found = Vec::new();
+    for session in store.recover_interrupted()? {
+        let (seconds, audio_problem) = finalise_file(&session);
+        if seconds > session.seconds_recorded {
+            store.set_seconds_recorded(session.id, seconds)?;
+        }
+        let job_title = store
+            .session(&session.id.to_string())
+            .map(|detail| detail.interview.job_title)
+            .unwrap_or_default();
+        let interrupted = Interrupted {
+            session_id: session.id,
+            job_title,
+            seconds: seconds.max(session.seconds_recorded),
+            audio_problem,
+        };
+        tracing::warn!(session = %session.id, "{}", interrupted.describe());
+        found.push(interrupted);
+    }
+    Ok(found)
+}
+
+/// The seconds of audio in the session's file once finalised (the longest source), or why it
+/// could not be.
+fn finalise_file(session: &Session) -> (f64, Option<String>) {
+    let Some(path) = session.recording_path.as_deref() else {
+        return (0.0, None);
+    };
+    if !Path::new(path).exists() {
+        return (0.0, Some(format!("{path} is missing")));
+    }
+    match hark_audio::recording::recover(Path::new(path)) {
+        Ok(recovery) => {
+            let seconds = recovery.tracks.iter().map(|(_, s)| *s).fold(0.0, f64::max);
+            (seconds, None)
+        }
+        Err(err) => (0.0, Some(err.to_string())),
+    }
+}
+
+fn minutes_and_seconds(seconds: f64) -> String {
+    let whole = seconds.max(0.0).round() as u64;
+    match (whole / 60, whole % 60) {
+        (0, s) => format!("{s} s"),
+        (m, 0) => format!("{m} min"),
+        (m, s) => format!("{m} min {s} s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hark_audio::FRAME_SAMPLES;
+    use hark_audio::encoder::Encoder;
+    use hark_audio::recording::{RecordingWriter, read};
+    use hark_store::{NewSession, SessionState};
+
+    /// A store with one session a crash left recording: its file holds `seconds` of tone, cut
+    /// mid-page as a power loss leaves it, while the store last counted `counted` seconds.
+    fn crashed(name: &str, seconds: f32, counted: f64) -> (std::path::PathBuf, Session) {
+        let dir = std::env::temp_dir().join(format!("hark-recovery-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("recording.ogg");
+        let mut writer = RecordingWriter::create(&file, &["microphone"]).unwrap();
+        let mut encoder = Encoder::new(24_000, 0).unwrap();
+        let tone: Vec<f32> = (0..(48_000.0 * seconds) as usize)
+            .map(|i| 0.3 * (i as f32 * 0.05).sin())
+            .collect();
+        for frame in tone.chunks_exact(FRAME_SAMPLES) {
+            let packet = encoder.encode(frame.try_into().unwrap()).unwrap();
+            writer.write(0, &packet).unwrap();
+        }
+        // The process dies: nothing more is written or finished.
+        std::mem::forget(writer);
+        let len = std::fs::metadata(&file).unwrap().len();
+        let cut = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+        cut.set_len(len - 29).unwrap();
+        let db = dir.join("hark.db");
+        let store = Store::open(&db).unwrap();
+        let interview = store.create_interview("Backend engineer", None).unwrap();
+        let session = store
+            .start_session(&NewSession {
+                interview_id: interview.id,
+                sources: vec!["microphone".into()],
+                recording_path: Some(file.display().to_string()),
+                ..NewSession::default()
+            })
+            .unwrap();
+        store.set_seconds_recorded(session.id, counted).unwrap();
+        (db, session)
+    }
+
+    #[test]
+    fn a_crashed_session_is_finished_its_file_repaired_and_reported_once() {
+        let (db, session) = crashed("repair", 6.2, 4.5);
+        let file = session.recording_path.clone().unwrap();
+        assert!(!read(Path::new(&file)).unwrap()[0].finished);
+
+        let mut store = Store::open(&db).unwrap();
+        let found = finish_interrupted(&mut store).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        let cut = &found[0];
+        assert_eq!(cut.session_id, session.id);
+        assert_eq!(cut.job_title, "Backend engineer");
+        assert_eq!(cut.audio_problem, None);
+        // The file holds more than the store had counted (it counts every few seconds); what
+        // was kept is what the file holds, at most the last second short of what was recorded.
+        assert!(cut.seconds > 4.5 && cut.seconds <= 6.2, "{}", cut.seconds);
+        assert!(cut.seconds >= 6.2 - 1.0 - 0.02, "{}", cut.seconds);
+        let tracks = read(Path::new(&file)).unwrap();
+        assert!(tracks[0].finished, "the file was finalised");
+        assert!((tracks[0].seconds() - cut.seconds).abs() < 0.001);
+        let detail = store.session(&session.id.to_string()).unwrap();
+        assert_eq!(detail.session.state, SessionState::Interrupted);
+        assert!((detail.session.seconds_recorded - cut.seconds).abs() < 0.001);
+        // Reported at the start after the crash only.
+        assert!(finish_interrupted(&mut store).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_missing_file_is_reported_and_the_session_still_finished() {
+        let (db, session) = crashed("missing", 2.0, 1.5);
+        let file = session.recording_path.clone().unwrap();
+        std::fs::remove_file(&file).unwrap();
+        let mut store = Store::open(&db).unwrap();
+        let found = finish_interrupted(&mut store).unwrap();
+        assert_eq!(found[0].seconds, 1.5);
+        assert_eq!(found[0].audio_problem, Some(format!("{file} is missing")));
+        let detail = store.session(&session.id.to_string()).unwrap();
+        assert_eq!(detail.session.state, SessionState::Interrupted);
+    }
+
+    #[test]
+    fn says_what_was_kept_and_what_could_not_be_repaired() {
+        let mut cut = Interrupted {
+            session_id: Uuid::nil(),
+            job_title: "Backend engineer".into(),
+            seconds: 754.4,
+            audio_problem: None,
+        };
+        assert_eq!(
+            cut.describe(),
+            "the recording of \"Backend engineer\" was cut short when Hark stopped unexpectedly; 12 min 34 s of audio and the transcript up to then were kept"
+        );
+        cut.seconds = 59.6;
+        cut.audio_problem = Some("/x.ogg is missing".into());
+        assert!(
+            cut.describe().contains("; 1 min of audio"),
+            "{}",
+            cut.describe()
+        );
+        assert!(
+            cut.describe()
+                .ends_with("but its audio file could not be repaired: /x.ogg is missing")
+        );
+    }
+}
