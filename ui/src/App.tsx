@@ -4,7 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { call, commands, events, messageOf } from "./api";
 import type { Interrupted } from "./bindings.gen";
 import { clock } from "./format";
-import { account, active, info, onLevels, onRecorderEvent, onShortcut, onSyncEvent, route, toast, update, UPDATE_CHECK_AFTER_MS, UPDATE_CHECK_EVERY_MS } from "./state";
+import { account, active, info, paused, onLevels, onRecorderEvent, onShortcut, onSyncEvent, route, toast, update, UPDATE_CHECK_AFTER_MS, UPDATE_CHECK_EVERY_MS } from "./state";
 import { AccountView } from "./views/AccountView";
 import { Settings } from "./views/Settings";
 import { CloseGuard } from "./views/CloseGuard";
@@ -67,7 +67,7 @@ export function App() {
           <span class="brand" aria-hidden="true">Hark</span>
           <nav aria-label="Main">
             <button id="nav-record" class="tab" aria-current={current.name === "record" ? "page" : undefined} onClick={() => (route.value = { name: "record" })}>
-              {recording ? "● Recording" : "Record"}
+              {recording ? (paused.value ? "Paused" : "● Recording") : "Record"}
             </button>
             <button id="nav-library" class="tab" aria-current={current.name === "library" || current.name === "session" ? "page" : undefined} onClick={() => (route.value = { name: "library" })}>
               Library

@@ -41,9 +41,15 @@ function useMetersShown(): void {
 /** The time recorded, in a component of its own so its ticks redraw only the clock. */
 function Timer() {
   const elapsed = useElapsed();
+  const held = active.value !== null && paused.value;
   return (
-    <div class="timer" aria-live="off" id="timer">
+    <div class={`timer${held ? " paused" : ""}`} aria-live="off" id="timer">
       {clock(elapsed)}
+      {held && (
+        <span class="paused-label" role="status">
+          Paused: nothing is recorded until you resume
+        </span>
+      )}
     </div>
   );
 }

@@ -106,13 +106,19 @@ describe("the record flow", () => {
     expect(await page.textContent("#transcript-announcer")).toBe("You: one two three");
     expect(await page.textContent(".line .at")).toBe("0:01");
     await expect.poll(() => page.textContent("#timer"), { timeout: 3_000 }).toBe("0:01");
-    // Paused, the timer stands still.
+    // Paused, the timer stands still and says so, as does the tab.
+    expect(await page.textContent("#nav-record")).toBe("● Recording");
     await page.click("#pause");
     await expect.poll(() => page.textContent("#pause")).toBe("Resume");
+    expect(await page.textContent("#timer .paused-label")).toContain("Paused: nothing is recorded");
+    expect(await page.textContent("#nav-record")).toBe("Paused");
     const held = await page.textContent("#timer");
     await page.waitForTimeout(1_200);
     expect(await page.textContent("#timer")).toBe(held);
     await page.screenshot({ path: join(shots, "recording.png") });
+    await page.click("#pause");
+    await expect.poll(() => page.textContent("#nav-record")).toBe("● Recording");
+    expect(await page.$("#timer .paused-label")).toBeNull();
   });
 
   it("asks for levels only while its meters are in sight", async () => {
