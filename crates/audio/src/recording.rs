@@ -367,7 +367,7 @@ mod tests {
         );
         // The sources' pages still alternate through the file, as a player streaming it needs:
         // both streams have packets in the file's first second of audio.
-        let mut reader = PacketReader::new(std::fs::File::open(&path).unwrap());
+        let mut reader = PacketReader::new(File::open(&path).unwrap());
         let early: std::collections::HashSet<u32> =
             std::iter::from_fn(|| reader.read_packet().unwrap())
                 .skip(2 * 2) // each stream's two headers
