@@ -23,7 +23,7 @@ use crate::audio_support::{Listener, VirtualMic, scratch};
 use hark_tests::supabase::{Project, send};
 use uuid::Uuid;
 
-use crate::support::{dev_proxy, emulator, proxy, write_wav};
+use crate::support::{dev_proxy, emulator, hark_binary, proxy, write_wav};
 
 /// The desktop app's binary, built beside this test binary (`cargo xtask test` builds it).
 fn app_binary() -> PathBuf {
@@ -840,6 +840,28 @@ async fn quitting_the_app_while_recording_stops_and_saves_the_session_first() {
             t.contains("2 7 1 8")
         })
         .await;
+
+        // `hark` opened on the same folder meanwhile sees the session recording and leaves it
+        // to the app (it repairs only sessions no live recorder holds).
+        let cli = Command::new(hark_binary())
+            .args(["sessions", "--json"])
+            .env("HARK_DATA_DIR", &data_dir)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .output()
+            .unwrap();
+        let listed = String::from_utf8_lossy(&cli.stdout);
+        assert!(
+            cli.status.success(),
+            "{}",
+            String::from_utf8_lossy(&cli.stderr)
+        );
+        assert!(listed.contains("\"recording\""), "{listed}");
+        assert!(
+            !String::from_utf8_lossy(&cli.stderr).contains("cut short"),
+            "the CLI took the app's live session for a crashed one"
+        );
+        // Recording goes on into the same file after it.
+        tokio::time::sleep(Duration::from_secs(2)).await;
 
         // The system asks the app to quit (logout, shutdown, `kill`): SIGTERM.
         signal_and_wait(&data_dir, "TERM").await;

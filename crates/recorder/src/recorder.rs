@@ -22,7 +22,7 @@ use webrtc::peer_connection::RTCPeerConnectionState;
 
 use crate::config::Config;
 use crate::error::{RecorderError, Result};
-use crate::recovery::Interrupted;
+use crate::recovery::{Interrupted, LiveLock};
 use crate::store_thread::StoreThread;
 use crate::vad::Vad;
 
@@ -209,6 +209,11 @@ impl Recorder {
             ))
         })?;
         let file = recordings.join(format!("{session_id}.ogg"));
+        // Held from before the session exists until it is finished: `hark` or the app opening
+        // this folder meanwhile leaves the session to this recorder instead of "repairing" it.
+        let live = LiveLock::try_take(&file)?.ok_or_else(|| {
+            RecorderError::Invalid(format!("{} is already being recorded", file.display()))
+        })?;
 
         let (events, _) = broadcast::channel(1024);
         let mut senders = Vec::new();
@@ -303,6 +308,7 @@ impl Recorder {
             stop: stop_tx,
             hints: hints_tx,
             frames,
+            _live: live,
         })
     }
 }
@@ -386,6 +392,8 @@ pub struct Recording {
     stop: watch::Sender<bool>,
     hints: watch::Sender<Hints>,
     frames: Arc<AtomicU64>,
+    /// Marks the session as recorded by a live process until the recording is dropped.
+    _live: LiveLock,
 }
 
 /// Language and vocabulary hints for the transcriber.

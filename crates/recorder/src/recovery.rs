@@ -1,13 +1,16 @@
 //! After a crash: sessions left recording become interrupted, their recording files are
-//! finalised, and what was kept is reported so the app and the CLI can say so at start.
+//! finalised, and what was kept is reported so the app and the CLI can say so at start. A
+//! session another process is still recording (the app, while `hark` runs beside it) is told
+//! apart by the lock its recorder holds ([`LiveLock`]) and left alone.
 
-use std::path::Path;
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
 
 use hark_store::{Session, Store};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::error::Result;
+use crate::error::{RecorderError, Result};
 
 /// A session a crash (or power loss, or a killed process) cut short, as found at start.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -39,12 +42,68 @@ impl Interrupted {
     }
 }
 
+/// A lock on `<recording>.lock` that a recorder holds for as long as it records that file; the
+/// system lets go of it when the process ends, however it ends.
+#[derive(Debug)]
+pub struct LiveLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl LiveLock {
+    /// Takes the lock for this recording; `None` if another recorder holds it.
+    pub fn try_take(recording: &Path) -> Result<Option<LiveLock>> {
+        let mut name = recording.as_os_str().to_owned();
+        name.push(".lock");
+        let path = PathBuf::from(name);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|err| lock_error(&path, &err))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(LiveLock { file, path })),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(err)) => Err(lock_error(&path, &err)),
+        }
+    }
+}
+
+impl Drop for LiveLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn lock_error(path: &Path, err: &std::io::Error) -> RecorderError {
+    RecorderError::Config(format!(
+        "cannot lock {} ({err}); the recordings folder must be writable: set HARK_DATA_DIR to a writable folder",
+        path.display()
+    ))
+}
+
 /// Marks sessions a crash left recording as interrupted (queued for sync), finalises their
 /// recording files so any player reads them whole, and takes the seconds the file really holds
-/// when that is more than the last count saved.
+/// when that is more than the last count saved. Sessions a live recorder holds are left alone.
 pub fn finish_interrupted(store: &mut Store) -> Result<Vec<Interrupted>> {
     let mut found = Vec::new();
-    for session in store.recover_interrupted()? {
+    for session in store.sessions_left_recording()? {
+        // Held until this session is repaired, so no recorder can be writing its file.
+        let _held = match session.recording_path.as_deref() {
+            Some(path) => match LiveLock::try_take(Path::new(path)) {
+                Ok(Some(lock)) => Some(lock),
+                Ok(None) => continue,
+                // A file that cannot be locked is not being recorded either (its folder is
+                // gone or read-only): finish the session, and the file says what is wrong.
+                Err(_) => None,
+            },
+            None => None,
+        };
+        if !store.interrupt(session.id, session.seconds_recorded)? {
+            continue;
+        }
         let (seconds, audio_problem) = finalise_file(&session);
         if seconds > session.seconds_recorded {
             store.set_seconds_recorded(session.id, seconds)?;
@@ -161,6 +220,35 @@ mod tests {
         assert!((detail.session.seconds_recorded - cut.seconds).abs() < 0.001);
         // Reported at the start after the crash only.
         assert!(finish_interrupted(&mut store).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_session_another_process_is_recording_is_left_alone_until_it_lets_go() {
+        let (db, session) = crashed("live", 3.0, 2.0);
+        let file = session.recording_path.clone().unwrap();
+        // The app records it: its recorder holds the lock (its own open file, as another
+        // process's would be).
+        let live = LiveLock::try_take(Path::new(&file)).unwrap().expect("free");
+        assert!(LiveLock::try_take(Path::new(&file)).unwrap().is_none());
+        // `hark sessions` opens the same folder meanwhile: nothing is touched.
+        let mut store = Store::open(&db).unwrap();
+        assert!(finish_interrupted(&mut store).unwrap().is_empty());
+        let detail = store.session(&session.id.to_string()).unwrap();
+        assert_eq!(detail.session.state, SessionState::Recording);
+        assert!(
+            !read(Path::new(&file)).unwrap()[0].finished,
+            "the file was left alone"
+        );
+        // The recorder dies without finishing: the next start repairs it.
+        drop(live);
+        assert!(!Path::new(&format!("{file}.lock")).exists());
+        let found = finish_interrupted(&mut store).unwrap();
+        assert_eq!(found.len(), 1);
+        assert!(read(Path::new(&file)).unwrap()[0].finished);
+        assert!(
+            !Path::new(&format!("{file}.lock")).exists(),
+            "the lock file is cleaned up"
+        );
     }
 
     #[test]

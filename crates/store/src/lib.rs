@@ -925,28 +925,44 @@ impl Store {
         Ok(path)
     }
 
-    /// Marks sessions a crash left `recording` as interrupted and queues them; returns them.
-    pub fn recover_interrupted(&mut self) -> Result<Vec<Session>> {
-        let stuck: Vec<Session> = {
-            let mut statement = self
-                .conn
-                .prepare(&format!(
-                    "select {SESSION_COLUMNS} from recording_sessions s where s.state = 'recording'"
-                ))
-                .map_err(StoreError::sql("find interrupted sessions"))?;
-            statement
-                .query_map([], session_of)
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                .map_err(StoreError::sql("find interrupted sessions"))?
-        };
-        for session in &stuck {
-            self.finish_session(
-                session.id,
-                session.seconds_recorded,
-                SessionState::Interrupted,
-            )?;
+    /// Sessions still marked `recording`: being recorded by a live process (this one, or the
+    /// app beside the CLI), or left so by a crash. [`Store::interrupt`] finishes the latter.
+    pub fn sessions_left_recording(&self) -> Result<Vec<Session>> {
+        let mut statement = self
+            .conn
+            .prepare(&format!(
+                "select {SESSION_COLUMNS} from recording_sessions s where s.state = 'recording'"
+            ))
+            .map_err(StoreError::sql("find interrupted sessions"))?;
+        statement
+            .query_map([], session_of)
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(StoreError::sql("find interrupted sessions"))
+    }
+
+    /// Marks a session a crash left `recording` as interrupted and queues it for sync; `false`
+    /// (and nothing changed) if it is no longer recording, as when its recorder finished it
+    /// meanwhile.
+    pub fn interrupt(&mut self, id: Uuid, seconds_recorded: f64) -> Result<bool> {
+        let now = now_ms();
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(StoreError::sql("interrupt session"))?;
+        let changed = tx
+            .execute(
+                "update recording_sessions set ended_at_ms = max(?2, started_at_ms), \
+                   seconds_recorded = ?3, state = 'interrupted', updated_at_ms = ?2 \
+                 where id = ?1 and state = 'recording'",
+                params![id.to_string(), now, seconds_recorded.max(0.0)],
+            )
+            .map_err(StoreError::sql("interrupt session"))?;
+        if changed == 0 {
+            return Ok(false);
         }
-        Ok(stuck)
+        queue_for_sync(&tx, id, now)?;
+        tx.commit().map_err(StoreError::sql("interrupt session"))?;
+        Ok(true)
     }
 
     /// Records how much audio a running session has (kept current so a crash loses little).

@@ -126,11 +126,11 @@ fn finishing_queues_for_sync_and_a_crash_leaves_an_interrupted_session() {
         // Dropped without finishing `crashed`: as if the app died.
     };
     let mut store = Store::open(&path).unwrap();
-    let recovered = store.recover_interrupted().unwrap();
-    assert_eq!(
-        recovered.iter().map(|s| s.id).collect::<Vec<_>>(),
-        [crashed]
-    );
+    let stuck = store.sessions_left_recording().unwrap();
+    assert_eq!(stuck.iter().map(|s| s.id).collect::<Vec<_>>(), [crashed]);
+    assert!(store.interrupt(crashed, 12.0).unwrap());
+    // A finished session is not interrupted after the fact (its recorder finished it first).
+    assert!(!store.interrupt(done, 1.0).unwrap());
     let outbox: Vec<Uuid> = store
         .outbox()
         .unwrap()
@@ -143,8 +143,17 @@ fn finishing_queues_for_sync_and_a_crash_leaves_an_interrupted_session() {
     assert_eq!(crashed_row.session.state, SessionState::Interrupted);
     assert_eq!(crashed_row.session.seconds_recorded, 12.0);
     assert_eq!(crashed_row.sync_state.as_deref(), Some("pending"));
+    assert_eq!(
+        sessions
+            .iter()
+            .find(|s| s.session.id == done)
+            .unwrap()
+            .session
+            .state,
+        SessionState::Completed
+    );
     // Nothing left to recover the second time.
-    assert!(store.recover_interrupted().unwrap().is_empty());
+    assert!(store.sessions_left_recording().unwrap().is_empty());
 }
 
 #[test]
