@@ -6,7 +6,7 @@ use hark_cloud::CloudError;
 use hark_recorder::cloud::{LINK_TIMEOUT, SSO_TIMEOUT, open_in_browser};
 use hark_recorder::config::Preferences;
 use hark_recorder::export::{Format, file_name, render, render_bytes};
-use hark_recorder::{AccountStatus, Active, RecorderError, StartOptions, StopSummary};
+use hark_recorder::{AccountStatus, Active, RecorderError, StartOptions, StopSummary, Token};
 use hark_store::{
     Consent, Interview, Note, NoteKind, SearchHit, Segment, SessionDetail, SessionSummary,
 };
@@ -57,7 +57,7 @@ impl From<StartRequest> for StartOptions {
             language: request.language,
             prompt: request.prompt,
             // The studio adds the signed-in user's token and names them on the notice.
-            token: None,
+            token: Token::None,
             consent: Some(Consent {
                 by: None,
                 at_ms: request.consent_confirmed_at_ms,

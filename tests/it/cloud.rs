@@ -850,3 +850,109 @@ async fn expired_tokens_are_refreshed_and_a_poison_session_fails_alone() {
     assert_eq!(candidate.body[0]["full_name"], "Ada Local");
     assert!(store.interview(local.id).unwrap().in_cloud);
 }
+
+/// The proxy hangs calls up at the organisation's maximum length (a minute here, the shortest
+/// it allows) and the recorder redials; by then the access token the recording began with has
+/// expired (20 s here, an hour in production). The recorder asks the account for a token at
+/// every dial, so the redial is admitted and the transcript goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_outliving_its_access_token_redials_with_a_fresh_one() {
+    let project = Project::from_env();
+    let (email, recruiter) = user(&project, "long").await;
+    let org = project.organization(&recruiter, &[]).await;
+    let interview = project.interview(&recruiter, org).await;
+    project.set_token_lifetime(&email, 20).await;
+    // The organisation's admin sets the shortest call the proxy allows.
+    let url = std::env::var("HARK_TEST_DATABASE_URL").unwrap();
+    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    db.execute(
+        "update public.org_settings set max_session_minutes = 1 where org_id = $1::text::uuid",
+        &[&org.to_string()],
+    )
+    .await
+    .unwrap();
+    let emulator = emulator().await;
+    let proxy = proxy(&emulator, Some(&project), &[]).await;
+    let account = Arc::new(account_for(&project, "long"));
+    account.sign_in_password(&email, PASSWORD).await.unwrap();
+
+    let dir = scratch("cloud-long");
+    let flags = hark_recorder::config::Layer {
+        proxy_url: Some(proxy),
+        data_dir: Some(dir.join("data")),
+        ..Default::default()
+    };
+    let config =
+        hark_recorder::Config::load_with(Some(&dir.join("none.toml")), flags, |_| None).unwrap();
+    let recorder = hark_recorder::Recorder::open(config).unwrap();
+    recorder
+        .store()
+        .call(move |store| {
+            cloud_interview(store, interview, org);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let mic = VirtualMic::new("hark_it_cloud_long", 48_000, 1);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let recording = recorder
+        .start(hark_recorder::StartOptions {
+            interview: interview.to_string(),
+            microphone: hark_audio::DeviceChoice::Id(mic.id()),
+            system_audio: None,
+            language: Some("en".into()),
+            prompt: None,
+            token: hark_recorder::Token::Account(account.clone()),
+            consent: None,
+        })
+        .await
+        .unwrap();
+    let mut events = recording.subscribe();
+
+    // Connected, hung up at the minute, connected again: the first token has expired by then.
+    let mut connected = 0;
+    let mut warnings = Vec::new();
+    tokio::time::timeout(Duration::from_secs(110), async {
+        while connected < 2 {
+            match events.recv().await {
+                Ok(hark_recorder::RecorderEvent::Connection { state, .. })
+                    if state == "connected" =>
+                {
+                    connected += 1
+                }
+                Ok(hark_recorder::RecorderEvent::Warning { message, .. }) => warnings.push(message),
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(err) => panic!("recorder events: {err}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("connected {connected} times; warnings: {warnings:?}"));
+    assert!(
+        warnings.iter().all(|w| !w.contains("401")),
+        "a redial was refused: {warnings:?}"
+    );
+
+    // The redialled call transcribes.
+    let script = Script::new().pause(600).say("4 2").pause(900);
+    let wav = dir.join("script.wav");
+    write_wav(&wav, script.samples());
+    let mic = tokio::task::spawn_blocking(move || {
+        mic.play(&wav);
+        mic
+    })
+    .await
+    .unwrap();
+    let summary = recording.stop().await.unwrap();
+    drop(mic);
+    let detail = recorder
+        .store()
+        .call(move |store| store.session(&summary.session_id.to_string()))
+        .await
+        .unwrap();
+    let texts: Vec<&str> = detail.segments.iter().map(|s| s.text.as_str()).collect();
+    assert_eq!(texts, ["4 2"], "warnings: {warnings:?}");
+}

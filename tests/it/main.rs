@@ -16,7 +16,8 @@ mod supabase_http;
 mod realtime_client;
 // The recorder: virtual microphone → engine → client → proxy → emulator → SQLite; exports; offline.
 mod recorder;
-// The organisation: every sign-in method, keyring, CLI recording synced and read back, faults.
+// The organisation: every sign-in method, keyring, CLI recording synced and read back, faults,
+// a recording outliving its access token.
 mod cloud;
 // The desktop app in a real WebKit window under Xvfb, driven through WebDriver (tauri-driver).
 mod desktop;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use hark_audio::DeviceChoice;
 use hark_recorder::config::Layer;
 use hark_recorder::export::{Format, render};
-use hark_recorder::{Config, Recorder, RecorderEvent, StartOptions};
+use hark_recorder::{Config, Recorder, RecorderEvent, StartOptions, Token};
 use hark_tests::dtmf::Script;
 use tokio::sync::broadcast;
 
@@ -37,7 +37,7 @@ fn options(mic: &VirtualMic, interview: &str) -> StartOptions {
         system_audio: None,
         language: Some("en".into()),
         prompt: None,
-        token: None,
+        token: Token::None,
         consent: None,
     }
 }

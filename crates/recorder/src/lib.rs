@@ -18,6 +18,6 @@ pub mod vad;
 pub use cloud::{AccountStatus, Cloud};
 pub use config::Config;
 pub use error::{RecorderError, Result};
-pub use recorder::{Recorder, RecorderEvent, Recording, StartOptions, StopSummary};
+pub use recorder::{Recorder, RecorderEvent, Recording, StartOptions, StopSummary, Token};
 pub use recovery::Interrupted;
 pub use studio::{Active, Studio};

@@ -107,10 +107,35 @@ pub struct StartOptions {
     pub language: Option<String>,
     /// Vocabulary prompt.
     pub prompt: Option<String>,
-    /// The user's access token for the proxy (none for a `--dev` proxy).
-    pub token: Option<String>,
+    /// Where the proxy's access token comes from (none for a `--dev` proxy).
+    pub token: Token,
     /// The recording notice, if it was confirmed (kept with the session).
     pub consent: Option<Consent>,
+}
+
+/// Where a recording's calls get the access token the proxy checks.
+#[derive(Debug, Clone, Default)]
+pub enum Token {
+    /// None: a `--dev` proxy admits calls without one.
+    #[default]
+    None,
+    /// This token as given (`HARK_ACCESS_TOKEN`).
+    Fixed(String),
+    /// The signed-in account's, asked for at every dial and refreshed when about to expire:
+    /// access tokens live an hour, and a long interview's calls are redialled after that
+    /// (the proxy's maximum call length, a lost network).
+    Account(Arc<hark_cloud::Account>),
+}
+
+impl Token {
+    /// The token for the next dial; the account's error when it cannot give one.
+    async fn get(&self) -> std::result::Result<Option<String>, hark_cloud::CloudError> {
+        match self {
+            Token::None => Ok(None),
+            Token::Fixed(token) => Ok(Some(token.clone())),
+            Token::Account(account) => account.access_token().await.map(Some),
+        }
+    }
 }
 
 /// The recorder: configuration and the local store.
@@ -541,10 +566,30 @@ impl Uplink {
                 return;
             }
             self.state("connecting");
+            let token = tokio::select! {
+                token = self.options.token.get() => token,
+                _ = stop.changed() => return,
+            };
+            let token = match token {
+                Ok(token) => token,
+                Err(err) => {
+                    self.warn(format!(
+                        "no live transcript for the {}: {err}; recording continues, retrying in {} s",
+                        self.source,
+                        backoff.as_secs()
+                    ));
+                    self.state("offline");
+                    if !self.wait_draining(&mut frames, &mut stop, backoff).await {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    continue;
+                }
+            };
             let current = hints.borrow_and_update().clone();
             let dial = Dial {
                 proxy_url: proxy_url.clone(),
-                token: self.options.token.clone(),
+                token,
                 interview_id: self.interview_id,
                 source: self.source.clone(),
                 language: current.language,

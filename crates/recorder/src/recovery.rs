@@ -161,7 +161,7 @@ mod tests {
 
     /// A store with one session a crash left recording: its file holds `seconds` of tone, cut
     /// mid-page as a power loss leaves it, while the store last counted `counted` seconds.
-    fn crashed(name: &str, seconds: f32, counted: f64) -> (std::path::PathBuf, Session) {
+    fn crashed(name: &str, seconds: f32, counted: f64) -> (PathBuf, Session) {
         let dir = std::env::temp_dir().join(format!("hark-recovery-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::cloud::Cloud;
 use crate::error::{RecorderError, Result};
-use crate::recorder::{Recorder, RecorderEvent, Recording, StartOptions, StopSummary};
+use crate::recorder::{Recorder, RecorderEvent, Recording, StartOptions, StopSummary, Token};
 
 /// Events kept for a slow listener before the oldest are skipped (levels arrive at 20/s/source).
 const EVENT_BUFFER: usize = 1024;
@@ -144,8 +144,8 @@ impl Studio {
         if let Some(cloud) = &self.cloud
             && let Some(user) = cloud.account.user().await
         {
-            if options.token.is_none() {
-                options.token = cloud.account.access_token().await.ok();
+            if matches!(options.token, Token::None) {
+                options.token = Token::Account(cloud.account.clone());
             }
             if let Some(consent) = options.consent.as_mut() {
                 consent.by = consent.by.or(Some(user.id));
@@ -326,7 +326,7 @@ mod tests {
             system_audio: None,
             language: None,
             prompt: None,
-            token: None,
+            token: Token::None,
             consent: None,
         }
     }

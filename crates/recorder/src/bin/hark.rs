@@ -14,7 +14,7 @@ use hark_audio::engine::Event as AudioEvent;
 use hark_cloud::{CloudError, SyncStatus};
 use hark_recorder::config::Layer;
 use hark_recorder::export::{Format, render, render_bytes, speaker};
-use hark_recorder::{Cloud, Config, Recorder, RecorderError, RecorderEvent, StartOptions};
+use hark_recorder::{Cloud, Config, Recorder, RecorderError, RecorderEvent, StartOptions, Token};
 use hark_store::StoreError;
 
 #[derive(Parser)]
@@ -276,9 +276,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None
             };
             let token = match (std::env::var("HARK_ACCESS_TOKEN").ok(), &cloud) {
-                (Some(token), _) => Some(token),
-                (None, Some(cloud)) => cloud.account.access_token().await.ok(),
-                (None, None) => None,
+                (Some(token), _) => Token::Fixed(token),
+                (None, Some(cloud)) => Token::Account(cloud.account.clone()),
+                (None, None) => Token::None,
             };
             let session_id = record(
                 &recorder,
