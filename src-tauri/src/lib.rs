@@ -239,7 +239,16 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, shell: state::Shell) -> tau
                 && window.state::<state::Shell>().studio.is_recording()
             {
                 api.prevent_close();
-                if let Err(err) = events::CloseRequested.emit(window.app_handle()) {
+                if window.state::<state::Shell>().studio.is_stopping() {
+                    // Stop was pressed and is still saving: close once it has saved.
+                    let window = window.clone();
+                    tauri::async_runtime::spawn(async move {
+                        window.state::<state::Shell>().studio.finish().await;
+                        if let Err(err) = window.destroy() {
+                            tracing::warn!("cannot close the window after saving: {err}");
+                        }
+                    });
+                } else if let Err(err) = events::CloseRequested.emit(window.app_handle()) {
                     tracing::warn!("cannot ask the window about closing: {err}");
                 }
             }
@@ -273,7 +282,8 @@ fn quit_on_signals<R: Runtime>(app: tauri::AppHandle<R>) {
     });
 }
 
-/// Quitting while recording first stops and saves the recording, then exits.
+/// Quitting while recording (or while a stop is still saving) first stops and saves the
+/// recording, then exits.
 pub fn on_run_event<R: Runtime>(app: &tauri::AppHandle<R>, event: RunEvent) {
     if let RunEvent::ExitRequested { api, code, .. } = event
         && app.state::<state::Shell>().studio.is_recording()
@@ -281,11 +291,12 @@ pub fn on_run_event<R: Runtime>(app: &tauri::AppHandle<R>, event: RunEvent) {
         api.prevent_exit();
         let app = app.clone();
         tauri::async_runtime::spawn(async move {
-            match app.state::<state::Shell>().studio.stop().await {
-                Ok(summary) => {
+            match app.state::<state::Shell>().studio.finish().await {
+                Some(Ok(summary)) => {
                     tracing::info!("saved session {} before quitting", summary.session_id)
                 }
-                Err(err) => tracing::error!("stopping before quitting failed: {err}"),
+                Some(Err(err)) => tracing::error!("stopping before quitting failed: {err}"),
+                None => tracing::info!("the recording being stopped was saved before quitting"),
             }
             app.exit(code.unwrap_or(0));
         });

@@ -5,7 +5,7 @@
 use hark_audio::{PlaybackStatus, Player};
 use hark_store::{Interview, Note, NoteKind};
 use serde::Serialize;
-use tokio::sync::{Mutex, broadcast};
+use tokio::sync::{Mutex, broadcast, watch};
 use uuid::Uuid;
 
 use crate::cloud::Cloud;
@@ -44,6 +44,25 @@ pub struct Studio {
     player: std::sync::Mutex<Option<(Uuid, Player)>>,
     /// Why no recording may start now (the data folder is being moved), if so.
     frozen: std::sync::Mutex<Option<String>>,
+    /// Stops in progress: taken out of `current`, still finishing the file and waiting for
+    /// the last transcripts. Quitting meanwhile must wait for them.
+    stopping: watch::Sender<usize>,
+}
+
+/// Counts a stop as in progress until dropped, however the stop ends.
+struct Stopping<'a>(&'a watch::Sender<usize>);
+
+impl<'a> Stopping<'a> {
+    fn begin(count: &'a watch::Sender<usize>) -> Stopping<'a> {
+        count.send_modify(|n| *n += 1);
+        Stopping(count)
+    }
+}
+
+impl Drop for Stopping<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
 }
 
 impl Studio {
@@ -57,6 +76,7 @@ impl Studio {
             events: broadcast::channel(EVENT_BUFFER).0,
             player: std::sync::Mutex::new(None),
             frozen: std::sync::Mutex::new(None),
+            stopping: watch::channel(0).0,
         }
     }
 
@@ -93,7 +113,7 @@ impl Studio {
     /// a recording runs.
     async fn freeze(&self, why: &str) -> Result<()> {
         let current = self.current.lock().await;
-        if current.is_some() {
+        if current.is_some() || self.is_stopping() {
             return Err(RecorderError::Invalid(
                 "a recording is running: stop it first".into(),
             ));
@@ -175,10 +195,31 @@ impl Studio {
     /// Whether a recording is in progress (or starting or stopping), without waiting: for
     /// deciding synchronously whether closing the app needs a stop first.
     pub fn is_recording(&self) -> bool {
-        self.current
-            .try_lock()
-            .map(|current| current.is_some())
-            .unwrap_or(true)
+        self.is_stopping()
+            || self
+                .current
+                .try_lock()
+                .map(|current| current.is_some())
+                .unwrap_or(true)
+    }
+
+    /// Whether a stop is still saving (the file, the last transcripts).
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow() > 0
+    }
+
+    /// Stops the recording in progress, if any, and waits for every stop in progress to have
+    /// saved: what quitting does first.
+    pub async fn finish(&self) -> Option<Result<StopSummary>> {
+        let running = self.current.lock().await.is_some();
+        let stopped = if running {
+            Some(self.stop().await)
+        } else {
+            None
+        };
+        let mut stopping = self.stopping.subscribe();
+        let _ = stopping.wait_for(|n| *n == 0).await;
+        stopped
     }
 
     /// The recording in progress, if any.
@@ -212,7 +253,12 @@ impl Studio {
     /// Stops the recording in progress: the file is finished, the last transcripts are waited
     /// for (bounded) and the session is queued for sync.
     pub async fn stop(&self) -> Result<StopSummary> {
-        let taken = self.current.lock().await.take();
+        let (taken, _stopping) = {
+            let mut current = self.current.lock().await;
+            // Counted before the lock is let go, so no one sees neither recording nor stopping.
+            let stopping = current.is_some().then(|| Stopping::begin(&self.stopping));
+            (current.take(), stopping)
+        };
         let (recording, _) = taken.ok_or_else(not_recording)?;
         let summary = recording.stop().await?;
         if let Some(cloud) = &self.cloud {
@@ -365,5 +411,40 @@ mod tests {
             err,
             "recording cannot start now: Hark is moving its data folder and restarts when it is done"
         );
+    }
+
+    #[tokio::test]
+    async fn while_a_stop_is_still_saving_the_studio_counts_as_recording_and_quitting_waits() {
+        let home = std::env::temp_dir().join(format!("hark-studio-stop-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        let mut config = crate::Config::fallback();
+        config.data_dir = home.join("data");
+        let studio = Studio::new(Recorder::open(config).unwrap(), None);
+        assert!(!studio.is_recording());
+        assert!(
+            studio.finish().await.is_none(),
+            "nothing to stop or wait for"
+        );
+
+        // A stop has taken the recording and is saving its last transcripts.
+        let saving = Stopping::begin(&studio.stopping);
+        assert!(studio.is_recording() && studio.is_stopping());
+        let err = studio
+            .move_data_folder(home.join("new"), home.join("config.toml"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("stop it first"), "{err}");
+        let quitting = studio.finish();
+        tokio::pin!(quitting);
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(200), &mut quitting)
+                .await
+                .is_err(),
+            "quitting did not wait for the save"
+        );
+        drop(saving);
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(5), quitting).await;
+        assert!(matches!(waited, Ok(None)), "{waited:?}");
+        assert!(!studio.is_recording());
     }
 }

@@ -2,7 +2,7 @@
 // controls with a timer, notes and bookmarks, banners, and the live transcript.
 import { useEffect, useState } from "preact/hooks";
 import type { DeviceChoice, DeviceInfo, Interview } from "../bindings.gen";
-import { call, commands, messageOf } from "../api";
+import { call, commands, messageOf, reasonOf } from "../api";
 import { clock, counted, meterFill } from "../format";
 import { account, active, banners, connection, info, levels, notify, paused, recordShortcut, resetRecording, route, toast } from "../state";
 import { TranscriptView } from "./TranscriptView";
@@ -149,6 +149,15 @@ export function Record() {
 
   const stop = async () => {
     setBusy("stopping");
+    // A note typed but not yet added is kept, not lost with the notes box.
+    if (note.trim() !== "") {
+      try {
+        await call(commands.addNote("note", note));
+        setNote("");
+      } catch (err) {
+        toast.value = `The note was not saved: ${reasonOf(err)}`;
+      }
+    }
     try {
       const summary = await call(commands.stopRecording());
       active.value = null;
@@ -157,6 +166,11 @@ export function Record() {
       call(commands.listInterviews()).then(setInterviews, () => {});
     } catch (err) {
       toast.value = messageOf(err);
+      // A failed stop may still have ended the recording: show what is true now.
+      await call(commands.recordingStatus()).then(
+        (now) => (active.value = now),
+        () => {},
+      );
     } finally {
       setBusy(null);
     }
@@ -295,10 +309,10 @@ export function Record() {
           )}
           {recording && (
             <div class="notes">
-              <button id="bookmark" onClick={() => addNote("bookmark")}>
+              <button id="bookmark" onClick={() => addNote("bookmark")} disabled={busy !== null}>
                 Bookmark
               </button>
-              <input id="note" aria-label="Note" placeholder="Note at this moment" value={note} onInput={(e) => setNote(e.currentTarget.value)} onKeyDown={(e) => e.key === "Enter" && note.trim() && addNote("note")} />
+              <input id="note" aria-label="Note" placeholder="Note at this moment" disabled={busy !== null} value={note} onInput={(e) => setNote(e.currentTarget.value)} onKeyDown={(e) => e.key === "Enter" && note.trim() && addNote("note")} />
             </div>
           )}
           {states.length > 0 && (

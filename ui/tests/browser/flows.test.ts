@@ -121,6 +121,26 @@ describe("the record flow", () => {
     expect(await page.$("#timer .paused-label")).toBeNull();
   });
 
+  it("adds bookmarks and notes, and keeps a note still being typed when Stop is pressed", async () => {
+    await startRecording("Notes");
+    await page.click("#bookmark");
+    await expect.poll(() => page.textContent("[role=alert]")).toContain("Bookmark added.");
+    await page.fill("#note", "strong on Kafka");
+    await page.keyboard.press("Enter");
+    await expect.poll(() => calls("add_note")).toEqual([
+      { kind: "bookmark", body: "" },
+      { kind: "note", body: "strong on Kafka" },
+    ]);
+    expect(await page.inputValue("#note")).toBe("");
+    // Typed, not added, then Stop: the note is saved before the recording stops.
+    await page.fill("#note", "ask about the on-call rota");
+    await page.click("#stop");
+    await page.waitForSelector("#record");
+    const order = await page.evaluate(() => window.harness.calls.map((c) => c.cmd).filter((c) => c === "add_note" || c === "stop_recording"));
+    expect(order).toEqual(["add_note", "add_note", "add_note", "stop_recording"]);
+    expect((await calls("add_note")).at(-1)).toEqual({ kind: "note", body: "ask about the on-call rota" });
+  });
+
   it("asks for levels only while its meters are in sight", async () => {
     const lastShown = async () => ((await calls("show_levels")) as { shown: boolean }[]).at(-1)?.shown;
     const setVisibility = (state: "visible" | "hidden") =>
