@@ -790,7 +790,14 @@ message: string } |
 /**  The worker fell behind and the callback had to drop samples. */
 { kind: "overflow"; 
 /**  Samples (interleaved) dropped so far. */
-dropped_samples: number };
+dropped_samples: number } | 
+/**
+ *  The recording file cannot be written (the disk is full, or was removed): the file
+ *  keeps what was saved until then; capture, meters and the live transcript go on.
+ */
+{ kind: "write_failed"; 
+/**  The file and the system's error. */
+message: string };
 
 /**  The kind of a [`Warning`], for saying it is over. */
 export type WarningKind = 

@@ -76,6 +76,8 @@ function warningText(source: string, warning: Warning): string {
       return `The ${source.toLowerCase()} cannot be opened: ${warning.message}`;
     case "overflow":
       return `The ${source.toLowerCase()} delivered audio faster than it could be saved; ${warning.dropped_samples} samples were lost.`;
+    case "write_failed":
+      return `The recording can no longer be saved (${warning.message}): free some disk space. What was recorded until now is kept.`;
   }
 }
 

@@ -124,6 +124,12 @@ pub enum Warning {
         /// Samples (interleaved) dropped so far.
         dropped_samples: u64,
     },
+    /// The recording file cannot be written (the disk is full, or was removed): the file
+    /// keeps what was saved until then; capture, meters and the live transcript go on.
+    WriteFailed {
+        /// The file and the system's error.
+        message: String,
+    },
 }
 
 /// The kind of a [`Warning`], for saying it is over.
@@ -897,6 +903,15 @@ impl Worker {
     }
 
     /// One frame onto the timeline: levels, silence watch, Opus, file, then the owner.
+    /// Appends this source's packet to the file; on a failure the writer is let go (the file
+    /// ends at its last synced page) and the error returned, once.
+    fn write(&self, packet: &Packet) -> Option<AudioError> {
+        let mut writer = self.writer.lock().ok()?;
+        let err = writer.as_mut()?.write(self.idx, packet).err()?;
+        writer.take();
+        Some(err)
+    }
+
     fn frame(
         &self,
         timeline: &mut Timeline,
@@ -928,8 +943,14 @@ impl Worker {
             }
         }
         let packet = timeline.encoder.encode(pcm)?;
-        if let Some(writer) = self.writer.lock().ok().as_mut().and_then(|w| w.as_mut()) {
-            writer.write(idx, &packet)?;
+        if let Some(err) = self.write(&packet) {
+            // Said once, by the source whose write failed; the others find no writer left.
+            self.warn(Warning::WriteFailed {
+                message: err.to_string(),
+            });
+            if let Ok(mut errors) = self.errors.lock() {
+                errors.push(err);
+            }
         }
         self.output.frame(&Frame {
             source: idx,

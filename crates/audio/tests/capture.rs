@@ -639,3 +639,64 @@ fn stop_keeps_the_audio_the_sound_server_still_held() {
     );
     assert_eq!(stats[0].filled_frames, 0, "{stats:?}");
 }
+
+#[test]
+fn a_recording_file_that_cannot_grow_is_said_once_and_capture_goes_on() {
+    let dir = scratch("full");
+    let mic = VirtualMic::new("hark_test_full", 48_000, 1);
+    let wav = test_audio(&dir, 48_000, 1);
+    let file = dir.join("recording.ogg");
+    // The file may not grow past 4 KiB: the writes after fail as on a full disk (`ulimit -f`;
+    // the signal the system sends then is ignored, so the write fails with an error instead).
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 4; exec '{}' record '{}' --mic '{}' --seconds 6 --levels",
+        env!("CARGO_BIN_EXE_hark-capture"),
+        file.display(),
+        mic.id()
+    );
+    let mut child = Command::new("bash")
+        .args(["-c", &script])
+        .env("PULSE_SERVER", pulse_server())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        std::io::BufRead::lines(std::io::BufReader::new(stdout))
+            .map_while(std::result::Result::ok)
+            .collect::<Vec<String>>()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    mic.play(&wav);
+    let status = child.wait().unwrap();
+    let lines = reader.join().unwrap();
+    let failed: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].contains("\"write_failed\""))
+        .collect();
+    assert_eq!(failed.len(), 1, "said once: {lines:?}");
+    assert!(
+        lines[failed[0]].contains("recording.ogg"),
+        "names the file: {}",
+        lines[failed[0]]
+    );
+    let levels_after = lines[failed[0]..]
+        .iter()
+        .filter(|l| l.contains("\"type\":\"level\""))
+        .count();
+    assert!(
+        levels_after >= 20,
+        "capture went on after the failure ({levels_after} levels)"
+    );
+    // Stopping reports the failure; the file keeps what was saved before it.
+    assert!(!status.success());
+    let stderr = String::from_utf8(child.stderr.take().map_or_else(Vec::new, |mut e| {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut buf).unwrap();
+        buf
+    }))
+    .unwrap();
+    assert!(stderr.contains("recording.ogg"), "{stderr}");
+    let tracks = hark_audio::recording::read(&file).unwrap();
+    assert!(tracks[0].seconds() > 0.0, "{} s kept", tracks[0].seconds());
+}

@@ -166,6 +166,8 @@ describe("the record flow", () => {
     await startRecording("Warnings");
     await emit({ type: "audio", event: { type: "warning", source: 0, warning: { kind: "silence", seconds: 10 } } });
     await expect.poll(() => page.textContent(".banners")).toContain("No audio from the microphone for 10 s");
+    await emit({ type: "audio", event: { type: "warning", source: 0, warning: { kind: "write_failed", message: "recording file /data/x.ogg: No space left on device (os error 28)" } } });
+    await expect.poll(() => page.textContent(".banners")).toContain("The recording can no longer be saved (recording file /data/x.ogg: No space left on device (os error 28)): free some disk space.");
     await emit({ type: "warning", source: "microphone", message: "offline — recording continues, the transcript will catch up" });
     await expect.poll(() => page.textContent(".banners")).toContain("Offline — recording continues");
     await emit({ type: "audio", event: { type: "switched", source: 0, from: "USB Mic", to: "Built-in Mic", reason: "fallback" } });
