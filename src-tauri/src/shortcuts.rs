@@ -102,6 +102,11 @@ pub enum ShortcutUsed {
     },
     /// A bookmark was asked for while nothing is being recorded.
     NotRecording,
+    /// The bookmark could not be saved (the recording goes on).
+    Failed {
+        /// Why, with the fix.
+        message: String,
+    },
 }
 
 /// Whether global shortcuts can exist here (on Linux they need an X11 display, XWayland
@@ -174,9 +179,15 @@ pub fn pressed<R: Runtime>(app: &AppHandle<R>, action: Action) {
                 let shell = app.state::<Shell>();
                 let used = match shell.studio.add_note(NoteKind::Bookmark, "").await {
                     Ok(note) => ShortcutUsed::Bookmarked { at_ms: note.at_ms },
-                    Err(err) => {
+                    Err(err) if shell.studio.active().await.is_none() => {
                         tracing::info!("bookmark shortcut: {err}");
                         ShortcutUsed::NotRecording
+                    }
+                    Err(err) => {
+                        tracing::warn!("bookmark shortcut: {err}");
+                        ShortcutUsed::Failed {
+                            message: err.to_string(),
+                        }
                     }
                 };
                 send(&app, used);

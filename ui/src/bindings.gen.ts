@@ -633,7 +633,11 @@ export type ShortcutUsed =
 /**  Position in the recording. */
 at_ms: number } | 
 /**  A bookmark was asked for while nothing is being recorded. */
-{ result: "not_recording" };
+{ result: "not_recording" } | 
+/**  The bookmark could not be saved (the recording goes on). */
+{ result: "failed"; 
+/**  Why, with the fix. */
+message: string };
 
 /**  The shortcuts have been grabbed (after the window opened): what works and what does not. */
 export type ShortcutsReady = ShortcutInfo[];

@@ -103,6 +103,9 @@ export function onShortcut(used: ShortcutUsed): void {
     case "not_recording":
       notify("Nothing is being recorded: the bookmark shortcut works while recording.");
       break;
+    case "failed":
+      toast.value = `The bookmark was not added: ${used.message}`;
+      break;
   }
 }
 

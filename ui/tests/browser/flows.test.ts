@@ -532,6 +532,8 @@ describe("global shortcuts", () => {
     expect(await calls("start_recording")).toHaveLength(1);
     await shortcut({ result: "bookmarked", at_ms: 65_000 });
     await expect.poll(() => page.textContent(".toast")).toContain("Bookmark added at 1:05");
+    await shortcut({ result: "failed", message: "the database is locked: try again" });
+    await expect.poll(() => page.textContent(".toast")).toContain("The bookmark was not added: the database is locked: try again");
     await shortcut({ result: "record" });
     await page.waitForSelector("#record");
     expect(await calls("stop_recording")).toHaveLength(1);
