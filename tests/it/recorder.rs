@@ -517,3 +517,37 @@ async fn manual_turn_mode_commits_each_utterance_found_by_the_client_vad() {
         .count();
     assert_eq!(commits, 2, "{:?}", calls[0].client_events);
 }
+
+/// What happens as a recording starts (the chosen microphone is unplugged and the default
+/// stands in; no transcription service is configured) is sent before `start` returns: the
+/// first subscriber still gets it, so the window can say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_happens_as_a_recording_starts_reaches_its_first_subscriber() {
+    let mic = VirtualMic::new("hark_it_early", 48_000, 1);
+    let recorder = recorder("early", None);
+    let mut unplugged = options(&mic, "Early events");
+    unplugged.microphone = DeviceChoice::Id("pulseaudio:hark_it_unplugged".into());
+    let recording = recorder.start(unplugged).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut events = recording.subscribe();
+    let mut said = collect(&mut events, 2, "the early events", |e| match e {
+        RecorderEvent::Audio {
+            event:
+                hark_audio::Event::Switched {
+                    reason: hark_audio::engine::SwitchReason::Fallback,
+                    from,
+                    ..
+                },
+        } => Some(format!("fallback from {from}")),
+        RecorderEvent::Warning { message, .. } => Some(message),
+        _ => None,
+    })
+    .await;
+    said.sort();
+    assert_eq!(said[0], "fallback from pulseaudio:hark_it_unplugged");
+    assert!(
+        said[1].starts_with("no transcription service is configured"),
+        "{said:?}"
+    );
+    recording.stop().await.unwrap();
+}

@@ -240,7 +240,7 @@ impl Recorder {
             RecorderError::Invalid(format!("{} is already being recorded", file.display()))
         })?;
 
-        let (events, _) = broadcast::channel(1024);
+        let (events, first) = broadcast::channel(1024);
         let mut senders = Vec::new();
         let mut receivers = Vec::new();
         for _ in &specs {
@@ -318,8 +318,9 @@ impl Recorder {
         if self.config.proxy_url.is_none() {
             let _ = events.send(RecorderEvent::Warning {
                 source: None,
-                message: "no proxy is configured, so there is no live transcript; the recording \
-                          is kept locally (set HARK_PROXY_URL or proxy_url in the config file)"
+                message: "no transcription service is configured, so there is no live \
+                          transcript; the recording is kept on this computer (connect to your \
+                          organisation, or set proxy_url in the settings file)"
                     .into(),
             });
         }
@@ -334,6 +335,7 @@ impl Recorder {
             hints: hints_tx,
             frames,
             _live: live,
+            first: std::sync::Mutex::new(Some(first)),
         })
     }
 }
@@ -419,6 +421,8 @@ pub struct Recording {
     frames: Arc<AtomicU64>,
     /// Marks the session as recorded by a live process until the recording is dropped.
     _live: LiveLock,
+    /// Subscribed as the recording began, for its first subscriber ([`Recording::subscribe`]).
+    first: std::sync::Mutex<Option<broadcast::Receiver<RecorderEvent>>>,
 }
 
 /// Language and vocabulary hints for the transcriber.
@@ -435,9 +439,14 @@ impl Recording {
         self.hints.send_replace(Hints { language, prompt });
     }
 
-    /// Events from now on.
+    /// Events: the first subscriber gets every event since the recording began (a device
+    /// standing in for an unplugged one, a missing proxy), later ones those from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<RecorderEvent> {
-        self.events.subscribe()
+        self.first
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_else(|| self.events.subscribe())
     }
 
     /// Pauses: nothing is recorded or transcribed until [`Recording::resume`]; devices and
