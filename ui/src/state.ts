@@ -81,6 +81,15 @@ function warningText(source: string, warning: Warning): string {
   }
 }
 
+/** Transcript corrections being typed, by segment id: kept while the line scrolls out of the
+ * list or the recruiter goes to another screen, until saved or cancelled. */
+export const drafts = signal<Record<string, string>>({});
+
+export function setDraft(segment: string, text: string | null): void {
+  const { [segment]: _, ...others } = drafts.value;
+  drafts.value = text === null ? others : { ...others, [segment]: text };
+}
+
 /** The record shortcut was pressed and the record screen has not acted on it yet. */
 export const recordShortcut = signal(false);
 

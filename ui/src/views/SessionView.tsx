@@ -3,7 +3,7 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/ho
 import type { Format, PlaybackStatus, SessionDetail } from "../bindings.gen";
 import { call, commands, messageOf, reasonOf } from "../api";
 import { clock, counted, speaker, when } from "../format";
-import { notify, route, toast } from "../state";
+import { drafts, notify, route, setDraft, toast } from "../state";
 import { lineAt, lineOf } from "../transcript";
 import { useVirtualList } from "../virtual";
 
@@ -55,17 +55,24 @@ interface Placement {
   measure: (el: HTMLElement | null) => void;
 }
 
+/** The line whose edit box was just opened, to be focused as it appears. */
+let focusNext: string | null = null;
+
 /** One transcript line, editable in place (Enter saves, Escape cancels); its time plays the
  * recording from there. */
 function EditableLine({ line, current, found, onSave, onSeek, at }: { line: ReturnType<typeof lineOf>; current: boolean; found: boolean; onSave: (text: string) => Promise<void>; onSeek: ((ms: number) => void) | null; at: Placement }) {
-  const [editing, setEditing] = useState(false);
-  // The box keeps its own text until it is saved: the list redraws while it scrolls and
-  // measures, and a redraw must never put back text the recruiter has changed.
-  const box = useRef<HTMLInputElement>(null);
+  // The text being typed lives in `drafts`, not in this line: the list drops lines scrolled
+  // far out of view, and the recruiter may go to another screen mid-correction.
+  const draft = drafts.value[line.key];
+  const editing = draft !== undefined;
+  const open = () => {
+    focusNext = line.key;
+    setDraft(line.key, line.text);
+  };
   const save = async () => {
     try {
-      await onSave(box.current?.value ?? line.text);
-      setEditing(false);
+      await onSave(draft ?? line.text);
+      setDraft(line.key, null);
     } catch {
       // The error is shown; the line stays open for another try.
     }
@@ -95,12 +102,18 @@ function EditableLine({ line, current, found, onSave, onSeek, at }: { line: Retu
         <span class="edit">
           <input
             aria-label="Segment text"
-            ref={box}
-            defaultValue={line.text}
-            autoFocus
+            value={draft}
+            ref={(input) => {
+              // Focused when just opened, not each time the line scrolls back into the list.
+              if (input && focusNext === line.key) {
+                focusNext = null;
+                input.focus();
+              }
+            }}
+            onInput={(e) => setDraft(line.key, e.currentTarget.value)}
             onKeyDown={(e) => {
               if (e.key === "Enter") save();
-              if (e.key === "Escape") setEditing(false);
+              if (e.key === "Escape") setDraft(line.key, null);
             }}
           />
           <button class="save-edit" onClick={save}>
@@ -111,7 +124,7 @@ function EditableLine({ line, current, found, onSave, onSeek, at }: { line: Retu
         <span class="text">
           {line.failed ? "(not transcribed; kept in the recording)" : line.text}{" "}
           {!line.failed && (
-            <button class="link edit-line" aria-label={`Edit: ${line.text}`} onClick={() => setEditing(true)}>
+            <button class="link edit-line" aria-label={`Edit: ${line.text}`} onClick={open}>
               Edit
             </button>
           )}

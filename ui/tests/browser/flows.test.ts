@@ -747,6 +747,14 @@ describe("after recording", () => {
     await page.waitForSelector("#session-title");
 
     await page.click("#session-transcript .edit-line");
+    expect(await page.evaluate(() => document.activeElement?.getAttribute("aria-label"))).toBe("Segment text");
+    // A correction half typed survives going to another screen and back.
+    await page.fill("[aria-label='Segment text']", "we use Rust da");
+    await page.click("#nav-library");
+    await page.click("#sessions button.link");
+    await page.waitForSelector("#session-title");
+    expect(await page.inputValue("[aria-label='Segment text']")).toBe("we use Rust da");
+    expect(await calls("edit_segment")).toHaveLength(0);
     await page.fill("[aria-label='Segment text']", "   ");
     await page.keyboard.press("Enter");
     await expect.poll(() => page.textContent("[role=alert]")).toContain("a segment cannot be emptied");
