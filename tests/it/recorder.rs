@@ -551,3 +551,62 @@ async fn what_happens_as_a_recording_starts_reaches_its_first_subscriber() {
     );
     recording.stop().await.unwrap();
 }
+
+/// The store refuses a final segment for a while (another process holds the database, as a
+/// backup tool might): the segment is kept, saved with the next one once the store answers
+/// again, and announced then; the transcript loses nothing and keeps its order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_the_store_refuses_for_a_while_is_saved_with_the_next() {
+    let emulator = emulator().await;
+    let proxy = dev_proxy(&emulator).await;
+    let mic = VirtualMic::new("hark_it_busy_store", 48_000, 1);
+    let first = Script::new().pause(300).say("1 2").pause(900);
+    let second = Script::new().pause(300).say("3 4").pause(900);
+    let dir = scratch("busy-store");
+    let (first_wav, second_wav) = (dir.join("first.wav"), dir.join("second.wav"));
+    write_wav(&first_wav, first.samples());
+    write_wav(&second_wav, second.samples());
+    let recorder = recorder("busy-store", Some(proxy));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let recording = recorder.start(options(&mic, "Busy store")).await.unwrap();
+    let mut events = recording.subscribe();
+    collect(&mut events, 1, "audio flowing", |e| match e {
+        RecorderEvent::Live { .. } => Some(()),
+        _ => None,
+    })
+    .await;
+
+    // Another connection holds the database: writes wait 5 s, then fail.
+    let holder = rusqlite::Connection::open(recorder.config().database()).unwrap();
+    holder.execute_batch("begin exclusive").unwrap();
+    let mic = tokio::task::spawn_blocking(move || {
+        mic.play(&first_wav);
+        mic
+    })
+    .await
+    .unwrap();
+    let refused = first_warning(&mut events).await;
+    assert!(
+        refused.contains("saved again with the next one"),
+        "{refused}"
+    );
+    holder.execute_batch("rollback").unwrap();
+
+    tokio::task::spawn_blocking(move || mic.play(&second_wav))
+        .await
+        .unwrap();
+    let announced = collect(&mut events, 2, "both finals, once saved", |e| match e {
+        RecorderEvent::Final { segment, .. } => Some(segment.text),
+        _ => None,
+    })
+    .await;
+    assert_eq!(announced, ["1 2", "3 4"]);
+    let summary = recording.stop().await.unwrap();
+    let detail = recorder
+        .store()
+        .call(move |store| store.session(&summary.session_id.to_string()))
+        .await
+        .unwrap();
+    let texts: Vec<&str> = detail.segments.iter().map(|s| s.text.as_str()).collect();
+    assert_eq!(texts, ["1 2", "3 4"]);
+}

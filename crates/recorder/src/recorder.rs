@@ -229,7 +229,7 @@ impl Recorder {
         let recordings = self.config.recordings_dir();
         std::fs::create_dir_all(&recordings).map_err(|err| {
             RecorderError::Config(format!(
-                "cannot create the recordings folder {}: {err}; set HARK_DATA_DIR to a writable folder",
+                "cannot create the recordings folder {}: {err}; check that its drive is connected and writable, or choose another data folder (in the app's Settings, or with HARK_DATA_DIR)",
                 recordings.display()
             ))
         })?;
@@ -267,6 +267,7 @@ impl Recorder {
                 events: events.clone(),
                 store: self.store.clone(),
                 pressed,
+                unsaved: Default::default(),
             };
             uplinks.push(tokio::spawn(ctx.run(
                 frames_rx,
@@ -539,9 +540,68 @@ struct Uplink {
     pressed: Instant,
     /// Whether the call in progress takes manual turns (the audio side then runs its VAD).
     manual: Arc<AtomicBool>,
+    /// Segments the store refused for now (busy, a full disk), oldest first, each with the
+    /// event that announces it once saved: saved again before the next one and at the end.
+    unsaved: std::sync::Mutex<Vec<(Segment, RecorderEvent)>>,
 }
 
 impl Uplink {
+    /// Saves `segment`, after any the store refused before (in order), announcing each once
+    /// it is stored; what the store still refuses waits for the next try. A segment the store
+    /// finds invalid is said and dropped: trying again would not help.
+    async fn save_then_announce(&self, segment: Segment, event: RecorderEvent) {
+        let mut queue =
+            std::mem::take(&mut *self.unsaved.lock().unwrap_or_else(|e| e.into_inner()));
+        queue.push((segment, event));
+        let mut waiting = Vec::new();
+        for (segment, event) in queue {
+            if !waiting.is_empty() {
+                waiting.push((segment, event));
+                continue;
+            }
+            let stored = segment.clone();
+            match self
+                .store
+                .call(move |store| store.save_segment(&stored))
+                .await
+            {
+                Ok(()) => {
+                    let _ = self.events.send(event);
+                }
+                Err(RecorderError::Store(err @ hark_store::StoreError::Invalid { .. })) => {
+                    self.warn(format!("a transcript segment could not be saved: {err}"));
+                }
+                Err(err) => {
+                    self.warn(format!(
+                        "a transcript segment could not be saved yet ({err}); it is kept and \
+                         saved again with the next one"
+                    ));
+                    waiting.push((segment, event));
+                }
+            }
+        }
+        *self.unsaved.lock().unwrap_or_else(|e| e.into_inner()) = waiting;
+    }
+
+    /// At the end of the call: saves what the store refused before, trying a few times.
+    async fn save_the_rest(&self) {
+        for wait in [0, 1, 3] {
+            let Some((segment, event)) =
+                self.unsaved.lock().unwrap_or_else(|e| e.into_inner()).pop()
+            else {
+                return;
+            };
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+            self.save_then_announce(segment, event).await;
+        }
+        let lost = self.unsaved.lock().unwrap_or_else(|e| e.into_inner()).len();
+        if lost > 0 {
+            self.warn(format!(
+                "{lost} transcript segments could not be saved; the audio is in the recording"
+            ));
+        }
+    }
+
     fn warn(&self, message: String) {
         tracing::warn!(source = %self.source, "{message}");
         let _ = self.events.send(RecorderEvent::Warning {
@@ -559,6 +619,17 @@ impl Uplink {
 
     async fn run(
         self,
+        frames: mpsc::Receiver<Packet>,
+        stop: watch::Receiver<bool>,
+        hints: watch::Receiver<Hints>,
+    ) {
+        self.calls(frames, stop, hints).await;
+        self.save_the_rest().await;
+    }
+
+    /// Calls the transcriber through the proxy until the recording stops, redialling.
+    async fn calls(
+        &self,
         mut frames: mpsc::Receiver<Packet>,
         mut stop: watch::Receiver<bool>,
         mut hints: watch::Receiver<Hints>,
@@ -861,22 +932,11 @@ impl Uplink {
                     }
                     let segment =
                         self.segment(item_id, text, start_ms, end_ms, SegmentStatus::Final);
-                    let stored = segment.clone();
-                    match self
-                        .store
-                        .call(move |store| store.save_segment(&stored))
-                        .await
-                    {
-                        Ok(()) => {
-                            let _ = self.events.send(RecorderEvent::Final {
-                                source: self.source.clone(),
-                                segment,
-                            });
-                        }
-                        Err(err) => {
-                            self.warn(format!("a transcript segment could not be saved: {err}"))
-                        }
-                    }
+                    let event = RecorderEvent::Final {
+                        source: self.source.clone(),
+                        segment: segment.clone(),
+                    };
+                    self.save_then_announce(segment, event).await;
                 }
                 Update::Failed {
                     item_id,
@@ -891,19 +951,12 @@ impl Uplink {
                         end_ms,
                         SegmentStatus::Failed,
                     );
-                    let stored = segment.clone();
-                    if self
-                        .store
-                        .call(move |store| store.save_segment(&stored))
-                        .await
-                        .is_ok()
-                    {
-                        let _ = self.events.send(RecorderEvent::Failed {
-                            source: self.source.clone(),
-                            segment,
-                            message,
-                        });
-                    }
+                    let event = RecorderEvent::Failed {
+                        source: self.source.clone(),
+                        segment: segment.clone(),
+                        message,
+                    };
+                    self.save_then_announce(segment, event).await;
                 }
             }
         }

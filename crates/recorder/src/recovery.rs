@@ -79,7 +79,7 @@ impl Drop for LiveLock {
 
 fn lock_error(path: &Path, err: &std::io::Error) -> RecorderError {
     RecorderError::Config(format!(
-        "cannot lock {} ({err}); the recordings folder must be writable: set HARK_DATA_DIR to a writable folder",
+        "cannot lock {} ({err}); check that the recordings folder's drive is connected and writable, or choose another data folder (in the app's Settings, or with HARK_DATA_DIR)",
         path.display()
     ))
 }
