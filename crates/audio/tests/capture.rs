@@ -664,7 +664,7 @@ fn a_recording_file_that_cannot_grow_is_said_once_and_capture_goes_on() {
     let stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         std::io::BufRead::lines(std::io::BufReader::new(stdout))
-            .map_while(std::result::Result::ok)
+            .map_while(Result::ok)
             .collect::<Vec<String>>()
     });
     std::thread::sleep(Duration::from_millis(500));

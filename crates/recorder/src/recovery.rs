@@ -46,7 +46,8 @@ impl Interrupted {
 /// system lets go of it when the process ends, however it ends.
 #[derive(Debug)]
 pub struct LiveLock {
-    file: File,
+    /// Closed before the file is removed (Windows cannot remove an open file).
+    file: Option<File>,
     path: PathBuf,
 }
 
@@ -63,7 +64,10 @@ impl LiveLock {
             .open(&path)
             .map_err(|err| lock_error(&path, &err))?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(LiveLock { file, path })),
+            Ok(()) => Ok(Some(LiveLock {
+                file: Some(file),
+                path,
+            })),
             Err(TryLockError::WouldBlock) => Ok(None),
             Err(TryLockError::Error(err)) => Err(lock_error(&path, &err)),
         }
@@ -72,7 +76,10 @@ impl LiveLock {
 
 impl Drop for LiveLock {
     fn drop(&mut self) {
-        let _ = self.file.unlock();
+        if let Some(file) = self.file.take() {
+            let _ = file.unlock();
+        }
+        // Whoever takes the lock next still checks the session's state before touching it.
         let _ = std::fs::remove_file(&self.path);
     }
 }
