@@ -14,7 +14,7 @@ use hark_tests::supabase::{Project, Session, StoppableProject, send};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{emulator, hark_binary, proxy, write_wav};
+use crate::support::{emulator, hark_binary, proxy, stored_texts, write_wav};
 
 use crate::audio_support::{VirtualMic, scratch};
 
@@ -948,11 +948,9 @@ async fn a_recording_outliving_its_access_token_redials_with_a_fresh_one() {
     .unwrap();
     let summary = recording.stop().await.unwrap();
     drop(mic);
-    let detail = recorder
-        .store()
-        .call(move |store| store.session(&summary.session_id.to_string()))
-        .await
-        .unwrap();
-    let texts: Vec<&str> = detail.segments.iter().map(|s| s.text.as_str()).collect();
-    assert_eq!(texts, ["4 2"], "warnings: {warnings:?}");
+    assert_eq!(
+        stored_texts(&recorder, summary.session_id).await,
+        ["4 2"],
+        "warnings: {warnings:?}"
+    );
 }

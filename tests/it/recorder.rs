@@ -14,7 +14,7 @@ use hark_tests::dtmf::Script;
 use tokio::sync::broadcast;
 
 use crate::support::{
-    dev_proxy, dev_proxy_with, emulator, hark_binary, utterance_spans, write_wav,
+    dev_proxy, dev_proxy_with, emulator, hark_binary, stored_texts, utterance_spans, write_wav,
 };
 
 use crate::audio_support::{VirtualMic, scratch};
@@ -602,11 +602,8 @@ async fn a_segment_the_store_refuses_for_a_while_is_saved_with_the_next() {
     .await;
     assert_eq!(announced, ["1 2", "3 4"]);
     let summary = recording.stop().await.unwrap();
-    let detail = recorder
-        .store()
-        .call(move |store| store.session(&summary.session_id.to_string()))
-        .await
-        .unwrap();
-    let texts: Vec<&str> = detail.segments.iter().map(|s| s.text.as_str()).collect();
-    assert_eq!(texts, ["1 2", "3 4"]);
+    assert_eq!(
+        stored_texts(&recorder, summary.session_id).await,
+        ["1 2", "3 4"]
+    );
 }

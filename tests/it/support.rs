@@ -79,3 +79,13 @@ pub fn hark_binary() -> std::path::PathBuf {
     );
     path
 }
+
+/// The texts of a session's stored segments, in timeline order.
+pub async fn stored_texts(recorder: &hark_recorder::Recorder, session: uuid::Uuid) -> Vec<String> {
+    let detail = recorder
+        .store()
+        .call(move |store| store.session(&session.to_string()))
+        .await
+        .unwrap();
+    detail.segments.into_iter().map(|s| s.text).collect()
+}

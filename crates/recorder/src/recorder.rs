@@ -653,16 +653,13 @@ impl Uplink {
             let token = match token {
                 Ok(token) => token,
                 Err(err) => {
-                    self.warn(format!(
-                        "no live transcript for the {}: {err}; recording continues, retrying in {} s",
-                        self.source,
-                        backoff.as_secs()
-                    ));
-                    self.state("offline");
-                    if !self.wait_draining(&mut frames, &mut stop, backoff).await {
+                    let wait = backoff;
+                    if !self
+                        .offline_for(err.to_string(), wait, &mut frames, &mut stop, &mut backoff)
+                        .await
+                    {
                         return;
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
                     continue;
                 }
             };
@@ -690,16 +687,12 @@ impl Uplink {
                         } => Duration::from_secs(*s),
                         _ => backoff,
                     };
-                    self.warn(format!(
-                        "no live transcript for the {}: {err}; recording continues, retrying in {} s",
-                        self.source,
-                        retry.as_secs()
-                    ));
-                    self.state("offline");
-                    if !self.wait_draining(&mut frames, &mut stop, retry).await {
+                    if !self
+                        .offline_for(err.to_string(), retry, &mut frames, &mut stop, &mut backoff)
+                        .await
+                    {
                         return;
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
                     continue;
                 }
             };
@@ -729,6 +722,29 @@ impl Uplink {
                 }
             }
         }
+    }
+
+    /// Says there is no live transcript for now and why, waits `wait` (discarding queued
+    /// frames: they are in the file) and doubles the back-off. False when stopping.
+    async fn offline_for(
+        &self,
+        why: String,
+        wait: Duration,
+        frames: &mut mpsc::Receiver<Packet>,
+        stop: &mut watch::Receiver<bool>,
+        backoff: &mut Duration,
+    ) -> bool {
+        self.warn(format!(
+            "no live transcript for the {}: {why}; recording continues, retrying in {} s",
+            self.source,
+            wait.as_secs()
+        ));
+        self.state("offline");
+        if !self.wait_draining(frames, stop, wait).await {
+            return false;
+        }
+        *backoff = (*backoff * 2).min(Duration::from_secs(30));
+        true
     }
 
     /// Waits `how_long` (or until stop), discarding queued frames. False when stopping.
