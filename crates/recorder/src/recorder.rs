@@ -30,6 +30,8 @@ use crate::vad::Vad;
 const UPLINK_QUEUE: usize = 50;
 /// How long stopping waits for the last transcripts.
 const TAIL_WAIT: Duration = Duration::from_secs(8);
+/// How long stopping waits for segments a refusing store has not taken yet (a few more tries).
+const SAVE_WAIT: Duration = Duration::from_secs(25);
 
 /// What happens while recording, for the UI and the CLI.
 #[derive(Debug, Clone, Serialize)]
@@ -255,6 +257,7 @@ impl Recorder {
             prompt: options.prompt.clone(),
         });
         let mut uplinks = Vec::new();
+        let (saves, saved) = mpsc::unbounded_channel();
         let manual: Vec<Arc<AtomicBool>> = specs.iter().map(|_| Arc::default()).collect();
         for ((spec, frames_rx), manual) in specs.iter().zip(receivers).zip(&manual) {
             let ctx = Uplink {
@@ -265,9 +268,8 @@ impl Recorder {
                 proxy_url: self.config.proxy_url.clone(),
                 options: options.clone(),
                 events: events.clone(),
-                store: self.store.clone(),
                 pressed,
-                unsaved: Default::default(),
+                saves: saves.clone(),
             };
             uplinks.push(tokio::spawn(ctx.run(
                 frames_rx,
@@ -275,6 +277,9 @@ impl Recorder {
                 hints_rx.clone(),
             )));
         }
+        // Ends once every uplink has (each holds a sender) and what they handed over is saved.
+        drop(saves);
+        let saver = tokio::spawn(save_in_order(self.store.clone(), events.clone(), saved));
         let frames = Arc::new(AtomicU64::new(0));
         let router = Arc::new(Router {
             vads: senders
@@ -337,6 +342,7 @@ impl Recorder {
             frames,
             _live: live,
             first: std::sync::Mutex::new(Some(first)),
+            saver: Some(saver),
         })
     }
 }
@@ -424,6 +430,8 @@ pub struct Recording {
     _live: LiveLock,
     /// Subscribed as the recording began, for its first subscriber ([`Recording::subscribe`]).
     first: std::sync::Mutex<Option<broadcast::Receiver<RecorderEvent>>>,
+    /// Saves the uplinks' segments in order ([`save_in_order`]); waited for at stop.
+    saver: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Language and vocabulary hints for the transcriber.
@@ -495,6 +503,9 @@ impl Recording {
         for uplink in self.uplinks.drain(..) {
             let _ = tokio::time::timeout(TAIL_WAIT + Duration::from_secs(4), uplink).await;
         }
+        if let Some(saver) = self.saver.take() {
+            let _ = tokio::time::timeout(SAVE_WAIT, saver).await;
+        }
         let seconds = stats
             .as_ref()
             .ok()
@@ -536,70 +547,80 @@ struct Uplink {
     proxy_url: Option<String>,
     options: StartOptions,
     events: broadcast::Sender<RecorderEvent>,
-    store: StoreThread,
     pressed: Instant,
     /// Whether the call in progress takes manual turns (the audio side then runs its VAD).
     manual: Arc<AtomicBool>,
-    /// Segments the store refused for now (busy, a full disk), oldest first, each with the
-    /// event that announces it once saved: saved again before the next one and at the end.
-    unsaved: std::sync::Mutex<Vec<(Segment, RecorderEvent)>>,
+    /// Final and failed segments to save, in order, by the recording's saver ([`save_in_order`]).
+    saves: mpsc::UnboundedSender<(Segment, RecorderEvent)>,
+}
+
+/// Saves segments in the order the uplinks hand them over, announcing each once stored (a
+/// segment is in SQLite before it shows as final). A store that refuses for now (busy, a full
+/// disk) is tried again after a pause, later segments waiting behind it, while the uplinks go on
+/// transcribing: waiting for the store in an uplink would drop the audio meanwhile. Once the
+/// uplinks are done, a store still refusing after a few more tries is given up, saying so.
+async fn save_in_order(
+    store: StoreThread,
+    events: broadcast::Sender<RecorderEvent>,
+    mut queue: mpsc::UnboundedReceiver<(Segment, RecorderEvent)>,
+) {
+    let warn = |source: &str, message: String| {
+        tracing::warn!(%source, "{message}");
+        let _ = events.send(RecorderEvent::Warning {
+            source: Some(source.to_owned()),
+            message,
+        });
+    };
+    while let Some((segment, event)) = queue.recv().await {
+        let mut pause = Duration::from_secs(1);
+        let mut tries_after_the_end = 0;
+        loop {
+            let stored = segment.clone();
+            match store.call(move |store| store.save_segment(&stored)).await {
+                Ok(()) => {
+                    let _ = events.send(event);
+                    break;
+                }
+                Err(RecorderError::Store(err @ hark_store::StoreError::Invalid { .. })) => {
+                    warn(
+                        &segment.source,
+                        format!("a transcript segment could not be saved: {err}"),
+                    );
+                    break;
+                }
+                Err(err) if queue.is_closed() && tries_after_the_end >= 3 => {
+                    let lost = 1 + queue.len();
+                    warn(
+                        &segment.source,
+                        format!(
+                            "{lost} transcript segments could not be saved ({err}); the audio is in the recording"
+                        ),
+                    );
+                    return;
+                }
+                Err(err) => {
+                    warn(
+                        &segment.source,
+                        format!(
+                            "a transcript segment could not be saved yet ({err}); it is kept and saved again in {} s",
+                            pause.as_secs()
+                        ),
+                    );
+                    if queue.is_closed() {
+                        tries_after_the_end += 1;
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(8));
+                }
+            }
+        }
+    }
 }
 
 impl Uplink {
-    /// Saves `segment`, after any the store refused before (in order), announcing each once
-    /// it is stored; what the store still refuses waits for the next try. A segment the store
-    /// finds invalid is said and dropped: trying again would not help.
-    async fn save_then_announce(&self, segment: Segment, event: RecorderEvent) {
-        let mut queue =
-            std::mem::take(&mut *self.unsaved.lock().unwrap_or_else(|e| e.into_inner()));
-        queue.push((segment, event));
-        let mut waiting = Vec::new();
-        for (segment, event) in queue {
-            if !waiting.is_empty() {
-                waiting.push((segment, event));
-                continue;
-            }
-            let stored = segment.clone();
-            match self
-                .store
-                .call(move |store| store.save_segment(&stored))
-                .await
-            {
-                Ok(()) => {
-                    let _ = self.events.send(event);
-                }
-                Err(RecorderError::Store(err @ hark_store::StoreError::Invalid { .. })) => {
-                    self.warn(format!("a transcript segment could not be saved: {err}"));
-                }
-                Err(err) => {
-                    self.warn(format!(
-                        "a transcript segment could not be saved yet ({err}); it is kept and \
-                         saved again with the next one"
-                    ));
-                    waiting.push((segment, event));
-                }
-            }
-        }
-        *self.unsaved.lock().unwrap_or_else(|e| e.into_inner()) = waiting;
-    }
-
-    /// At the end of the call: saves what the store refused before, trying a few times.
-    async fn save_the_rest(&self) {
-        for wait in [0, 1, 3] {
-            let Some((segment, event)) =
-                self.unsaved.lock().unwrap_or_else(|e| e.into_inner()).pop()
-            else {
-                return;
-            };
-            tokio::time::sleep(Duration::from_secs(wait)).await;
-            self.save_then_announce(segment, event).await;
-        }
-        let lost = self.unsaved.lock().unwrap_or_else(|e| e.into_inner()).len();
-        if lost > 0 {
-            self.warn(format!(
-                "{lost} transcript segments could not be saved; the audio is in the recording"
-            ));
-        }
+    /// Hands `segment` to the recording's saver, which stores it and then sends `event`.
+    fn save_then_announce(&self, segment: Segment, event: RecorderEvent) {
+        let _ = self.saves.send((segment, event));
     }
 
     fn warn(&self, message: String) {
@@ -617,19 +638,9 @@ impl Uplink {
         });
     }
 
+    /// Calls the transcriber through the proxy until the recording stops, redialling.
     async fn run(
         self,
-        frames: mpsc::Receiver<Packet>,
-        stop: watch::Receiver<bool>,
-        hints: watch::Receiver<Hints>,
-    ) {
-        self.calls(frames, stop, hints).await;
-        self.save_the_rest().await;
-    }
-
-    /// Calls the transcriber through the proxy until the recording stops, redialling.
-    async fn calls(
-        &self,
         mut frames: mpsc::Receiver<Packet>,
         mut stop: watch::Receiver<bool>,
         mut hints: watch::Receiver<Hints>,
@@ -952,7 +963,7 @@ impl Uplink {
                         source: self.source.clone(),
                         segment: segment.clone(),
                     };
-                    self.save_then_announce(segment, event).await;
+                    self.save_then_announce(segment, event);
                 }
                 Update::Failed {
                     item_id,
@@ -972,7 +983,7 @@ impl Uplink {
                         segment: segment.clone(),
                         message,
                     };
-                    self.save_then_announce(segment, event).await;
+                    self.save_then_announce(segment, event);
                 }
             }
         }
