@@ -91,9 +91,9 @@ fn lock_error(path: &Path, err: &std::io::Error) -> RecorderError {
     ))
 }
 
-/// Marks sessions a crash left recording as interrupted (queued for sync), finalises their
-/// recording files so any player reads them whole, and takes the seconds the file really holds
-/// when that is more than the last count saved. Sessions a live recorder holds are left alone.
+/// Finalises the recording files of sessions a crash left recording, so any player reads them
+/// whole, and marks the sessions interrupted (queued for sync) with the seconds the file really
+/// holds when that is more than the last count saved. Sessions a live recorder holds are left alone.
 pub fn finish_interrupted(store: &mut Store) -> Result<Vec<Interrupted>> {
     let mut found = Vec::new();
     for session in store.sessions_left_recording()? {
@@ -108,21 +108,21 @@ pub fn finish_interrupted(store: &mut Store) -> Result<Vec<Interrupted>> {
             },
             None => None,
         };
-        if !store.interrupt(session.id, session.seconds_recorded)? {
+        // Repaired first: with the lock held no recorder writes it, and a session its recorder
+        // finished meanwhile has a finished file, which the repair leaves alone.
+        let (seconds, audio_problem) = finalise_file(&session);
+        let seconds = seconds.max(session.seconds_recorded);
+        if !store.interrupt(session.id, seconds)? {
             continue;
         }
-        let (seconds, audio_problem) = finalise_file(&session);
-        if seconds > session.seconds_recorded {
-            store.set_seconds_recorded(session.id, seconds)?;
-        }
         let job_title = store
-            .session(&session.id.to_string())
-            .map(|detail| detail.interview.job_title)
+            .interview(session.interview_id)
+            .map(|interview| interview.job_title)
             .unwrap_or_default();
         let interrupted = Interrupted {
             session_id: session.id,
             job_title,
-            seconds: seconds.max(session.seconds_recorded),
+            seconds,
             audio_problem,
         };
         tracing::warn!(session = %session.id, "{}", interrupted.describe());

@@ -791,6 +791,24 @@ impl Store {
         seconds_recorded: f64,
         state: SessionState,
     ) -> Result<()> {
+        if self.end_session(id, seconds_recorded, state, false)? {
+            return Ok(());
+        }
+        Err(StoreError::NotFound {
+            what: "session",
+            id: id.to_string(),
+        })
+    }
+
+    /// Ends a session in `state` and queues it for sync, in one transaction; with
+    /// `only_if_recording`, only a session still marked `recording`. Whether one was ended.
+    fn end_session(
+        &mut self,
+        id: Uuid,
+        seconds_recorded: f64,
+        state: SessionState,
+        only_if_recording: bool,
+    ) -> Result<bool> {
         let now = now_ms();
         let tx = self
             .conn
@@ -799,23 +817,23 @@ impl Store {
         let changed = tx
             .execute(
                 "update recording_sessions set ended_at_ms = max(?2, started_at_ms), \
-                   seconds_recorded = ?3, state = ?4, updated_at_ms = ?2 where id = ?1",
+                   seconds_recorded = ?3, state = ?4, updated_at_ms = ?2 \
+                 where id = ?1 and (not ?5 or state = 'recording')",
                 params![
                     id.to_string(),
                     now,
                     seconds_recorded.max(0.0),
-                    state.as_str()
+                    state.as_str(),
+                    only_if_recording
                 ],
             )
             .map_err(StoreError::sql("finish session"))?;
         if changed == 0 {
-            return Err(StoreError::NotFound {
-                what: "session",
-                id: id.to_string(),
-            });
+            return Ok(false);
         }
         queue_for_sync(&tx, id, now)?;
-        tx.commit().map_err(StoreError::sql("finish session"))
+        tx.commit().map_err(StoreError::sql("finish session"))?;
+        Ok(true)
     }
 
     /// Corrects a segment's text (the search index follows); a finished session is queued to
@@ -944,25 +962,7 @@ impl Store {
     /// (and nothing changed) if it is no longer recording, as when its recorder finished it
     /// meanwhile.
     pub fn interrupt(&mut self, id: Uuid, seconds_recorded: f64) -> Result<bool> {
-        let now = now_ms();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(StoreError::sql("interrupt session"))?;
-        let changed = tx
-            .execute(
-                "update recording_sessions set ended_at_ms = max(?2, started_at_ms), \
-                   seconds_recorded = ?3, state = 'interrupted', updated_at_ms = ?2 \
-                 where id = ?1 and state = 'recording'",
-                params![id.to_string(), now, seconds_recorded.max(0.0)],
-            )
-            .map_err(StoreError::sql("interrupt session"))?;
-        if changed == 0 {
-            return Ok(false);
-        }
-        queue_for_sync(&tx, id, now)?;
-        tx.commit().map_err(StoreError::sql("interrupt session"))?;
-        Ok(true)
+        self.end_session(id, seconds_recorded, SessionState::Interrupted, true)
     }
 
     /// Records how much audio a running session has (kept current so a crash loses little).
