@@ -303,6 +303,51 @@ fn app_pid_with(wanted: &str) -> Option<u32> {
         })
 }
 
+/// The app, local-only, recording `script` through a virtual microphone of its own, with the
+/// first words on screen; where the quit and crash tests start from.
+struct Recorded {
+    app: Desktop,
+    home: PathBuf,
+    data_dir: PathBuf,
+    /// What the app was launched with, to launch it again on the same folders.
+    env: [(&'static str, String); 3],
+}
+
+async fn record_in_app(
+    emulator: &hark_tests::emulator::Emulator,
+    name: &str,
+    title: &str,
+    script: &Script,
+) -> Recorded {
+    let proxy = dev_proxy(emulator).await;
+    let mic = VirtualMic::new(&format!("hark_it_{}", name.replace('-', "_")), 48_000, 1);
+    let home = scratch(name);
+    let wav = home.join("script.wav");
+    write_wav(&wav, script.samples());
+    let data_dir = home.join("data");
+    let env = [
+        ("HARK_PROXY_URL", proxy),
+        ("HARK_DATA_DIR", data_dir.display().to_string()),
+        ("XDG_CONFIG_HOME", home.join("config").display().to_string()),
+    ];
+    let app = Desktop::launch(name, &env).await;
+    start_recording(&app, &mic, title).await;
+    tokio::task::spawn_blocking(move || mic.play(&wav))
+        .await
+        .unwrap();
+    let first = script.expected_transcripts()[0].clone();
+    app.wait_text("#transcript", Duration::from_secs(20), |t| {
+        t.contains(&first)
+    })
+    .await;
+    Recorded {
+        app,
+        home,
+        data_dir,
+        env,
+    }
+}
+
 /// Sends the app with this data folder `signal` (`TERM`, `KILL`) and waits until it is gone.
 async fn signal_and_wait(data_dir: &Path, signal: &str) {
     let pid = app_pid(data_dir).expect("the app's process");
@@ -816,30 +861,13 @@ async fn a_recruiter_records_in_the_real_window_and_finds_the_session() {
 async fn quitting_the_app_while_recording_stops_and_saves_the_session_first() {
     desktop_test(Duration::from_secs(240), async {
         let emulator = emulator().await;
-        let proxy = dev_proxy(&emulator).await;
-        let mic = VirtualMic::new("hark_it_desktop_quit", 48_000, 1);
         let script = Script::new().pause(600).say("2 7 1 8").pause(900);
-        let home = scratch("desktop-quit");
-        let wav = home.join("script.wav");
-        write_wav(&wav, script.samples());
-        let data_dir = home.join("data");
-        let app = Desktop::launch(
-            "desktop-quit",
-            &[
-                ("HARK_PROXY_URL", proxy),
-                ("HARK_DATA_DIR", data_dir.display().to_string()),
-                ("XDG_CONFIG_HOME", home.join("config").display().to_string()),
-            ],
-        )
-        .await;
-        start_recording(&app, &mic, "Quit mid-interview").await;
-        tokio::task::spawn_blocking(move || mic.play(&wav))
-            .await
-            .unwrap();
-        app.wait_text("#transcript", Duration::from_secs(20), |t| {
-            t.contains("2 7 1 8")
-        })
-        .await;
+        let Recorded {
+            app,
+            home,
+            data_dir,
+            ..
+        } = record_in_app(&emulator, "desktop-quit", "Quit mid-interview", &script).await;
 
         // `hark` opened on the same folder meanwhile sees the session recording and leaves it
         // to the app (it repairs only sessions no live recorder holds).
@@ -897,27 +925,10 @@ async fn quitting_the_app_while_recording_stops_and_saves_the_session_first() {
 async fn after_a_crash_mid_recording_the_next_start_repairs_the_file_and_says_what_was_kept() {
     desktop_test(Duration::from_secs(240), async {
         let emulator = emulator().await;
-        let proxy = dev_proxy(&emulator).await;
-        let mic = VirtualMic::new("hark_it_desktop_crash", 48_000, 1);
         let script = Script::new().pause(600).say("1 4 1 4").pause(1_500);
-        let home = scratch("desktop-crash");
-        let wav = home.join("script.wav");
-        write_wav(&wav, script.samples());
-        let data_dir = home.join("data");
-        let env = [
-            ("HARK_PROXY_URL", proxy),
-            ("HARK_DATA_DIR", data_dir.display().to_string()),
-            ("XDG_CONFIG_HOME", home.join("config").display().to_string()),
-        ];
-        let app = Desktop::launch("desktop-crash", &env).await;
-        start_recording(&app, &mic, "Crash mid-interview").await;
-        tokio::task::spawn_blocking(move || mic.play(&wav))
-            .await
-            .unwrap();
-        app.wait_text("#transcript", Duration::from_secs(20), |t| {
-            t.contains("1 4 1 4")
-        })
-        .await;
+        let Recorded {
+            app, data_dir, env, ..
+        } = record_in_app(&emulator, "desktop-crash", "Crash mid-interview", &script).await;
 
         // The process dies with no chance to save (a crash, a power loss, `kill -9`).
         signal_and_wait(&data_dir, "KILL").await;

@@ -377,13 +377,18 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn no_recording_starts_once_the_data_folder_moves_and_a_failed_move_lets_it_again() {
-        let home = std::env::temp_dir().join(format!("hark-studio-move-{}", std::process::id()));
+    /// A local-only studio over a fresh data folder in `home`.
+    fn studio(name: &str) -> (std::path::PathBuf, Studio) {
+        let home = std::env::temp_dir().join(format!("hark-studio-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&home);
         let mut config = crate::Config::fallback();
         config.data_dir = home.join("data");
-        let studio = Studio::new(Recorder::open(config).unwrap(), None);
+        (home, Studio::new(Recorder::open(config).unwrap(), None))
+    }
+
+    #[tokio::test]
+    async fn no_recording_starts_once_the_data_folder_moves_and_a_failed_move_lets_it_again() {
+        let (home, studio) = studio("move");
         let settings = home.join("config.toml");
 
         // A folder that is not empty: refused, and recording is possible again (the request
@@ -415,11 +420,7 @@ mod tests {
 
     #[tokio::test]
     async fn while_a_stop_is_still_saving_the_studio_counts_as_recording_and_quitting_waits() {
-        let home = std::env::temp_dir().join(format!("hark-studio-stop-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&home);
-        let mut config = crate::Config::fallback();
-        config.data_dir = home.join("data");
-        let studio = Studio::new(Recorder::open(config).unwrap(), None);
+        let (home, studio) = studio("stop");
         assert!(!studio.is_recording());
         assert!(
             studio.finish().await.is_none(),
