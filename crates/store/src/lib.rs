@@ -248,6 +248,8 @@ pub struct SessionDetail {
     pub segments: Vec<Segment>,
     /// Notes in timeline order.
     pub notes: Vec<Note>,
+    /// Sync state (`pending`, `syncing`, `synced`, `failed`), or `None` while recording.
+    pub sync_state: Option<String>,
 }
 
 /// A full-text search hit.
@@ -711,7 +713,9 @@ impl Store {
     }
 
     /// Saves a segment (insert, or update the one with the same id or the same item id). Returns
-    /// once it is committed, so the caller may then show it as final.
+    /// once it is committed, so the caller may then show it as final. A segment of a session
+    /// that has already finished (saved late, after Stop, or back-filled) queues the session
+    /// again in the same transaction, so the change is sent.
     pub fn save_segment(&self, segment: &Segment) -> Result<()> {
         if segment.end_ms < segment.start_ms || segment.start_ms < 0 {
             return Err(StoreError::Invalid {
@@ -723,28 +727,34 @@ impl Store {
             });
         }
         let now = now_ms();
-        self.conn
-            .execute(
-                "insert into transcript_segments (id, session_id, item_id, source, speaker_label, \
-                   start_ms, end_ms, text, status, created_at_ms, updated_at_ms) \
-                 values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10) \
-                 on conflict do update set speaker_label = excluded.speaker_label, \
-                   start_ms = excluded.start_ms, end_ms = excluded.end_ms, text = excluded.text, \
-                   status = excluded.status, updated_at_ms = excluded.updated_at_ms",
-                params![
-                    segment.id.to_string(),
-                    segment.session_id.to_string(),
-                    segment.item_id,
-                    segment.source,
-                    segment.speaker_label,
-                    segment.start_ms,
-                    segment.end_ms,
-                    segment.text,
-                    segment.status.as_str(),
-                    now
-                ],
-            )
+        // `&self`: the connection is this store's alone, so no other transaction is open on it.
+        let tx = self
+            .conn
+            .unchecked_transaction()
             .map_err(StoreError::sql("save segment"))?;
+        tx.execute(
+            "insert into transcript_segments (id, session_id, item_id, source, speaker_label, \
+               start_ms, end_ms, text, status, created_at_ms, updated_at_ms) \
+             values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10) \
+             on conflict do update set speaker_label = excluded.speaker_label, \
+               start_ms = excluded.start_ms, end_ms = excluded.end_ms, text = excluded.text, \
+               status = excluded.status, updated_at_ms = excluded.updated_at_ms",
+            params![
+                segment.id.to_string(),
+                segment.session_id.to_string(),
+                segment.item_id,
+                segment.source,
+                segment.speaker_label,
+                segment.start_ms,
+                segment.end_ms,
+                segment.text,
+                segment.status.as_str(),
+                now
+            ],
+        )
+        .map_err(StoreError::sql("save segment"))?;
+        requeue_if_finished(&tx, segment.session_id)?;
+        tx.commit().map_err(StoreError::sql("save segment"))?;
         Ok(())
     }
 
@@ -910,21 +920,23 @@ impl Store {
 
     /// Deletes a session here (its segments, notes and outbox entry with it); returns its
     /// recording file's path so the caller can remove the file. A session being recorded is
-    /// refused. The organisation's copy, if synced, is not touched.
+    /// refused, and so is one being sent (its outbox entry `syncing`): the send would mark a
+    /// session that no longer exists. The organisation's copy, if synced, is not touched.
     pub fn delete_session(&mut self, session_id: Uuid) -> Result<Option<String>> {
         let tx = self
             .conn
             .transaction()
             .map_err(StoreError::sql("delete session"))?;
-        let found: Option<(String, Option<String>)> = tx
+        let found: Option<(String, Option<String>, Option<String>)> = tx
             .query_row(
-                "select state, recording_path from recording_sessions where id = ?1",
+                "select s.state, s.recording_path, o.state from recording_sessions s \
+                 left join sync_outbox o on o.session_id = s.id where s.id = ?1",
                 [session_id.to_string()],
-                |row| Ok((row.get(0)?, row.get(1)?)),
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .optional()
             .map_err(StoreError::sql("delete session"))?;
-        let (state, path) = found.ok_or(StoreError::NotFound {
+        let (state, path, sync_state) = found.ok_or(StoreError::NotFound {
             what: "session",
             id: session_id.to_string(),
         })?;
@@ -932,6 +944,12 @@ impl Store {
             return Err(StoreError::Invalid {
                 field: "session",
                 problem: "it is still being recorded; stop it first".into(),
+            });
+        }
+        if sync_state.as_deref() == Some("syncing") {
+            return Err(StoreError::Invalid {
+                field: "session",
+                problem: "is being sent to your organisation right now; wait until it has finished syncing, then delete it".into(),
             });
         }
         tx.execute(
@@ -1016,6 +1034,15 @@ impl Store {
             )
             .map_err(StoreError::sql("read session"))?;
         let interview = self.interview(session.interview_id)?;
+        let sync_state: Option<String> = self
+            .conn
+            .query_row(
+                "select state from sync_outbox where session_id = ?1",
+                [id.to_string()],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(StoreError::sql("read session"))?;
         let mut statement = self
             .conn
             .prepare_cached(&format!(
@@ -1043,6 +1070,7 @@ impl Store {
             interview,
             segments,
             notes,
+            sync_state,
         })
     }
 

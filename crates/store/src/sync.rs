@@ -180,24 +180,31 @@ impl Store {
         )
     }
 
-    /// The project has every row of the session.
-    pub fn sync_succeeded(&self, session_id: Uuid) -> Result<()> {
-        self.set_outbox(
+    /// The project has every row of the session as it was read for this send. Only an entry
+    /// still `syncing` is marked synced: an edit or a late segment meanwhile queued it again
+    /// (`pending`), and that change has not been sent, so it stays queued. Whether it was
+    /// marked synced.
+    pub fn sync_succeeded(&self, session_id: Uuid) -> Result<bool> {
+        self.finish_send(
+            session_id,
             "update sync_outbox set state = 'synced', last_error = null, next_attempt_at_ms = null, \
-               updated_at_ms = ?2 where session_id = ?1",
+               updated_at_ms = ?2 where session_id = ?1 and state = 'syncing'",
             params![session_id.to_string(), now_ms()],
         )
     }
 
-    /// The send failed: try again later, or never (with the reason kept for the user).
-    pub fn sync_failed(&self, session_id: Uuid, reason: &str, retry: Retry) -> Result<()> {
+    /// The send failed: try again later, or never (with the reason kept for the user). Like
+    /// [`Store::sync_succeeded`], only an entry still `syncing` changes: one queued again
+    /// meanwhile stays pending and due, without this attempt's error. Whether it changed.
+    pub fn sync_failed(&self, session_id: Uuid, reason: &str, retry: Retry) -> Result<bool> {
         let (state, at) = match retry {
             Retry::At(at) => ("pending", Some(at)),
             Retry::Never => ("failed", None),
         };
-        self.set_outbox(
+        self.finish_send(
+            session_id,
             "update sync_outbox set state = ?2, last_error = ?3, next_attempt_at_ms = ?4, \
-               updated_at_ms = ?5 where session_id = ?1",
+               updated_at_ms = ?5 where session_id = ?1 and state = 'syncing'",
             params![session_id.to_string(), state, reason, at, now_ms()],
         )
     }
@@ -261,11 +268,36 @@ impl Store {
             .execute(sql, params)
             .map_err(StoreError::sql("update outbox"))?;
         if changed == 0 {
-            return Err(StoreError::NotFound {
-                what: "outbox entry",
-                id: "for this session".into(),
-            });
+            return Err(Self::no_outbox_entry());
         }
         Ok(())
+    }
+
+    /// Ends a send with `sql`, which changes the entry only while it is still `syncing`.
+    /// Whether it changed; an entry that is gone is an error, one in another state is not.
+    fn finish_send(
+        &self,
+        session_id: Uuid,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<bool> {
+        let changed = self
+            .conn
+            .execute(sql, params)
+            .map_err(StoreError::sql("update outbox"))?;
+        if changed > 0 {
+            return Ok(true);
+        }
+        match self.outbox_entry(session_id)? {
+            Some(_) => Ok(false),
+            None => Err(Self::no_outbox_entry()),
+        }
+    }
+
+    fn no_outbox_entry() -> StoreError {
+        StoreError::NotFound {
+            what: "outbox entry",
+            id: "for this session".into(),
+        }
     }
 }

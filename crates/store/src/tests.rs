@@ -245,15 +245,17 @@ fn the_outbox_moves_through_its_states_and_survives_a_crash_mid_sync() {
         .unwrap();
     assert!(store.outbox_due(now_ms()).unwrap().is_empty());
     assert_eq!(store.outbox_due(later).unwrap(), vec![session.id]);
+    store.sync_started(session.id).unwrap();
     store
         .sync_failed(session.id, "device_names must be an object", Retry::Never)
         .unwrap();
     let entry = store.outbox_entry(session.id).unwrap().unwrap();
-    assert_eq!((entry.state.as_str(), entry.attempts), ("failed", 1));
+    assert_eq!((entry.state.as_str(), entry.attempts), ("failed", 2));
     assert!(store.outbox_due(later).unwrap().is_empty());
     assert_eq!(store.retry_sync_now().unwrap(), 1);
     assert_eq!(store.outbox_due(now_ms()).unwrap(), vec![session.id]);
-    store.sync_succeeded(session.id).unwrap();
+    store.sync_started(session.id).unwrap();
+    assert!(store.sync_succeeded(session.id).unwrap());
     assert!(store.outbox().unwrap().is_empty());
     assert_eq!(
         store.sessions().unwrap()[0].sync_state.as_deref(),
@@ -420,4 +422,135 @@ fn deleting_a_session_takes_its_transcript_and_spares_one_being_recorded() {
     assert!(store.outbox().unwrap().is_empty());
     assert_eq!(store.sessions().unwrap().len(), 1);
     assert!(store.session(&done.id.to_string()).is_err());
+}
+
+#[test]
+fn a_change_made_while_a_send_is_in_flight_stays_queued_after_it() {
+    let mut store = Store::open_in_memory().unwrap();
+    let session = session_for(&store, "In flight");
+    store
+        .save_segment(&segment(session.id, "i1", 0, "first words"))
+        .unwrap();
+    store
+        .finish_session(session.id, 2.0, SessionState::Completed)
+        .unwrap();
+    let line = store.session(&session.id.to_string()).unwrap().segments[0].id;
+
+    // An edit lands while the send that read the old text is on its way: when that send
+    // succeeds, the edit is still to be sent.
+    store.sync_started(session.id).unwrap();
+    store.edit_segment(line, "first word").unwrap();
+    assert!(!store.sync_succeeded(session.id).unwrap());
+    let entry = store.outbox_entry(session.id).unwrap().unwrap();
+    assert_eq!(entry.state, "pending");
+    assert_eq!(store.outbox_due(now_ms()).unwrap(), vec![session.id]);
+
+    // The same for a failed send: the renamed speaker is due now, not after this
+    // attempt's back-off or never, and the stale error is not shown.
+    store.sync_started(session.id).unwrap();
+    store
+        .rename_speaker(session.id, "microphone", Some("Grace"))
+        .unwrap();
+    assert!(
+        !store
+            .sync_failed(session.id, "refused", Retry::Never)
+            .unwrap()
+    );
+    let entry = store.outbox_entry(session.id).unwrap().unwrap();
+    assert_eq!((entry.state.as_str(), entry.last_error), ("pending", None));
+    assert_eq!(store.outbox_due(now_ms()).unwrap(), vec![session.id]);
+
+    // Left alone, the next send completes.
+    store.sync_started(session.id).unwrap();
+    assert!(store.sync_succeeded(session.id).unwrap());
+    assert_eq!(
+        store
+            .session(&session.id.to_string())
+            .unwrap()
+            .sync_state
+            .as_deref(),
+        Some("synced")
+    );
+    // A session with no outbox entry at all is still an error.
+    assert!(matches!(
+        store.sync_succeeded(Uuid::new_v4()),
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn a_segment_saved_after_the_session_finished_queues_it_again() {
+    let mut store = Store::open_in_memory().unwrap();
+    let session = session_for(&store, "Late words");
+    // While recording, segments queue nothing: stopping does.
+    store
+        .save_segment(&segment(session.id, "i1", 0, "on time"))
+        .unwrap();
+    assert!(store.outbox().unwrap().is_empty());
+    assert_eq!(
+        store.session(&session.id.to_string()).unwrap().sync_state,
+        None
+    );
+    store
+        .finish_session(session.id, 5.0, SessionState::Completed)
+        .unwrap();
+    store.sync_started(session.id).unwrap();
+    assert!(store.sync_succeeded(session.id).unwrap());
+    assert!(store.outbox().unwrap().is_empty(), "synced");
+
+    // The saver stores the last words after Stop: the session goes back in the queue.
+    store
+        .save_segment(&segment(session.id, "i2", 3_000, "said just before Stop"))
+        .unwrap();
+    let entry = store.outbox_entry(session.id).unwrap().unwrap();
+    assert_eq!((entry.state.as_str(), entry.attempts), ("pending", 0));
+    assert_eq!(store.outbox_due(now_ms()).unwrap(), vec![session.id]);
+
+    // Also while a send is in flight: that send does not cover it.
+    store.sync_started(session.id).unwrap();
+    store
+        .save_segment(&segment(session.id, "i3", 4_000, "later still"))
+        .unwrap();
+    assert!(!store.sync_succeeded(session.id).unwrap());
+    assert_eq!(
+        store
+            .session(&session.id.to_string())
+            .unwrap()
+            .sync_state
+            .as_deref(),
+        Some("pending")
+    );
+}
+
+#[test]
+fn a_session_being_sent_is_not_deleted_until_the_send_ends() {
+    let mut store = Store::open_in_memory().unwrap();
+    let session = session_for(&store, "Sending");
+    store
+        .save_segment(&segment(session.id, "i1", 0, "keep me for now"))
+        .unwrap();
+    store
+        .finish_session(session.id, 2.0, SessionState::Completed)
+        .unwrap();
+    store.sync_started(session.id).unwrap();
+
+    let err = store.delete_session(session.id).unwrap_err().to_string();
+    assert!(err.contains("wait until it has finished syncing"), "{err}");
+    // Nothing was removed.
+    assert_eq!(store.search("keep", 10).unwrap().len(), 1);
+    assert_eq!(
+        store
+            .session(&session.id.to_string())
+            .unwrap()
+            .sync_state
+            .as_deref(),
+        Some("syncing")
+    );
+
+    assert!(store.sync_succeeded(session.id).unwrap());
+    assert_eq!(
+        store.delete_session(session.id).unwrap().as_deref(),
+        Some("/tmp/x.ogg")
+    );
+    assert!(store.sessions().unwrap().is_empty());
 }
