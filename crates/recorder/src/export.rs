@@ -88,6 +88,21 @@ fn cue_time(ms: i64, sep: char) -> String {
     )
 }
 
+/// Text for a WebVTT cue or voice tag: `&`, `<` and `>` as character references, since a
+/// bare `<` opens a tag, `&` a reference and `-->` would read as cue timing.
+fn vtt_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Segments worth exporting: final and back-filled ones with text, in timeline order.
 fn spoken(detail: &SessionDetail) -> impl Iterator<Item = &hark_store::Segment> {
     detail
@@ -186,8 +201,8 @@ pub fn render(detail: &SessionDetail, format: Format) -> Result<String> {
                     "{} --> {}\n<v {}>{}\n\n",
                     cue_time(s.start_ms, '.'),
                     cue_time(s.end_ms.max(s.start_ms + 1), '.'),
-                    speaker(&s.source, s.speaker_label.as_deref()),
-                    s.text.trim()
+                    vtt_escape(&speaker(&s.source, s.speaker_label.as_deref())),
+                    vtt_escape(s.text.trim())
                 ));
             }
         }
@@ -266,5 +281,44 @@ mod tests {
         assert_eq!(speaker("microphone", None), "You");
         assert_eq!(speaker("system", Some(" ")), "Candidate");
         assert_eq!(speaker("system", Some("Ada")), "Ada");
+    }
+
+    #[test]
+    fn webvtt_escapes_markup_in_cue_text_and_speaker_names() {
+        let mut store = hark_store::Store::open_in_memory().unwrap();
+        let interview = store.create_interview("Escapes", None).unwrap();
+        let session = store
+            .start_session(&hark_store::NewSession {
+                interview_id: interview.id,
+                sources: vec!["microphone".into()],
+                ..Default::default()
+            })
+            .unwrap();
+        store
+            .save_segment(&hark_store::Segment {
+                id: uuid::Uuid::new_v4(),
+                session_id: session.id,
+                item_id: None,
+                source: "microphone".into(),
+                speaker_label: Some("Ada <R&D>".into()),
+                start_ms: 0,
+                end_ms: 1_500,
+                text: "if a < b && c > d --> <b>done</b>".into(),
+                status: SegmentStatus::Final,
+            })
+            .unwrap();
+        store
+            .finish_session(session.id, 2.0, hark_store::SessionState::Completed)
+            .unwrap();
+        let detail = store.session(&session.id.to_string()).unwrap();
+        let vtt = render(&detail, Format::Vtt).unwrap();
+        assert_eq!(
+            vtt,
+            "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\n\
+             <v Ada &lt;R&amp;D&gt;>if a &lt; b &amp;&amp; c &gt; d --&gt; &lt;b&gt;done&lt;/b&gt;\n\n"
+        );
+        // The other text formats are not markup: they keep the words as spoken.
+        let srt = render(&detail, Format::Srt).unwrap();
+        assert!(srt.contains("Ada <R&D>: if a < b && c > d"), "{srt}");
     }
 }
