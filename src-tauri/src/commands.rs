@@ -299,8 +299,26 @@ pub async fn save_export(
     let Some(path) = blocking(move || ask(&name, format)).await?? else {
         return Ok(None);
     };
+    /// Writes `bytes` beside `path` and renames the copy over it once it is on disk, so a file
+    /// already there is replaced whole or not at all (a full disk or a crash mid-write leaves
+    /// it as it was); the copy is removed if anything fails.
+    fn replace(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let mut temp = path.as_os_str().to_owned();
+        temp.push(".hark-tmp");
+        let temp = std::path::PathBuf::from(temp);
+        let written = std::fs::File::create(&temp).and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        });
+        let result = written.and_then(|()| std::fs::rename(&temp, path));
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        result
+    }
     blocking(move || {
-        std::fs::write(&path, bytes)
+        replace(&path, &bytes)
             .map(|()| Some(path.display().to_string()))
             .map_err(|err| UiError::Invalid {
                 message: format!("cannot save {}: {err}; pick another folder", path.display()),
