@@ -212,10 +212,25 @@ export function SessionView({ id, found }: { id: string; found?: string }) {
     };
   }, [sessionId]);
 
+  // An open export preview (and what Copy copies) shows the transcript as it was: after an
+  // edit or a rename it is rendered again, unless it was closed or switched meanwhile.
+  const refreshExport = async () => {
+    if (!exported) return;
+    const { format } = exported;
+    try {
+      const text = await call(commands.exportSession(id, format));
+      setExported((open) => (open?.format === format ? { format, text } : open));
+    } catch (err) {
+      setExported(null);
+      toast.value = messageOf(err);
+    }
+  };
+
   const editText = async (segmentId: string, text: string) => {
     try {
       await call(commands.editSegment(segmentId, text));
       await load();
+      await refreshExport();
     } catch (err) {
       toast.value = messageOf(err);
       throw err;
@@ -228,6 +243,7 @@ export function SessionView({ id, found }: { id: string; found?: string }) {
       await call(commands.renameSpeaker(detail.session.id, renaming.source, renaming.name.trim() === "" ? null : renaming.name));
       setRenaming(null);
       await load();
+      await refreshExport();
     } catch (err) {
       toast.value = messageOf(err);
     }
@@ -308,15 +324,22 @@ export function SessionView({ id, found }: { id: string; found?: string }) {
             </button>
           );
         })}
-        <button id="delete-session" class="danger" onClick={() => confirmDelete.current?.showModal()}>
+        <button
+          id="delete-session"
+          class="danger"
+          onClick={async () => {
+            // Read again first: the warning depends on the sync state, which moves on its own.
+            await load();
+            confirmDelete.current?.showModal();
+          }}
+        >
           Delete…
         </button>
       </div>
       <dialog ref={confirmDelete} id="confirm-delete" aria-labelledby="confirm-delete-title">
         <h2 id="confirm-delete-title">Delete this session?</h2>
-        <p>
-          Its transcript, notes and recording are removed from this computer.
-          {interview.in_cloud ? " The copy in your organisation stays." : " It cannot be undone."}
+        <p id="confirm-delete-text">
+          Its transcript, notes and recording are removed from this computer. {deleteWarning(detail.sync_state)}
         </p>
         <div class="row">
           <button autofocus onClick={() => confirmDelete.current?.close()}>
@@ -398,6 +421,19 @@ export function SessionView({ id, found }: { id: string; found?: string }) {
       </div>
     </section>
   );
+}
+
+/** What deleting loses, from the session's own sync state (not its interview's: an interview
+ * in the organisation says nothing about whether this session reached it). */
+function deleteWarning(syncState: string | null): string {
+  switch (syncState) {
+    case "synced":
+      return "The copy in your organisation stays.";
+    case "syncing":
+      return "It is being sent to your organisation right now: wait until it has finished syncing, then delete it.";
+    default:
+      return "It has not been synced to your organisation, so this is the only copy: deleting it cannot be undone.";
+  }
 }
 
 /** A bookmark's mark, drawn rather than an emoji: not every system has a font with one. */
