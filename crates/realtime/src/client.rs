@@ -315,7 +315,7 @@ impl Call {
         }
         let result = match request.send().await {
             Ok(response) if response.status().is_success() => Ok(()),
-            Ok(response) => Err(refusal(response).await),
+            Ok(response) => Err(refusal(response, "hang-up").await),
             Err(err) => Err(RealtimeError::ProxyUnreachable {
                 url,
                 message: err.to_string(),
@@ -409,7 +409,7 @@ async fn post_offer(http: &reqwest::Client, dial: &Dial, sdp: String) -> Result<
             message: err.to_string(),
         })?;
     if response.status() != reqwest::StatusCode::CREATED {
-        return Err(refusal(response).await);
+        return Err(refusal(response, "call").await);
     }
     let text = response
         .text()
@@ -418,8 +418,9 @@ async fn post_offer(http: &reqwest::Client, dial: &Dial, sdp: String) -> Result<
     serde_json::from_str(&text).map_err(|err| RealtimeError::BadAnswer(format!("{err}: {text}")))
 }
 
-/// An error answer from the proxy, read as OpenAI-shaped error JSON when it is one.
-async fn refusal(response: reqwest::Response) -> RealtimeError {
+/// An error answer from the proxy to a request for `what`, read as OpenAI-shaped error JSON
+/// when it is one.
+pub(crate) async fn refusal(response: reqwest::Response, what: &'static str) -> RealtimeError {
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
@@ -435,6 +436,7 @@ async fn refusal(response: reqwest::Response) -> RealtimeError {
             .map(str::to_string)
     };
     RealtimeError::Refused {
+        what,
         status,
         code: field("code"),
         message: field("message").unwrap_or_else(|| body.chars().take(300).collect()),

@@ -16,9 +16,11 @@ pub enum RealtimeError {
         /// The transport error.
         message: String,
     },
-    /// The proxy (or OpenAI behind it) refused the call.
-    #[error("the Hark proxy refused the call ({status}{}): {message}", code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
+    /// The proxy (or OpenAI behind it) refused the call or the transcription.
+    #[error("the Hark proxy refused the {what} ({status}{}): {message}", code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
     Refused {
+        /// `call` or `transcription`.
+        what: &'static str,
         /// HTTP status.
         status: u16,
         /// The error code from the body, if any.

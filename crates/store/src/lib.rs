@@ -2,6 +2,7 @@
 //! segments and notes, a full-text index over the transcripts (FTS5) and the sync outbox. Works
 //! with no cloud at all; ids are client-generated UUIDs, so synced rows keep their identity.
 
+mod backfill;
 mod error;
 mod schema;
 mod sync;
@@ -12,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use uuid::Uuid;
 
+pub use backfill::{Gap, Heard};
 pub use error::{Result, StoreError};
 pub use sync::{Outgoing, Retry};
 

@@ -554,3 +554,99 @@ fn a_session_being_sent_is_not_deleted_until_the_send_ends() {
     );
     assert!(store.sessions().unwrap().is_empty());
 }
+
+#[test]
+fn a_gap_of_a_finished_session_is_replaced_by_what_was_heard_in_it() {
+    let mut store = Store::open_in_memory().unwrap();
+    let session = session_for(&store, "Went offline");
+    store
+        .save_segment(&segment(session.id, "a", 0, "before the outage"))
+        .unwrap();
+    let gap = Segment {
+        text: String::new(),
+        start_ms: 4_000,
+        end_ms: 9_000,
+        status: SegmentStatus::Failed,
+        ..segment(session.id, "gap", 0, "")
+    };
+    store.save_segment(&gap).unwrap();
+    // Not while recording: the file is still being written.
+    assert!(store.gaps().unwrap().is_empty());
+    store
+        .finish_session(session.id, 10.0, SessionState::Completed)
+        .unwrap();
+    store.sync_started(session.id).unwrap();
+    store.sync_succeeded(session.id).unwrap();
+    let gaps = store.gaps().unwrap();
+    assert_eq!(gaps.len(), 1);
+    assert_eq!(gaps[0].segment, gap);
+    assert_eq!(gaps[0].recording_path, "/tmp/x.ogg");
+
+    let heard = [
+        Heard {
+            start_ms: 4_300,
+            end_ms: 5_500,
+            text: "said while offline".into(),
+        },
+        Heard {
+            start_ms: 7_000,
+            end_ms: 8_200,
+            text: "and more".into(),
+        },
+    ];
+    let filled = store.fill_gap(gap.id, &heard).unwrap();
+    // The first keeps the gap's id, so a synced copy of the gap is updated, not left beside it.
+    assert_eq!(filled[0].id, gap.id);
+    assert_ne!(filled[1].id, gap.id);
+    let detail = store.session(&session.id.to_string()).unwrap();
+    let lines: Vec<_> = detail
+        .segments
+        .iter()
+        .map(|s| (s.start_ms, s.text.as_str(), s.status))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (0, "before the outage", SegmentStatus::Final),
+            (4_300, "said while offline", SegmentStatus::Backfilled),
+            (7_000, "and more", SegmentStatus::Backfilled),
+        ]
+    );
+    assert!(store.gaps().unwrap().is_empty());
+    assert_eq!(store.search("offline", 10).unwrap().len(), 1);
+    // The synced session goes out again with its new lines.
+    assert_eq!(
+        store.outbox_entry(session.id).unwrap().unwrap().state,
+        "pending"
+    );
+    // Filled once only.
+    assert!(matches!(
+        store.fill_gap(gap.id, &heard),
+        Err(StoreError::NotFound { what: "gap", .. })
+    ));
+}
+
+#[test]
+fn a_gap_that_held_only_silence_goes() {
+    let mut store = Store::open_in_memory().unwrap();
+    let session = session_for(&store, "Quiet start");
+    let gap = Segment {
+        text: String::new(),
+        end_ms: 300,
+        status: SegmentStatus::Failed,
+        ..segment(session.id, "gap", 0, "")
+    };
+    store.save_segment(&gap).unwrap();
+    store
+        .finish_session(session.id, 1.0, SessionState::Completed)
+        .unwrap();
+    assert!(store.fill_gap(gap.id, &[]).unwrap().is_empty());
+    assert!(
+        store
+            .session(&session.id.to_string())
+            .unwrap()
+            .segments
+            .is_empty()
+    );
+    assert!(store.gaps().unwrap().is_empty());
+}
