@@ -47,6 +47,12 @@ pub enum UiError {
         /// What and what to do.
         message: String,
     },
+    /// The transcription service, through the Hark proxy, failed.
+    #[error("{message}")]
+    Transcription {
+        /// What and what to do.
+        message: String,
+    },
 }
 
 impl From<RecorderError> for UiError {
@@ -58,6 +64,7 @@ impl From<RecorderError> for UiError {
             RecorderError::Audio(_) => UiError::Audio { message },
             RecorderError::Store(_) | RecorderError::StoreGone => UiError::Store { message },
             RecorderError::Cloud(_) => UiError::Cloud { message },
+            RecorderError::Transcription(_) => UiError::Transcription { message },
         }
     }
 }

@@ -198,6 +198,13 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, shell: state::Shell) -> tau
                 });
             }
             app.manage(shell);
+            let gaps = handle.clone();
+            tauri::async_runtime::spawn(async move {
+                gaps.state::<state::Shell>()
+                    .studio
+                    .fill_gaps_forever()
+                    .await;
+            });
             links::watch(&handle);
             if let Err(err) = tray::create(&handle) {
                 tracing::warn!("no tray icon on this system: {err}");

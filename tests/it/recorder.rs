@@ -156,6 +156,15 @@ async fn a_recording_through_the_virtual_microphone_lands_in_sqlite_and_exports(
     // Exactly the script, in order, stored before it was announced.
     let texts: Vec<&str> = finals.iter().map(|s| s.text.as_str()).collect();
     assert_eq!(texts, script.expected_transcripts());
+    // The only audio the live transcript missed is the moments before the call connected,
+    // kept as a gap that back-fill finds silent and drops.
+    let gaps = recorder.store().call(|s| s.gaps()).await.unwrap();
+    assert!(
+        gaps.iter().all(|g| g.segment.end_ms <= played_at_ms),
+        "{gaps:?}"
+    );
+    let filled = recorder.fill_gaps(&Token::None).await.unwrap();
+    assert_eq!((filled.gaps, filled.segments.len()), (gaps.len(), 0));
     let id = summary.session_id.to_string();
     let detail = recorder
         .store()
@@ -602,5 +611,176 @@ async fn segments_the_store_refuses_for_a_while_wait_in_order_while_transcriptio
     assert_eq!(
         stored_texts(&recorder, summary.session_id).await,
         ["1 2", "3 4"]
+    );
+}
+
+/// The segments of `session` as (status, text), in timeline order.
+async fn stored(
+    recorder: &Recorder,
+    session: uuid::Uuid,
+) -> Vec<(hark_store::SegmentStatus, String)> {
+    let detail = recorder
+        .store()
+        .call(move |store| store.session(&session.to_string()))
+        .await
+        .unwrap();
+    detail
+        .segments
+        .into_iter()
+        .map(|s| (s.status, s.text))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_was_said_while_the_transcriber_refused_is_back_filled_once_it_answers() {
+    use hark_store::SegmentStatus::{Backfilled, Failed};
+    let emulator = emulator().await;
+    // Every call (and every file) refused, to be tried again in 30 s: the live transcript is
+    // offline for the whole recording.
+    emulator.set_faults(hark_tests::emulator::Faults {
+        reject_status: Some(503),
+        retry_after_secs: Some(30),
+        ..Default::default()
+    });
+    let proxy = dev_proxy(&emulator).await;
+    let mic = VirtualMic::new("hark_it_backfill", 48_000, 1);
+    let script = Script::new()
+        .pause(800)
+        .say("2 7 1 8")
+        .pause(900)
+        .say("3 1 4")
+        .pause(800);
+    let wav = scratch("backfill").join("script.wav");
+    write_wav(&wav, script.samples());
+    let recorder = recorder("backfill", Some(proxy));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let recording = recorder.start(options(&mic, "Offline")).await.unwrap();
+    let session = recording.session.id;
+    let mut events = recording.subscribe();
+    let warning = first_warning(&mut events).await;
+    assert!(warning.contains("retrying in 30 s"), "{warning}");
+    tokio::task::spawn_blocking(move || mic.play(&wav))
+        .await
+        .unwrap();
+    let summary = recording.stop().await.unwrap();
+
+    // What the live transcript missed is kept as one gap spanning the speech.
+    let gaps = recorder.store().call(|s| s.gaps()).await.unwrap();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    let spans = utterance_spans(script.samples());
+    let gap = &gaps[0].segment;
+    assert!(gap.start_ms <= 800, "{gap:?}");
+    assert!(
+        gap.end_ms as f64 >= summary.seconds * 1000.0 - 600.0,
+        "{gap:?} {summary:?}"
+    );
+    assert_eq!(
+        stored(&recorder, session).await,
+        vec![(Failed, String::new())]
+    );
+
+    // Still refused: the gap waits, and the error says why.
+    let err = recorder.fill_gaps(&Token::None).await.unwrap_err();
+    assert!(
+        err.to_string().contains("refused the transcription (503"),
+        "{err}"
+    );
+    assert_eq!(recorder.store().call(|s| s.gaps()).await.unwrap().len(), 1);
+
+    // Once the service answers, the gap becomes the exact transcript, one segment an utterance,
+    // on the recording's timeline.
+    emulator.set_faults(hark_tests::emulator::Faults::default());
+    let filled = recorder.fill_gaps(&Token::None).await.unwrap();
+    assert_eq!((filled.gaps, filled.left), (1, 0), "{filled:?}");
+    let expected: Vec<_> = script
+        .expected_transcripts()
+        .iter()
+        .map(|text| (Backfilled, text.clone()))
+        .collect();
+    assert_eq!(stored(&recorder, session).await, expected);
+    let detail = recorder
+        .store()
+        .call(move |store| store.session(&session.to_string()))
+        .await
+        .unwrap();
+    // The script's utterances are played after the recording started, so they sit later on its
+    // timeline; each back-filled span holds its utterance (its length within VAD's margins).
+    for (segment, (start, end)) in detail.segments.iter().zip(&spans) {
+        let (len, said) = (segment.end_ms - segment.start_ms, end - start);
+        assert!(
+            (said - 100..=said + 900).contains(&len),
+            "{segment:?} for {start}..{end}"
+        );
+    }
+    assert!(
+        recorder
+            .store()
+            .call(|s| s.gaps())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Found by search, like any transcript.
+    let hits = recorder
+        .store()
+        .call(|store| store.search("2 7 1 8", 10))
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_words_whose_transcript_never_came_are_back_filled_after_the_stop() {
+    use hark_store::SegmentStatus::{Backfilled, Failed, Final};
+    let emulator = emulator().await;
+    // The second utterance's transcript never completes (its deltas still come).
+    emulator.set_faults(hark_tests::emulator::Faults {
+        withhold_completed: vec![1],
+        ..Default::default()
+    });
+    let proxy = dev_proxy(&emulator).await;
+    let mic = VirtualMic::new("hark_it_tail", 48_000, 1);
+    let script = Script::new()
+        .pause(600)
+        .say("5 5 2")
+        .pause(900)
+        .say("8 0 9")
+        .pause(900);
+    let wav = scratch("tail").join("script.wav");
+    write_wav(&wav, script.samples());
+    let recorder = recorder("tail", Some(proxy));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let recording = recorder.start(options(&mic, "Tail")).await.unwrap();
+    let session = recording.session.id;
+    let mut events = recording.subscribe();
+    collect(&mut events, 1, "the call live", |e| match e {
+        RecorderEvent::Live { .. } => Some(()),
+        _ => None,
+    })
+    .await;
+    tokio::task::spawn_blocking(move || mic.play(&wav))
+        .await
+        .unwrap();
+    recording.stop().await.unwrap();
+    // The words whose transcript never came are kept as a gap after the last final (and the
+    // moments before the call connected as another).
+    let stored_now = stored(&recorder, session).await;
+    let finals: Vec<_> = stored_now.iter().filter(|(s, _)| *s == Final).collect();
+    assert_eq!(finals, [&(Final, "5 5 2".to_owned())], "{stored_now:?}");
+    assert_eq!(
+        stored_now.last(),
+        Some(&(Failed, String::new())),
+        "{stored_now:?}"
+    );
+
+    // Back-fill transcribes the words and drops the gap that held only silence.
+    let filled = recorder.fill_gaps(&Token::None).await.unwrap();
+    assert_eq!(filled.gaps, stored_now.len() - 1, "{filled:?}");
+    assert_eq!(
+        stored(&recorder, session).await,
+        vec![
+            (Final, "5 5 2".to_owned()),
+            (Backfilled, "8 0 9".to_owned())
+        ]
     );
 }

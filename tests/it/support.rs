@@ -80,12 +80,18 @@ pub fn hark_binary() -> std::path::PathBuf {
     path
 }
 
-/// The texts of a session's stored segments, in timeline order.
+/// The texts of a session's transcript (its stored segments but the gaps left for back-fill), in
+/// timeline order.
 pub async fn stored_texts(recorder: &hark_recorder::Recorder, session: uuid::Uuid) -> Vec<String> {
     let detail = recorder
         .store()
         .call(move |store| store.session(&session.to_string()))
         .await
         .unwrap();
-    detail.segments.into_iter().map(|s| s.text).collect()
+    detail
+        .segments
+        .into_iter()
+        .filter(|s| s.status != hark_store::SegmentStatus::Failed)
+        .map(|s| s.text)
+        .collect()
 }

@@ -492,6 +492,13 @@ source: string;
 segment: Segment; 
 /**  Why. */
 message: string } | 
+/**
+ *  Gaps of a finished session were transcribed afterwards (back-fill): its transcript
+ *  changed.
+ */
+{ type: "backfilled"; 
+/**  The session. */
+session_id: string } | 
 /**  Recording was paused or resumed. */
 { type: "paused"; 
 /**  Whether it is paused now. */
@@ -587,6 +594,8 @@ export type SessionDetail = {
 	segments: Segment[],
 	/**  Notes in timeline order. */
 	notes: Note[],
+	/**  Sync state (`pending`, `syncing`, `synced`, `failed`), or `None` while recording. */
+	sync_state: string | null,
 };
 
 /**  A recording session's state. */
@@ -752,6 +761,10 @@ message: string } |
 message: string } | 
 /**  The organisation's project (sign-in, sync) failed. */
 { kind: "cloud"; 
+/**  What and what to do. */
+message: string } | 
+/**  The transcription service, through the Hark proxy, failed. */
+{ kind: "transcription"; 
 /**  What and what to do. */
 message: string };
 

@@ -92,6 +92,8 @@ export function setDraft(segment: string, text: string | null): void {
 
 /** The record shortcut was pressed and the record screen has not acted on it yet. */
 export const recordShortcut = signal(false);
+/** The last session whose transcript back-fill changed, and when (a view showing it reloads). */
+export const backfilled = signal<{ sessionId: string; at: number } | null>(null);
 
 /** The words for the shortcut keys on this system (⌘ on macOS). */
 export function keysLabel(keys: string): string {
@@ -153,6 +155,9 @@ export function onRecorderEvent(event: RecorderEvent): void {
       break;
     case "paused":
       paused.value = event.paused;
+      break;
+    case "backfilled":
+      backfilled.value = { sessionId: event.session_id, at: Date.now() };
       break;
     default:
       break;

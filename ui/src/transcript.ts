@@ -14,8 +14,10 @@ export interface Line {
   text: string;
   /** Provisional text still being transcribed. */
   partial: boolean;
-  /** The span could not be transcribed (kept for back-fill). */
+  /** The live transcript missed the span (kept for back-fill). */
   failed: boolean;
+  /** Transcribed after the recording (back-fill): the live transcript had missed it. */
+  later?: boolean;
 }
 
 /** The transcript so far. */
@@ -39,6 +41,7 @@ export function lineOf(segment: Segment): Line {
     text: segment.status === "failed" ? "" : segment.text,
     partial: false,
     failed: segment.status === "failed",
+    later: segment.status === "backfilled",
   };
 }
 

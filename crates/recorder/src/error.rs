@@ -21,6 +21,9 @@ pub enum RecorderError {
     /// The organisation's project (sign-in, sync) failed.
     #[error(transparent)]
     Cloud(#[from] hark_cloud::CloudError),
+    /// The proxy could not transcribe (back-fill).
+    #[error(transparent)]
+    Transcription(#[from] hark_realtime::RealtimeError),
     /// A request that makes no sense now.
     #[error("{0}")]
     Invalid(String),

@@ -1,8 +1,9 @@
 //! Hark's recorder: the one API the desktop shell and the `hark` CLI share — record (audio
 //! engine → recording file → realtime calls through the proxy → transcript in SQLite), list,
-//! search, show and export sessions, sign in and sync with the organisation — and the
-//! configuration both read.
+//! search, show and export sessions, transcribe afterwards what the live transcript missed, sign
+//! in and sync with the organisation — and the configuration both read.
 
+pub mod backfill;
 pub mod cloud;
 pub mod config;
 pub mod data_folder;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use hark_audio::engine::{EngineConfig, Event as AudioEvent, Frame, Output, SourceSpec};
 use hark_audio::{DeviceChoice, Engine, SourceKind};
-use hark_realtime::{Assembler, Call, CallEvent, Dial, TurnDetector, Update};
+use hark_realtime::{Assembler, Call, CallEvent, Dial, ItemState, TurnDetector, Update};
 use hark_store::{
     Consent, Interview, NewSession, Note, NoteKind, Segment, SegmentStatus, Session, SessionState,
 };
@@ -82,6 +82,12 @@ pub enum RecorderEvent {
         /// Why.
         message: String,
     },
+    /// Gaps of a finished session were transcribed afterwards (back-fill): its transcript
+    /// changed.
+    Backfilled {
+        /// The session.
+        session_id: Uuid,
+    },
     /// Recording was paused or resumed.
     Paused {
         /// Whether it is paused now.
@@ -131,7 +137,7 @@ pub enum Token {
 
 impl Token {
     /// The token for the next dial; the account's error when it cannot give one.
-    async fn get(&self) -> std::result::Result<Option<String>, hark_cloud::CloudError> {
+    pub(crate) async fn get(&self) -> std::result::Result<Option<String>, hark_cloud::CloudError> {
         match self {
             Token::None => Ok(None),
             Token::Fixed(token) => Ok(Some(token.clone())),
@@ -174,6 +180,15 @@ impl Recorder {
     /// The store's thread.
     pub fn store(&self) -> &StoreThread {
         &self.store
+    }
+
+    /// Transcribes through the proxy what live transcripts missed in finished recordings
+    /// ([`crate::backfill`]); nothing to do without a proxy.
+    pub async fn fill_gaps(&self, token: &Token) -> Result<crate::backfill::Filled> {
+        match &self.config.proxy_url {
+            Some(proxy_url) => crate::backfill::fill_gaps(&self.store, proxy_url, token).await,
+            None => Ok(crate::backfill::Filled::default()),
+        }
     }
 
     /// The interview with this id or title, creating a local one for a new title.
@@ -270,6 +285,7 @@ impl Recorder {
                 events: events.clone(),
                 pressed,
                 saves: saves.clone(),
+                coverage: Default::default(),
             };
             uplinks.push(tokio::spawn(ctx.run(
                 frames_rx,
@@ -551,7 +567,52 @@ struct Uplink {
     /// Whether the call in progress takes manual turns (the audio side then runs its VAD).
     manual: Arc<AtomicBool>,
     /// Final and failed segments to save, in order, by the recording's saver ([`save_in_order`]).
-    saves: mpsc::UnboundedSender<(Segment, RecorderEvent)>,
+    saves: mpsc::UnboundedSender<(Segment, Option<RecorderEvent>)>,
+    /// What of the recording the live transcript has covered, to keep what it missed as gaps.
+    coverage: std::sync::Mutex<Coverage>,
+}
+
+/// One uplink's account of the live transcript's reach on the recording's timeline (ms): audio
+/// it never sent, or sent on a call that was lost or did not finish its transcript in time, is
+/// kept as a gap (a `failed` segment with its span), which back-fill transcribes afterwards.
+#[derive(Debug, Default)]
+struct Coverage {
+    /// Audio not transcribed live since this start, up to this end.
+    missed: Option<(i64, i64)>,
+    /// End of the last frame sent to a call.
+    sent_to: i64,
+    /// Start of the first frame sent on the call in progress.
+    call_from: Option<i64>,
+}
+
+impl Coverage {
+    fn miss(&mut self, start_ms: i64, end_ms: i64) {
+        if end_ms <= start_ms {
+            return;
+        }
+        self.missed = Some(match self.missed {
+            Some((from, to)) => (from.min(start_ms), to.max(end_ms)),
+            None => (start_ms, end_ms),
+        });
+    }
+
+    /// The call in progress ended before transcribing all it was sent: the utterances it left
+    /// unfinished, and whatever came after the last one it placed, are missed.
+    fn call_cut_short(&mut self, assembler: Option<&Assembler>) {
+        let Some(from) = self.call_from.take() else {
+            return;
+        };
+        let mut placed_to = from;
+        for item in assembler.map(Assembler::items).unwrap_or_default() {
+            if let (Some(start), Some(end)) = (item.start_ms, item.end_ms) {
+                placed_to = placed_to.max(end);
+                if item.state == ItemState::Partial {
+                    self.miss(start, end);
+                }
+            }
+        }
+        self.miss(placed_to, self.sent_to);
+    }
 }
 
 /// Saves segments in the order the uplinks hand them over, announcing each once stored (a
@@ -562,7 +623,7 @@ struct Uplink {
 async fn save_in_order(
     store: StoreThread,
     events: broadcast::Sender<RecorderEvent>,
-    mut queue: mpsc::UnboundedReceiver<(Segment, RecorderEvent)>,
+    mut queue: mpsc::UnboundedReceiver<(Segment, Option<RecorderEvent>)>,
 ) {
     let warn = |source: &str, message: String| {
         tracing::warn!(%source, "{message}");
@@ -578,7 +639,9 @@ async fn save_in_order(
             let stored = segment.clone();
             match store.call(move |store| store.save_segment(&stored)).await {
                 Ok(()) => {
-                    let _ = events.send(event);
+                    if let Some(event) = event {
+                        let _ = events.send(event);
+                    }
                     break;
                 }
                 Err(RecorderError::Store(err @ hark_store::StoreError::Invalid { .. })) => {
@@ -620,7 +683,55 @@ async fn save_in_order(
 impl Uplink {
     /// Hands `segment` to the recording's saver, which stores it and then sends `event`.
     fn save_then_announce(&self, segment: Segment, event: RecorderEvent) {
-        let _ = self.saves.send((segment, event));
+        let _ = self.saves.send((segment, Some(event)));
+    }
+
+    fn coverage(&self) -> std::sync::MutexGuard<'_, Coverage> {
+        self.coverage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A frame (packet `index`) that never reached a transcriber.
+    fn dropped(&self, index: u64) {
+        let start = index as i64 * 20;
+        self.coverage().miss(start, start + 20);
+    }
+
+    /// A frame (packet `index`) sent to the call in progress: a gap before it is complete.
+    fn sent(&self, index: u64) {
+        let start = index as i64 * 20;
+        let mut coverage = self.coverage();
+        coverage.call_from.get_or_insert(start);
+        coverage.sent_to = coverage.sent_to.max(start + 20);
+        let gap = coverage.missed.take();
+        drop(coverage);
+        if let Some(gap) = gap {
+            self.keep_gap(gap);
+        }
+    }
+
+    /// Keeps the audio of `start_ms..end_ms`, which the live transcript missed, as a gap. It
+    /// is not a line of the live transcript (the warnings said the transcript was offline, and
+    /// the gap may hold only silence, such as the moments before a call connects); the saved
+    /// session shows it until back-fill replaces it.
+    fn keep_gap(&self, (start_ms, end_ms): (i64, i64)) {
+        let segment = self.segment(
+            Uuid::new_v4().to_string(),
+            String::new(),
+            start_ms,
+            end_ms,
+            SegmentStatus::Failed,
+        );
+        let _ = self.saves.send((segment, None));
+    }
+
+    /// Keeps what the live transcript missed up to now as a gap (the recording is ending).
+    fn keep_missed(&self) {
+        let gap = self.coverage().missed.take();
+        if let Some(gap) = gap {
+            self.keep_gap(gap);
+        }
     }
 
     fn warn(&self, message: String) {
@@ -638,9 +749,20 @@ impl Uplink {
         });
     }
 
-    /// Calls the transcriber through the proxy until the recording stops, redialling.
+    /// Calls the transcriber through the proxy until the recording stops, redialling; then
+    /// keeps what it missed as a gap.
     async fn run(
         self,
+        frames: mpsc::Receiver<Packet>,
+        stop: watch::Receiver<bool>,
+        hints: watch::Receiver<Hints>,
+    ) {
+        self.call_until_stopped(frames, stop, hints).await;
+        self.keep_missed();
+    }
+
+    async fn call_until_stopped(
+        &self,
         mut frames: mpsc::Receiver<Packet>,
         mut stop: watch::Receiver<bool>,
         mut hints: watch::Receiver<Hints>,
@@ -720,7 +842,7 @@ impl Uplink {
                 .await;
             let _ = call.hang_up().await;
             match ended {
-                Ended::Stopped => {
+                Ended::Stopped | Ended::Unfinished => {
                     self.state("closed");
                     return;
                 }
@@ -771,11 +893,16 @@ impl Uplink {
             tokio::select! {
                 _ = &mut deadline => return true,
                 _ = stop.changed() => return false,
-                frame = frames.recv() => if frame.is_none() { return false },
+                frame = frames.recv() => match frame {
+                    Some(packet) => self.dropped(packet.index),
+                    None => return false,
+                },
             }
         }
     }
 
+    /// Streams to `call` and turns its events into segments until the recording stops or the
+    /// call is lost; what the call was sent but did not transcribe is then kept as a gap.
     async fn serve(
         &self,
         call: &Call,
@@ -785,6 +912,39 @@ impl Uplink {
         hints: &mut watch::Receiver<Hints>,
         live_reported: &mut bool,
     ) -> Ended {
+        let mut assembler = None;
+        let ended = self
+            .stream(
+                call,
+                call_events,
+                frames,
+                stop,
+                hints,
+                live_reported,
+                &mut assembler,
+            )
+            .await;
+        let mut coverage = self.coverage();
+        match ended {
+            Ended::Stopped => {
+                coverage.call_from = None;
+            }
+            Ended::Unfinished | Ended::Lost(_) => coverage.call_cut_short(assembler.as_ref()),
+        }
+        ended
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn stream(
+        &self,
+        call: &Call,
+        call_events: &mut mpsc::UnboundedReceiver<CallEvent>,
+        frames: &mut mpsc::Receiver<Packet>,
+        stop: &mut watch::Receiver<bool>,
+        hints: &mut watch::Receiver<Hints>,
+        live_reported: &mut bool,
+        assembler: &mut Option<Assembler>,
+    ) -> Ended {
         // Audio sent before the connection is up is lost: wait for it, dropping queued frames
         // (they are in the file).
         let connect_deadline = tokio::time::sleep(Duration::from_secs(10));
@@ -793,8 +953,11 @@ impl Uplink {
             tokio::select! {
                 _ = &mut connect_deadline => return Ended::Lost("the connection did not come up within 10 s".into()),
                 _ = stop.changed() => return Ended::Stopped,
-                // The engine stopped before the call came up: nothing to transcribe.
-                frame = frames.recv() => if frame.is_none() { return Ended::Stopped },
+                frame = frames.recv() => match frame {
+                    Some(packet) => self.dropped(packet.index),
+                    // The engine stopped before the call came up: nothing more to transcribe.
+                    None => return Ended::Stopped,
+                },
                 event = call_events.recv() => match event {
                     Some(CallEvent::Connection(RTCPeerConnectionState::Connected)) => break,
                     Some(CallEvent::Connection(state @ (RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed))) => {
@@ -807,7 +970,6 @@ impl Uplink {
             }
         }
         self.state("connected");
-        let mut assembler: Option<Assembler> = None;
         let mut stopping = false;
         let mut tail_acknowledged = false;
         // Models without server VAD need the client to say where utterances end.
@@ -823,6 +985,7 @@ impl Uplink {
                         // The transcriber's time 0 is the first frame it receives.
                         let assembler = assembler.get_or_insert_with(|| Assembler::new(packet.index as i64 * 20));
                         let sent = call.send_audio(&packet.opus).await.is_ok();
+                        if sent { self.sent(packet.index) } else { self.dropped(packet.index) }
                         // Manual turn mode: commit each utterance our own VAD finds.
                         if let Some(turns) = turns.as_mut()
                             && let Some((start, end)) = turns.push(packet.index as i64 * 20, packet.voiced)
@@ -842,9 +1005,6 @@ impl Uplink {
                         // The engine stopped: commit the tail and wait for the last words.
                         stopping = true;
                         tail_acknowledged = !self.commit_tail(call, &mut turns, assembler.as_mut()).await;
-                    if tail_acknowledged && assembler.as_ref().is_none_or(|a| a.unfinished() == 0) {
-                        return Ended::Stopped;
-                    }
                         if tail_acknowledged && assembler.as_ref().is_none_or(|a| a.unfinished() == 0) {
                             return Ended::Stopped;
                         }
@@ -854,7 +1014,11 @@ impl Uplink {
                 _ = stop.changed(), if !stopping => {
                     // Frames still queued belong to the tail.
                     while let Ok(packet) = frames.try_recv() {
-                        let _ = call.send_audio(&packet.opus).await;
+                        if call.send_audio(&packet.opus).await.is_ok() {
+                            self.sent(packet.index);
+                        } else {
+                            self.dropped(packet.index);
+                        }
                         if let (Some(turns), Some(assembler)) = (turns.as_mut(), assembler.as_mut())
                             && let Some((start, end)) = turns.push(packet.index as i64 * 20, packet.voiced)
                         {
@@ -869,7 +1033,10 @@ impl Uplink {
                     }
                     tail_deadline.as_mut().reset(tokio::time::Instant::now() + TAIL_WAIT);
                 }
-                _ = &mut tail_deadline, if stopping => return Ended::Stopped,
+                _ = &mut tail_deadline, if stopping => {
+                    // The last words did not come in time: back-fill transcribes them.
+                    return Ended::Unfinished;
+                }
                 changed = hints.changed(), if !stopping => {
                     if changed.is_ok() {
                         let hints = hints.borrow_and_update().clone();
@@ -1032,6 +1199,8 @@ fn session_update(model: &str, hints: &Hints) -> ClientEvent {
 enum Ended {
     /// We stopped recording.
     Stopped,
+    /// We stopped recording, and the last words' transcript did not come in time.
+    Unfinished,
     /// It broke; reconnect.
     Lost(String),
 }

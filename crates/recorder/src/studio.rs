@@ -2,6 +2,8 @@
 //! and the events of every recording on one channel that outlives them (the desktop shell
 //! forwards it to the window); and playback of one finished session's recording.
 
+use std::time::Duration;
+
 use hark_audio::{PlaybackStatus, Player};
 use hark_store::{Interview, Note, NoteKind};
 use serde::Serialize;
@@ -47,6 +49,8 @@ pub struct Studio {
     /// Stops in progress: taken out of `current`, still finishing the file and waiting for
     /// the last transcripts. Quitting meanwhile must wait for them.
     stopping: watch::Sender<usize>,
+    /// Wakes [`Studio::fill_gaps_forever`] (a recording just ended).
+    gaps: tokio::sync::Notify,
 }
 
 /// Counts a stop as in progress until dropped, however the stop ends.
@@ -77,6 +81,43 @@ impl Studio {
             player: std::sync::Mutex::new(None),
             frozen: std::sync::Mutex::new(None),
             stopping: watch::channel(0).0,
+            gaps: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Back-fills what live transcripts missed ([`crate::backfill`]): at once, after every
+    /// recording, and again while gaps wait (offline, signed out, refused), every minute at first
+    /// and at most every ten; never while recording. Announces the sessions it changed with
+    /// [`RecorderEvent::Backfilled`]. Runs until the app ends.
+    pub async fn fill_gaps_forever(&self) {
+        const CALM: Duration = Duration::from_secs(600);
+        let mut wait = Duration::from_secs(60);
+        loop {
+            if !self.is_recording() {
+                let token = match &self.cloud {
+                    Some(cloud) => Token::Account(cloud.account.clone()),
+                    None => Token::None,
+                };
+                match self.recorder.fill_gaps(&token).await {
+                    Ok(filled) => {
+                        let mut sessions: Vec<Uuid> =
+                            filled.segments.iter().map(|s| s.session_id).collect();
+                        sessions.dedup();
+                        for session_id in sessions {
+                            let _ = self.events.send(RecorderEvent::Backfilled { session_id });
+                        }
+                        wait = CALM;
+                    }
+                    Err(err) => {
+                        tracing::info!("gaps wait for back-fill: {err}");
+                        wait = (wait * 2).min(CALM);
+                    }
+                }
+            }
+            tokio::select! {
+                _ = self.gaps.notified() => wait = Duration::from_secs(60),
+                _ = tokio::time::sleep(wait) => {}
+            }
         }
     }
 
@@ -260,7 +301,10 @@ impl Studio {
             (current.take(), stopping)
         };
         let (recording, _) = taken.ok_or_else(not_recording)?;
-        let summary = recording.stop().await?;
+        let summary = recording.stop().await;
+        // Stopped or not, the recording is over: its gaps can be transcribed now.
+        self.gaps.notify_one();
+        let summary = summary?;
         if let Some(cloud) = &self.cloud {
             cloud.sync.wake();
         }
@@ -438,13 +482,13 @@ mod tests {
         let quitting = studio.finish();
         tokio::pin!(quitting);
         assert!(
-            tokio::time::timeout(std::time::Duration::from_millis(200), &mut quitting)
+            tokio::time::timeout(Duration::from_millis(200), &mut quitting)
                 .await
                 .is_err(),
             "quitting did not wait for the save"
         );
         drop(saving);
-        let waited = tokio::time::timeout(std::time::Duration::from_secs(5), quitting).await;
+        let waited = tokio::time::timeout(Duration::from_secs(5), quitting).await;
         assert!(matches!(waited, Ok(None)), "{waited:?}");
         assert!(!studio.is_recording());
     }

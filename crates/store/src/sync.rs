@@ -129,10 +129,13 @@ impl Store {
                     interview_of,
                 )
                 .map_err(StoreError::sql("read interview for sync"))?;
+            // Gaps (`failed`, no text yet) stay here: they are back-fill's bookkeeping, and the
+            // transcript found in one goes out under the gap's id once it is filled.
             let mut statement = tx
                 .prepare_cached(&format!(
                     "select {} from transcript_segments where session_id = ?1 \
-                         order by source, start_ms, end_ms, rowid",
+                       and status <> 'failed' \
+                     order by source, start_ms, end_ms, rowid",
                     crate::SEGMENT_COLUMNS
                 ))
                 .map_err(StoreError::sql("read segments for sync"))?;

@@ -580,6 +580,12 @@ fn a_gap_of_a_finished_session_is_replaced_by_what_was_heard_in_it() {
     let gaps = store.gaps().unwrap();
     assert_eq!(gaps.len(), 1);
     assert_eq!(gaps[0].segment, gap);
+    // A gap is back-fill's bookkeeping: the organisation gets the transcript, not the gap.
+    let texts = |store: &mut Store| -> Vec<String> {
+        let outgoing = store.outgoing(session.id).unwrap();
+        outgoing.segments.into_iter().map(|s| s.text).collect()
+    };
+    assert_eq!(texts(&mut store), ["before the outage"]);
     assert_eq!(gaps[0].recording_path, "/tmp/x.ogg");
 
     let heard = [
@@ -613,6 +619,10 @@ fn a_gap_of_a_finished_session_is_replaced_by_what_was_heard_in_it() {
         ]
     );
     assert!(store.gaps().unwrap().is_empty());
+    assert_eq!(
+        texts(&mut store),
+        ["before the outage", "said while offline", "and more"]
+    );
     assert_eq!(store.search("offline", 10).unwrap().len(), 1);
     // The synced session goes out again with its new lines.
     assert_eq!(

@@ -3,7 +3,7 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/ho
 import type { Format, PlaybackStatus, SessionDetail } from "../bindings.gen";
 import { call, commands, messageOf, reasonOf } from "../api";
 import { clock, counted, speaker, when } from "../format";
-import { drafts, notify, route, setDraft, toast } from "../state";
+import { backfilled, drafts, notify, route, setDraft, toast } from "../state";
 import { lineAt, lineOf } from "../transcript";
 import { useVirtualList } from "../virtual";
 
@@ -122,7 +122,12 @@ function EditableLine({ line, current, found, onSave, onSeek, at }: { line: Retu
         </span>
       ) : (
         <span class="text">
-          {line.failed ? "(not transcribed; kept in the recording)" : line.text}{" "}
+          {line.failed ? "(missed by the live transcript; kept in the recording and transcribed afterwards)" : line.text}{" "}
+          {line.later && (
+            <small class="later" title="The live transcript missed this; Hark transcribed it from the recording afterwards">
+              transcribed afterwards
+            </small>
+          )}{" "}
           {!line.failed && (
             <button class="link edit-line" aria-label={`Edit: ${line.text}`} onClick={open}>
               Edit
@@ -175,6 +180,11 @@ export function SessionView({ id, found }: { id: string; found?: string }) {
   useEffect(() => {
     load();
   }, [id]);
+  // What the live transcript missed was just transcribed: show it.
+  const filled = backfilled.value;
+  useEffect(() => {
+    if (filled?.sessionId === id) load();
+  }, [filled]);
 
   const sessionId = detail?.session.id ?? null;
   const showPlayback = (status: PlaybackStatus | null) => {

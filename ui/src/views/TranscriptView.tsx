@@ -27,7 +27,7 @@ const LineView = memo(function LineView({ line, index, count, start, measure }: 
     >
       <span class="speaker">{line.speaker}</span>
       {!line.partial && <time class="at">{clock(line.startMs)}</time>}
-      <span class="text">{line.failed ? "(not transcribed; kept in the recording)" : line.text}</span>
+      <span class="text">{line.failed ? "(missed by the live transcript; kept in the recording and transcribed afterwards)" : line.text}</span>
       {line.partial && <span class="sr-only"> (still transcribing)</span>}
     </p>
   );

@@ -673,6 +673,31 @@ describe("after recording", () => {
     await expect.poll(() => page.textContent("[role=alert]")).toContain("Stop the recording before playing one back");
   });
 
+  it("shows what the live transcript missed, and its transcript once back-fill brings it", async () => {
+    await startRecording("Went offline");
+    await emit({ type: "final", source: "microphone", segment: segment("b1", 0, "before the outage") });
+    const gap: Segment = { ...segment("gap", 4_000, ""), end_ms: 9_000, status: "failed" };
+    await emit({ type: "failed", source: "microphone", segment: gap, message: "no live transcript here" });
+    await page.click("#stop");
+    await page.click("#nav-library");
+    await page.click("#sessions button.link");
+    await page.waitForSelector("#session-title");
+    await expect.poll(() => page.textContent("[data-segment=gap]")).toContain("missed by the live transcript");
+    const sessionId = await page.evaluate(() => window.harness.calls.filter((c) => c.cmd === "session_detail").at(-1)!.args.id as string);
+    await page.evaluate(
+      ([id, filled]) => window.harness.backfill(id, filled),
+      [sessionId, [{ ...segment("gap", 4_300, "said while offline"), status: "backfilled" }]] as [string, Segment[]],
+    );
+    await expect.poll(() => page.textContent("[data-segment=gap]")).toContain("said while offline");
+    expect(await page.textContent("[data-segment=gap] .later")).toBe("transcribed afterwards");
+    expect(await page.locator("[data-segment=b1] .later").count()).toBe(0);
+    // Another session's back-fill leaves this one as it is.
+    const reads = (await calls("session_detail")).length;
+    await page.evaluate(() => window.harness.backfill("another-session", []));
+    await page.waitForTimeout(300);
+    expect((await calls("session_detail")).length).toBe(reads);
+  });
+
   it("shows a 2-hour session a screenful at a time, down to its last line, which can be corrected", async () => {
     await startRecording("Long session");
     await page.evaluate(async (seg) => {

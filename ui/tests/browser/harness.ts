@@ -76,6 +76,7 @@ if (new URLSearchParams(location.search).has("crashed")) {
     interview: { id: "interview-crashed", org_id: null, candidate_id: null, candidate_name: "Ada Lovelace", job_title: "Backend engineer", created_at_ms: started, in_cloud: false },
     segments: [],
     notes: [],
+    sync_state: null,
   });
   info = { ...info, first_run: false, interrupted: [{ session_id: "session-crashed", job_title: "Backend engineer", seconds: 754.4, audio_problem: null }] };
 }
@@ -164,6 +165,7 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
         interview: active.interview,
         segments,
         notes: [],
+        sync_state: "pending",
       };
       sessions.unshift(detail);
       active = null;
@@ -321,6 +323,8 @@ declare global {
       updateProgress(received: number, total: number | null): Promise<void>;
       /** Ends the update install the UI asked for: installed (Hark would restart), or failed. */
       finishInstall(error: { kind: string; message: string } | null): void;
+      /** Back-fill replaced a stored session's gaps with `filled`; the shell announces it. */
+      backfill(sessionId: string, filled: Segment[]): Promise<void>;
       /** Makes `cmd` fail with this UI error until cleared with `null`. */
       fail(cmd: string, error: { kind: string; message: string } | null): void;
     };
@@ -330,7 +334,7 @@ declare global {
 window.harness = {
   calls,
   async emit(event) {
-    if (event.type === "final") segments.push(event.segment);
+    if (event.type === "final" || event.type === "failed") segments.push(event.segment);
     await emit("recording-event", event);
   },
   async levels(event) {
@@ -364,6 +368,11 @@ window.harness = {
   },
   finishInstall(error) {
     installing?.(error);
+  },
+  async backfill(sessionId, filled) {
+    const detail = sessions.find((d) => d.session.id === sessionId);
+    if (detail) detail.segments = [...detail.segments.filter((s) => s.status !== "failed"), ...filled].sort((a, b) => a.start_ms - b.start_ms);
+    await emit("recording-event", { type: "backfilled", session_id: sessionId });
   },
   fail(cmd, error) {
     if (error) failures.set(cmd, error);

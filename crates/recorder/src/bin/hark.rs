@@ -288,7 +288,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     system_audio: system_audio.as_deref().map(|id| choice(Some(id))),
                     language: language.or_else(|| prefs.language.clone()),
                     prompt: prompt.or_else(|| prefs.prompt.clone()),
-                    token,
+                    token: token.clone(),
                     consent,
                 },
                 duration,
@@ -296,6 +296,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 json,
             )
             .await?;
+            // What the live transcript missed (offline, a dropped call) is transcribed now,
+            // before the session is sent.
+            match tokio::time::timeout(Duration::from_secs(120), recorder.fill_gaps(&token)).await {
+                Ok(Ok(filled)) if !filled.segments.is_empty() => eprintln!(
+                    "hark: transcribed what the live transcript had missed: {} more segment(s)",
+                    filled.segments.len()
+                ),
+                Ok(Ok(_)) => {}
+                Ok(Err(err)) => eprintln!(
+                    "hark: what the live transcript missed is not transcribed yet ({err}); the app or the next `hark record` does it"
+                ),
+                Err(_) => eprintln!(
+                    "hark: transcribing what the live transcript missed is slow; the app or the next `hark record` finishes it"
+                ),
+            }
             if let Some(cloud) = cloud {
                 match tokio::time::timeout(Duration::from_secs(30), cloud.sync.sync_one(session_id))
                     .await
