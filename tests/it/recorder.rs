@@ -679,10 +679,12 @@ async fn what_was_said_while_the_transcriber_refused_is_back_filled_once_it_answ
         vec![(Failed, String::new())]
     );
 
-    // Still refused: the gap waits, and the error says why.
+    // Still refused: the gap waits, and the error says why. (The emulator refuses before
+    // reading the upload and drops the connection, which the proxy may see as a failed
+    // upstream: 502 instead of 503.)
     let err = recorder.fill_gaps(&Token::None).await.unwrap_err();
     assert!(
-        err.to_string().contains("refused the transcription (503"),
+        err.to_string().contains("refused the transcription (50"),
         "{err}"
     );
     assert_eq!(recorder.store().call(|s| s.gaps()).await.unwrap().len(), 1);
@@ -783,4 +785,48 @@ async fn last_words_whose_transcript_never_came_are_back_filled_after_the_stop()
             (Backfilled, "8 0 9".to_owned())
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_was_said_while_the_call_was_still_being_set_up_is_back_filled() {
+    use hark_store::SegmentStatus::Backfilled;
+    let emulator = emulator().await;
+    // The transcriber takes longer to answer than the whole recording lasts; files it answers.
+    emulator.set_faults(hark_tests::emulator::Faults {
+        answer_delay_ms: 15_000,
+        ..Default::default()
+    });
+    let proxy = dev_proxy(&emulator).await;
+    let mic = VirtualMic::new("hark_it_dialling", 48_000, 1);
+    let script = Script::new()
+        .pause(500)
+        .say("4 4 0")
+        .pause(900)
+        .say("1 9")
+        .pause(700);
+    let wav = scratch("dialling").join("script.wav");
+    write_wav(&wav, script.samples());
+    let recorder = recorder("dialling", Some(proxy));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let recording = recorder.start(options(&mic, "Dialling")).await.unwrap();
+    let session = recording.session.id;
+    tokio::task::spawn_blocking(move || mic.play(&wav))
+        .await
+        .unwrap();
+    let summary = recording.stop().await.unwrap();
+    // Frames queued while dialling overflowed and the rest were never sent: all one gap.
+    let gaps = recorder.store().call(|s| s.gaps()).await.unwrap();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0].segment.start_ms, 0, "{gaps:?}");
+    assert!(
+        gaps[0].segment.end_ms as f64 >= summary.seconds * 1000.0 - 100.0,
+        "{gaps:?} {summary:?}"
+    );
+    recorder.fill_gaps(&Token::None).await.unwrap();
+    let expected: Vec<_> = script
+        .expected_transcripts()
+        .iter()
+        .map(|text| (Backfilled, text.clone()))
+        .collect();
+    assert_eq!(stored(&recorder, session).await, expected);
 }

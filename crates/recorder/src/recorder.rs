@@ -274,9 +274,13 @@ impl Recorder {
         let mut uplinks = Vec::new();
         let (saves, saved) = mpsc::unbounded_channel();
         let manual: Vec<Arc<AtomicBool>> = specs.iter().map(|_| Arc::default()).collect();
-        for ((spec, frames_rx), manual) in specs.iter().zip(receivers).zip(&manual) {
+        let produced: Vec<Arc<AtomicU64>> = specs.iter().map(|_| Arc::default()).collect();
+        for (((spec, frames_rx), manual), produced) in
+            specs.iter().zip(receivers).zip(&manual).zip(&produced)
+        {
             let ctx = Uplink {
                 manual: manual.clone(),
+                produced: produced.clone(),
                 source: spec.label.clone(),
                 session_id,
                 interview_id: interview.id,
@@ -304,6 +308,7 @@ impl Recorder {
                 .collect(),
             uplinks: senders,
             manual,
+            produced,
             events: events.clone(),
             frames: frames.clone(),
         });
@@ -367,6 +372,8 @@ impl Recorder {
 struct Router {
     uplinks: Vec<mpsc::Sender<Packet>>,
     vads: Vec<std::sync::Mutex<Vad>>,
+    /// Per source: how many frames it has produced (its uplink's queue may have dropped some).
+    produced: Vec<Arc<AtomicU64>>,
     /// Per source: whether its call is in manual turn mode (set by its uplink).
     manual: Vec<Arc<AtomicBool>>,
     events: broadcast::Sender<RecorderEvent>,
@@ -377,6 +384,9 @@ impl Output for Router {
     fn frame(&self, frame: &Frame<'_>) {
         if frame.source == 0 {
             self.frames.store(frame.index + 1, Ordering::Relaxed);
+        }
+        if let Some(produced) = self.produced.get(frame.source) {
+            produced.store(frame.index + 1, Ordering::Relaxed);
         }
         // Voice activity only matters while the source's call takes manual turns.
         let voiced = self
@@ -566,6 +576,8 @@ struct Uplink {
     pressed: Instant,
     /// Whether the call in progress takes manual turns (the audio side then runs its VAD).
     manual: Arc<AtomicBool>,
+    /// How many frames the source has produced, queued to this uplink or not.
+    produced: Arc<AtomicU64>,
     /// Final and failed segments to save, in order, by the recording's saver ([`save_in_order`]).
     saves: mpsc::UnboundedSender<(Segment, Option<RecorderEvent>)>,
     /// What of the recording the live transcript has covered, to keep what it missed as gaps.
@@ -581,11 +593,22 @@ struct Coverage {
     missed: Option<(i64, i64)>,
     /// End of the last frame sent to a call.
     sent_to: i64,
+    /// End of the last frame this uplink received (sent or not): frames after it that never
+    /// arrive were dropped on the way (a full queue while dialling).
+    handled_to: i64,
     /// Start of the first frame sent on the call in progress.
     call_from: Option<i64>,
 }
 
 impl Coverage {
+    /// A frame starting at `start_ms` arrived: any frames skipped before it are missed.
+    fn arrived(&mut self, start_ms: i64) {
+        if start_ms > self.handled_to {
+            self.miss(self.handled_to, start_ms);
+        }
+        self.handled_to = self.handled_to.max(start_ms + 20);
+    }
+
     fn miss(&mut self, start_ms: i64, end_ms: i64) {
         if end_ms <= start_ms {
             return;
@@ -695,13 +718,16 @@ impl Uplink {
     /// A frame (packet `index`) that never reached a transcriber.
     fn dropped(&self, index: u64) {
         let start = index as i64 * 20;
-        self.coverage().miss(start, start + 20);
+        let mut coverage = self.coverage();
+        coverage.arrived(start);
+        coverage.miss(start, start + 20);
     }
 
     /// A frame (packet `index`) sent to the call in progress: a gap before it is complete.
     fn sent(&self, index: u64) {
         let start = index as i64 * 20;
         let mut coverage = self.coverage();
+        coverage.arrived(start);
         coverage.call_from.get_or_insert(start);
         coverage.sent_to = coverage.sent_to.max(start + 20);
         let gap = coverage.missed.take();
@@ -757,13 +783,26 @@ impl Uplink {
         stop: watch::Receiver<bool>,
         hints: watch::Receiver<Hints>,
     ) {
-        self.call_until_stopped(frames, stop, hints).await;
+        let mut frames = frames;
+        self.call_until_stopped(&mut frames, stop, hints).await;
+        if self.proxy_url.is_none() {
+            // Local only: no transcript was ever due.
+            return;
+        }
+        // The engine has stopped: frames still queued (a stop while dialling or offline) were
+        // never sent.
+        while let Ok(packet) = frames.try_recv() {
+            self.dropped(packet.index);
+        }
+        // Frames a full queue dropped after the last one received.
+        let produced = self.produced.load(Ordering::Relaxed) as i64 * 20;
+        self.coverage().arrived(produced);
         self.keep_missed();
     }
 
     async fn call_until_stopped(
         &self,
-        mut frames: mpsc::Receiver<Packet>,
+        frames: &mut mpsc::Receiver<Packet>,
         mut stop: watch::Receiver<bool>,
         mut hints: watch::Receiver<Hints>,
     ) {
@@ -788,7 +827,7 @@ impl Uplink {
                 Err(err) => {
                     let wait = backoff;
                     if !self
-                        .offline_for(err.to_string(), wait, &mut frames, &mut stop, &mut backoff)
+                        .offline_for(err.to_string(), wait, frames, &mut stop, &mut backoff)
                         .await
                     {
                         return;
@@ -821,7 +860,7 @@ impl Uplink {
                         _ => backoff,
                     };
                     if !self
-                        .offline_for(err.to_string(), retry, &mut frames, &mut stop, &mut backoff)
+                        .offline_for(err.to_string(), retry, frames, &mut stop, &mut backoff)
                         .await
                     {
                         return;
@@ -834,7 +873,7 @@ impl Uplink {
                 .serve(
                     &call,
                     &mut call_events,
-                    &mut frames,
+                    frames,
                     &mut stop,
                     &mut hints,
                     &mut live_reported,
@@ -1203,4 +1242,39 @@ enum Ended {
     Unfinished,
     /// It broke; reconnect.
     Lost(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_skipped_on_the_way_and_frames_dropped_are_missed_as_one_span() {
+        let mut coverage = Coverage::default();
+        coverage.arrived(0);
+        coverage.arrived(20);
+        assert_eq!(coverage.missed, None);
+        // Frames 2..9 never arrived (a full queue), frame 10 was dropped.
+        coverage.arrived(200);
+        coverage.miss(200, 220);
+        assert_eq!(coverage.missed, Some((40, 220)));
+        coverage.arrived(220);
+        assert_eq!(coverage.missed, Some((40, 220)));
+    }
+
+    #[test]
+    fn a_call_cut_short_misses_what_it_was_sent_after_the_last_placed_utterance() {
+        let mut coverage = Coverage {
+            call_from: Some(1_000),
+            sent_to: 5_000,
+            ..Coverage::default()
+        };
+        coverage.call_cut_short(None);
+        assert_eq!(coverage.missed, Some((1_000, 5_000)));
+        assert_eq!(coverage.call_from, None);
+        // Only once per call.
+        coverage.missed = None;
+        coverage.call_cut_short(None);
+        assert_eq!(coverage.missed, None);
+    }
 }
