@@ -369,6 +369,16 @@ async fn signal_and_wait(data_dir: &Path, signal: &str) {
 /// Chooses local-only, fills the record screen for `mic` and presses Record; returns once the
 /// call is connected, with the times just before and after the notice was ticked.
 async fn start_recording(app: &Desktop, mic: &VirtualMic, title: &str) -> (i64, i64) {
+    let ticked = press_record(app, mic, title).await;
+    app.wait_text(".connection", Duration::from_secs(15), |t| {
+        t.contains("connected")
+    })
+    .await;
+    ticked
+}
+
+/// [`start_recording`] up to the recording running, whether its call is up or not.
+async fn press_record(app: &Desktop, mic: &VirtualMic, title: &str) -> (i64, i64) {
     app.find("#use-local-only", Duration::from_secs(20)).await;
     app.screenshot("1-first-run").await;
     app.click("#use-local-only").await;
@@ -386,10 +396,6 @@ async fn start_recording(app: &Desktop, mic: &VirtualMic, title: &str) -> (i64, 
     tokio::time::sleep(Duration::from_secs(2)).await;
     app.click("#record").await;
     app.find("#stop", Duration::from_secs(10)).await;
-    app.wait_text(".connection", Duration::from_secs(15), |t| {
-        t.contains("connected")
-    })
-    .await;
     (before_notice, after_notice)
 }
 
@@ -1376,6 +1382,81 @@ async fn moving_the_data_folder_copies_everything_and_hark_restarts_from_there()
             "mine"
         );
         drop(app);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_live_transcript_missed_is_transcribed_after_the_recording_and_shown() {
+    desktop_test(Duration::from_secs(240), async {
+        let emulator = emulator().await;
+        // The transcriber answers calls only after the interview is over (files at once): the
+        // live transcript stays empty.
+        emulator.set_faults(hark_tests::emulator::Faults {
+            answer_delay_ms: 20_000,
+            ..Default::default()
+        });
+        let proxy = dev_proxy(&emulator).await;
+        let mic = VirtualMic::new("hark_it_desktop_backfill", 48_000, 1);
+        let home = scratch("desktop-backfill");
+        let script = Script::new()
+            .pause(600)
+            .say("3 3 8")
+            .pause(900)
+            .say("7 1")
+            .pause(700);
+        let wav = home.join("script.wav");
+        write_wav(&wav, script.samples());
+        let data_dir = home.join("data");
+        let env = [
+            ("HARK_PROXY_URL", proxy),
+            ("HARK_DATA_DIR", data_dir.display().to_string()),
+            ("XDG_CONFIG_HOME", home.join("config").display().to_string()),
+        ];
+        let app = Desktop::launch("desktop-backfill", &env).await;
+        press_record(&app, &mic, "Call never came up").await;
+        tokio::task::spawn_blocking(move || mic.play(&wav))
+            .await
+            .unwrap();
+        assert!(
+            !app.text("#transcript").await.contains("3 3 8"),
+            "no live transcript was possible"
+        );
+        app.click("#stop").await;
+
+        // Right after the stop the app transcribes what was missed; the open session shows it.
+        app.click("#nav-library").await;
+        app.wait_text("#sessions", Duration::from_secs(10), |t| {
+            t.contains("Call never came up")
+        })
+        .await;
+        app.click("#sessions button.link").await;
+        app.find("#session-title", Duration::from_secs(10)).await;
+        let lines = app
+            .wait_text("#session-transcript", Duration::from_secs(30), |t| {
+                t.contains("7 1")
+            })
+            .await;
+        assert!(lines.contains("3 3 8"), "{lines}");
+        assert!(lines.contains("transcribed afterwards"), "{lines}");
+        assert!(!lines.contains("missed by the live transcript"), "{lines}");
+        app.screenshot("session-back-filled").await;
+        let store = hark_store::Store::open(&data_dir.join("hark.db")).unwrap();
+        let session = store.sessions().unwrap()[0].session.id;
+        let detail = store.session(&session.to_string()).unwrap();
+        let texts: Vec<(&str, hark_store::SegmentStatus)> = detail
+            .segments
+            .iter()
+            .map(|s| (s.text.as_str(), s.status))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                ("3 3 8", hark_store::SegmentStatus::Backfilled),
+                ("7 1", hark_store::SegmentStatus::Backfilled)
+            ]
+        );
+        app.close().await;
     })
     .await;
 }

@@ -93,6 +93,8 @@ impl Studio {
         const CALM: Duration = Duration::from_secs(600);
         let mut wait = Duration::from_secs(60);
         loop {
+            // A stop that woke this is still finishing: let it.
+            let _ = self.stopping.subscribe().wait_for(|n| *n == 0).await;
             if !self.is_recording() {
                 let token = match &self.cloud {
                     Some(cloud) => Token::Account(cloud.account.clone()),
