@@ -335,9 +335,16 @@ impl SyncEngine {
                 retry_after: None,
             });
         }
-        self.db(move |store| store.sync_succeeded(session_id))
+        let current = self
+            .db(move |store| store.sync_succeeded(session_id))
             .await?;
-        self.emit(session_id, SyncStatus::Synced { segments: stored });
+        if current {
+            self.emit(session_id, SyncStatus::Synced { segments: stored });
+        } else {
+            // Changed while it was being sent (an edit, back-filled lines): it goes again.
+            self.emit(session_id, SyncStatus::Pending);
+            self.wake();
+        }
         Ok(())
     }
 
