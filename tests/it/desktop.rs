@@ -399,6 +399,37 @@ async fn press_record(app: &Desktop, mic: &VirtualMic, title: &str) -> (i64, i64
     (before_notice, after_notice)
 }
 
+/// Asks the app's window to close the way a window manager does when the recruiter clicks its
+/// close button: a `WM_DELETE_WINDOW` message to every window titled "Hark".
+fn close_window_as_the_user() {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::{ClientMessageEvent, ConnectionExt, EventMask};
+    let found = Command::new("xdotool")
+        .args(["search", "--name", "^Hark$"])
+        .output()
+        .expect("xdotool runs");
+    let windows: Vec<u32> = String::from_utf8_lossy(&found.stdout)
+        .lines()
+        .filter_map(|line| line.trim().parse().ok())
+        .collect();
+    assert!(!windows.is_empty(), "no window titled Hark");
+    let (conn, _) = x11rb::connect(None).expect("the test display");
+    let atom = |name: &[u8]| {
+        conn.intern_atom(false, name)
+            .expect("intern an atom")
+            .reply()
+            .expect("the atom")
+            .atom
+    };
+    let (protocols, delete) = (atom(b"WM_PROTOCOLS"), atom(b"WM_DELETE_WINDOW"));
+    for &window in &windows {
+        let message = ClientMessageEvent::new(32, window, protocols, [delete, 0, 0, 0, 0]);
+        conn.send_event(false, window, EventMask::NO_EVENT, message)
+            .expect("send the close request");
+    }
+    conn.flush().expect("flush to the display");
+}
+
 /// Presses keys on the test display through XTEST, as a person would (`ctrl+alt+b`).
 fn press_keys(keys: &str) {
     let status = Command::new("xdotool")
@@ -1456,6 +1487,105 @@ async fn what_the_live_transcript_missed_is_transcribed_after_the_recording_and_
                 ("7 1", hark_store::SegmentStatus::Backfilled)
             ]
         );
+        app.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_window_asks_while_recording_and_waits_for_a_stop_still_saving() {
+    desktop_test(Duration::from_secs(240), async {
+        let emulator = emulator().await;
+        // The last words' transcript never comes, so Stop waits for it (8 s) while saving.
+        emulator.set_faults(hark_tests::emulator::Faults {
+            withhold_completed: vec![1],
+            ..Default::default()
+        });
+        let script = Script::new()
+            .pause(600)
+            .say("6 2 6")
+            .pause(900)
+            .say("9 4")
+            .pause(900);
+        let Recorded { app, data_dir, .. } =
+            record_in_app(&emulator, "desktop-close", "Closed mid-save", &script).await;
+        let pid = app_pid(&data_dir).expect("the app's process");
+
+        // Closing while recording asks first; keeping on records on.
+        close_window_as_the_user();
+        // (The dialog is read through the DOM: WebDriver's element text of a modal dialog in
+        // the top layer sometimes reads empty in WebKitWebDriver.)
+        let asked = Instant::now();
+        while app
+            .client
+            .execute("return document.getElementById('close-guard').open", vec![])
+            .await
+            .unwrap()
+            != serde_json::json!(true)
+        {
+            assert!(
+                asked.elapsed() < Duration::from_secs(10),
+                "closing while recording did not ask"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        app.screenshot("close-while-recording").await;
+        app.click("#keep-recording").await;
+        let timer = app.text("#timer").await;
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        assert_ne!(app.text("#timer").await, timer, "the recording went on");
+
+        // Stop, and close while it is still saving: no question, and the window waits for the
+        // save before it goes.
+        app.click("#stop").await;
+        app.wait_text("#stop", Duration::from_secs(5), |t| t.contains("Saving"))
+            .await;
+        close_window_as_the_user();
+        let asked_at = Instant::now();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(
+            Path::new(&format!("/proc/{pid}")).exists(),
+            "the app quit before its recording was saved"
+        );
+        while Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(
+                asked_at.elapsed() < Duration::from_secs(30),
+                "the app did not close after saving"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let waited = asked_at.elapsed();
+        assert!(
+            waited > Duration::from_secs(4),
+            "closed after {waited:?}: before the save"
+        );
+
+        // Saved whole: completed, the first words final, the withheld ones kept for back-fill
+        // (or already back-filled), the file finished.
+        let store = hark_store::Store::open(&data_dir.join("hark.db")).unwrap();
+        let session = store.sessions().unwrap()[0].session.clone();
+        assert_eq!(session.state, hark_store::SessionState::Completed);
+        let detail = store.session(&session.id.to_string()).unwrap();
+        let lines: Vec<(&str, hark_store::SegmentStatus)> = detail
+            .segments
+            .iter()
+            .map(|s| (s.text.as_str(), s.status))
+            .collect();
+        assert!(
+            lines.contains(&("6 2 6", hark_store::SegmentStatus::Final)),
+            "{lines:?}"
+        );
+        let last = detail.segments.last().expect("segments");
+        assert!(
+            last.status == hark_store::SegmentStatus::Failed
+                || (last.text == "9 4" && last.status == hark_store::SegmentStatus::Backfilled),
+            "the withheld words are neither kept nor back-filled: {lines:?}"
+        );
+        let tracks = hark_audio::recording::read(Path::new(
+            &session.recording_path.expect("a recording file"),
+        ))
+        .unwrap();
+        assert!(tracks[0].finished, "the file was finished");
         app.close().await;
     })
     .await;
