@@ -163,8 +163,10 @@ async fn a_recording_through_the_virtual_microphone_lands_in_sqlite_and_exports(
         gaps.iter().all(|g| g.segment.end_ms <= played_at_ms),
         "{gaps:?}"
     );
-    let filled = recorder.fill_gaps(&Token::None).await.unwrap();
+    let filled = recorder.fill_gaps(&Token::None, &|| true).await.unwrap();
     assert_eq!((filled.gaps, filled.segments.len()), (gaps.len(), 0));
+    // The silent gap's removal is a change an open session view must show.
+    assert_eq!(filled.sessions, [summary.session_id]);
     let id = summary.session_id.to_string();
     let detail = recorder
         .store()
@@ -682,17 +684,19 @@ async fn what_was_said_while_the_transcriber_refused_is_back_filled_once_it_answ
     // Still refused: the gap waits, and the error says why. (The emulator refuses before
     // reading the upload and drops the connection, which the proxy may see as a failed
     // upstream: 502 instead of 503.)
-    let err = recorder.fill_gaps(&Token::None).await.unwrap_err();
-    assert!(
-        err.to_string().contains("refused the transcription (50"),
-        "{err}"
-    );
+    let filled = recorder.fill_gaps(&Token::None, &|| true).await.unwrap();
+    let why = filled.stopped.clone().unwrap_or_default();
+    assert!(why.contains("refused the transcription (50"), "{filled:?}");
+    assert_eq!((filled.gaps, filled.left), (0, 1), "{filled:?}");
     assert_eq!(recorder.store().call(|s| s.gaps()).await.unwrap().len(), 1);
 
     // Once the service answers, the gap becomes the exact transcript, one segment an utterance,
-    // on the recording's timeline.
+    // on the recording's timeline; but not while a recording runs (the app's pass gives way).
     emulator.set_faults(hark_tests::emulator::Faults::default());
-    let filled = recorder.fill_gaps(&Token::None).await.unwrap();
+    let yielded = recorder.fill_gaps(&Token::None, &|| false).await.unwrap();
+    assert_eq!(yielded.stopped.as_deref(), Some("a recording started"));
+    assert_eq!(recorder.store().call(|s| s.gaps()).await.unwrap().len(), 1);
+    let filled = recorder.fill_gaps(&Token::None, &|| true).await.unwrap();
     assert_eq!((filled.gaps, filled.left), (1, 0), "{filled:?}");
     let expected: Vec<_> = script
         .expected_transcripts()
@@ -776,7 +780,7 @@ async fn last_words_whose_transcript_never_came_are_back_filled_after_the_stop()
     );
 
     // Back-fill transcribes the words and drops the gap that held only silence.
-    let filled = recorder.fill_gaps(&Token::None).await.unwrap();
+    let filled = recorder.fill_gaps(&Token::None, &|| true).await.unwrap();
     assert_eq!(filled.gaps, stored_now.len() - 1, "{filled:?}");
     assert_eq!(
         stored(&recorder, session).await,
@@ -822,7 +826,7 @@ async fn what_was_said_while_the_call_was_still_being_set_up_is_back_filled() {
         gaps[0].segment.end_ms as f64 >= summary.seconds * 1000.0 - 100.0,
         "{gaps:?} {summary:?}"
     );
-    recorder.fill_gaps(&Token::None).await.unwrap();
+    recorder.fill_gaps(&Token::None, &|| true).await.unwrap();
     let expected: Vec<_> = script
         .expected_transcripts()
         .iter()

@@ -4,13 +4,15 @@
 //! uses, and transcribed through the proxy's batch endpoint, so a lost network costs no
 //! transcript in the end.
 
-use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use hark_audio::FRAME_SAMPLES;
 use hark_audio::recording::Track;
-use hark_realtime::{TurnDetector, batch};
+use hark_realtime::{RealtimeError, TurnDetector, batch};
 use hark_store::{Gap, Heard, Segment};
+use uuid::Uuid;
 
 use crate::error::{RecorderError, Result};
 use crate::recorder::Token;
@@ -20,33 +22,72 @@ use crate::vad::Vad;
 /// The longest piece sent at once: OpenAI takes files up to 25 MB, and two minutes of 16 kHz
 /// WAV are under 4 MB.
 const MAX_PIECE_MS: i64 = 120_000;
+/// How much of a gap is decoded at a time to find its utterances (11.5 MB of samples).
+const SCAN_MS: i64 = 60_000;
+/// The longest `Retry-After` waited for within a pass; a longer one ends the pass.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
 
 /// What one back-fill pass did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Filled {
     /// Gaps transcribed (or found silent) and replaced.
     pub gaps: usize,
-    /// The segments they became, by session.
+    /// The segments they became.
     pub segments: Vec<Segment>,
-    /// Gaps still waiting (the pass stopped at an error, or their file is missing).
+    /// Sessions whose transcript changed (lines added, or a silent gap removed).
+    pub sessions: Vec<Uuid>,
+    /// Gaps still waiting: the pass ended early, or the proxy refused them, or their file
+    /// cannot be read.
     pub left: usize,
+    /// Why the pass ended before the last gap (offline, signed out, rate limits, a recording
+    /// starting), if it did; the rest waits for the next pass.
+    pub stopped: Option<String>,
 }
 
-/// Transcribes every gap of a finished recording through the proxy at `proxy_url`. Stops at
-/// the first error the proxy gives (offline, refused), leaving the rest for the next pass;
-/// what was filled before it stays filled. A gap whose recording file is gone is skipped and
-/// counted as left, with a warning in the log.
-pub async fn fill_gaps(store: &StoreThread, proxy_url: &str, token: &Token) -> Result<Filled> {
+impl Filled {
+    fn changed(&mut self, session: Uuid) {
+        if !self.sessions.contains(&session) {
+            self.sessions.push(session);
+        }
+    }
+}
+
+/// How transcribing one gap ended.
+enum Outcome {
+    /// Replaced by these segments.
+    Filled(Vec<Segment>),
+    /// Part of it was transcribed and saved (these segments), the rest waits: the pass ends,
+    /// saying why.
+    Stopped(Vec<Segment>, String),
+    /// This gap cannot be transcribed now (refused for it alone); the pass goes on.
+    Refused(String),
+}
+
+/// Transcribes every gap of a finished recording through the proxy at `proxy_url`, while
+/// `keep_going` says so (checked between pieces). What was transcribed is saved as it comes, so
+/// an early end loses nothing. The pass ends at a problem every gap would meet (offline, signed
+/// out, rate limits beyond a minute, the organisation's quota); a gap the proxy refuses on its
+/// own, or whose file cannot be read, is left for later and the pass goes on.
+pub async fn fill_gaps(
+    store: &StoreThread,
+    proxy_url: &str,
+    token: &Token,
+    keep_going: &(dyn Fn() -> bool + Sync),
+) -> Result<Filled> {
     let gaps = store.call(|store| store.gaps()).await?;
     let mut filled = Filled::default();
     if gaps.is_empty() {
         return Ok(filled);
     }
     let http = hark_realtime::client::http_client()?;
-    let mut tracks: HashMap<String, Option<Vec<Track>>> = HashMap::new();
+    // One file at a time: gaps come ordered by session.
+    let mut file: Option<(String, Option<Arc<Vec<Track>>>)> = None;
     let total = gaps.len();
     for (done, gap) in gaps.into_iter().enumerate() {
-        if !tracks.contains_key(&gap.recording_path) {
+        if file
+            .as_ref()
+            .is_none_or(|(path, _)| *path != gap.recording_path)
+        {
             let path = gap.recording_path.clone();
             let read =
                 tokio::task::spawn_blocking(move || hark_audio::recording::read(Path::new(&path)))
@@ -54,111 +95,220 @@ pub async fn fill_gaps(store: &StoreThread, proxy_url: &str, token: &Token) -> R
                     .map_err(|err| {
                         RecorderError::Invalid(format!("reading a recording failed: {err}"))
                     })?;
-            let read = match read {
-                Ok(read) => Some(read),
+            let tracks = match read {
+                Ok(tracks) => Some(Arc::new(tracks)),
                 Err(err) => {
-                    tracing::warn!(path = %gap.recording_path, "a gap cannot be back-filled: {err}");
+                    tracing::warn!(path = %gap.recording_path, "gaps cannot be back-filled: {err}");
                     None
                 }
             };
-            tracks.insert(gap.recording_path.clone(), read);
+            file = Some((gap.recording_path.clone(), tracks));
         }
-        let Some(track) = tracks[&gap.recording_path]
-            .as_ref()
-            .and_then(|tracks| tracks.iter().find(|t| t.source == gap.segment.source))
-            .cloned()
-        else {
+        let Some(tracks) = file.as_ref().and_then(|(_, tracks)| tracks.clone()) else {
             filled.left += 1;
             continue;
         };
-        match fill(store, &http, proxy_url, token, gap, track).await {
-            Ok(segments) => {
+        let Some(track) = tracks.iter().position(|t| t.source == gap.segment.source) else {
+            tracing::warn!(source = %gap.segment.source, "a gap's source is not in its recording");
+            filled.left += 1;
+            continue;
+        };
+        let session = gap.segment.session_id;
+        let outcome = fill(
+            store, &http, proxy_url, token, keep_going, gap, tracks, track,
+        )
+        .await?;
+        match outcome {
+            Outcome::Filled(segments) => {
                 filled.gaps += 1;
                 filled.segments.extend(segments);
+                filled.changed(session);
             }
-            Err(err) => {
+            Outcome::Refused(why) => {
+                tracing::warn!("a gap is left for later: {why}");
+                filled.left += 1;
+            }
+            Outcome::Stopped(segments, why) => {
+                if !segments.is_empty() {
+                    filled.changed(session);
+                }
+                filled.segments.extend(segments);
                 filled.left += total - done;
-                tracing::info!("back-fill stopped with {} gaps left: {err}", filled.left);
-                return Err(err);
+                tracing::info!("back-fill stopped with {} gaps left: {why}", filled.left);
+                filled.stopped = Some(why);
+                return Ok(filled);
             }
         }
     }
     Ok(filled)
 }
 
-/// Transcribes one gap and replaces it with what was heard.
+/// Whether `err` would meet every gap (so the pass ends) rather than this one alone.
+fn ends_the_pass(err: &RecorderError) -> bool {
+    match err {
+        RecorderError::Transcription(RealtimeError::Refused { status, code, .. }) => {
+            *status == 401
+                || *status == 429
+                || *status >= 500
+                || matches!(
+                    code.as_deref(),
+                    Some("quota_exceeded" | "concurrency_limit")
+                )
+        }
+        _ => true,
+    }
+}
+
+/// Transcribes one gap: finds its utterances a minute of audio at a time, sends each, and
+/// replaces the gap with what came back (or, stopped early, with what came back so far).
+#[allow(clippy::too_many_arguments)]
 async fn fill(
     store: &StoreThread,
     http: &reqwest::Client,
     proxy_url: &str,
     token: &Token,
+    keep_going: &(dyn Fn() -> bool + Sync),
     gap: Gap,
-    track: Track,
-) -> Result<Vec<Segment>> {
-    let span = &gap.segment;
-    let (start_ms, end_ms) = (span.start_ms, span.end_ms);
-    let (pcm, pieces) = tokio::task::spawn_blocking(move || {
-        let pcm = track.decode(Some((
-            start_ms as f64 / 1000.0,
-            (end_ms - start_ms) as f64 / 1000.0,
-        )))?;
-        let pieces = pieces(&utterances(&pcm));
-        Ok::<_, RecorderError>((pcm, pieces))
+    tracks: Arc<Vec<Track>>,
+    track: usize,
+) -> Result<Outcome> {
+    let (gap_id, start_ms, end_ms) = (gap.segment.id, gap.segment.start_ms, gap.segment.end_ms);
+    let scan = Arc::clone(&tracks);
+    let pieces = tokio::task::spawn_blocking(move || {
+        let mut found = Utterances::default();
+        let mut from = start_ms;
+        while from < end_ms {
+            let to = (from + SCAN_MS).min(end_ms);
+            let pcm =
+                scan[track].decode(Some((from as f64 / 1000.0, (to - from) as f64 / 1000.0)))?;
+            found.scan(&pcm, from);
+            from = to;
+        }
+        Ok::<_, RecorderError>(pieces(&found.finish()))
     })
     .await
     .map_err(|err| RecorderError::Invalid(format!("decoding a gap failed: {err}")))??;
     let mut heard = Vec::new();
+    let mut stopped = None;
     for (from, to) in pieces {
-        let samples = |ms: i64| ((ms.max(0) as usize) * 48).min(pcm.len());
-        let wav = wav_16k(&pcm[samples(from)..samples(to)]);
-        let access = token.get().await?;
-        let text = batch::transcribe(
+        if !keep_going() {
+            stopped = Some((from, "a recording started".to_owned()));
+            break;
+        }
+        match transcribe(http, proxy_url, token, &gap, &tracks[track], from, to).await {
+            Ok(text) if text.is_empty() => {}
+            Ok(text) => heard.push(Heard {
+                start_ms: from,
+                end_ms: to,
+                text,
+            }),
+            Err(err) if !ends_the_pass(&err) && heard.is_empty() => {
+                return Ok(Outcome::Refused(err.to_string()));
+            }
+            Err(err) => {
+                stopped = Some((from, err.to_string()));
+                break;
+            }
+        }
+    }
+    let rest_from = stopped.as_ref().map(|(from, _)| *from);
+    let segments = if rest_from.is_some() && heard.is_empty() {
+        Vec::new()
+    } else {
+        store
+            .call(move |store| store.fill_gap(gap_id, &heard, rest_from))
+            .await?
+    };
+    Ok(match stopped {
+        Some((_, why)) => Outcome::Stopped(segments, why),
+        None => Outcome::Filled(segments),
+    })
+}
+
+/// Transcribes `from_ms..to_ms` of `track`, waiting out a short `Retry-After`.
+async fn transcribe(
+    http: &reqwest::Client,
+    proxy_url: &str,
+    token: &Token,
+    gap: &Gap,
+    track: &Track,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<String> {
+    let access = token.get().await?;
+    let pcm = track.decode(Some((
+        from_ms as f64 / 1000.0,
+        (to_ms - from_ms) as f64 / 1000.0,
+    )))?;
+    let wav = wav_16k(&pcm);
+    drop(pcm);
+    let mut tries = 0;
+    loop {
+        let result = batch::transcribe(
             http,
             batch::Transcribe {
                 proxy_url,
                 token: access.as_deref(),
                 interview_id: gap.interview_id,
-                source: &span.source,
+                source: &gap.segment.source,
                 language: gap.language.as_deref(),
                 prompt: gap.prompt.as_deref(),
-                wav,
+                wav: wav.clone(),
             },
         )
-        .await?;
-        if !text.is_empty() {
-            heard.push(Heard {
-                start_ms: start_ms + from,
-                end_ms: start_ms + to,
-                text,
-            });
+        .await;
+        match result {
+            Err(RealtimeError::Refused {
+                status: 429,
+                retry_after: Some(seconds),
+                ..
+            }) if tries < 5 && Duration::from_secs(seconds) <= MAX_RETRY_WAIT => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_secs(seconds.max(1))).await;
+            }
+            other => return Ok(other?),
         }
     }
-    let gap_id = span.id;
-    store
-        .call(move |store| store.fill_gap(gap_id, &heard))
-        .await
 }
 
-/// The utterances in 48 kHz `pcm` (ms from its start), as manual turn mode finds them live.
-fn utterances(pcm: &[f32]) -> Vec<(i64, i64)> {
-    let mut vad = Vad::default();
-    let mut turns = TurnDetector::default();
-    let mut found = Vec::new();
-    for (i, frame) in pcm.chunks_exact(FRAME_SAMPLES).enumerate() {
-        let frame: &[f32; FRAME_SAMPLES] = frame.try_into().expect("a whole frame");
-        found.extend(turns.push(i as i64 * 20, vad.voiced(frame)));
+/// Finds utterances in a gap's audio, scanned in consecutive stretches, as manual turn mode
+/// finds them live.
+#[derive(Default)]
+struct Utterances {
+    vad: Vad,
+    turns: TurnDetector,
+    found: Vec<(i64, i64)>,
+}
+
+impl Utterances {
+    /// The next stretch of 48 kHz audio, starting at `start_ms` on the recording's timeline.
+    fn scan(&mut self, pcm: &[f32], start_ms: i64) {
+        for (i, frame) in pcm.chunks_exact(FRAME_SAMPLES).enumerate() {
+            let frame: &[f32; FRAME_SAMPLES] = frame.try_into().expect("a whole frame");
+            let voiced = self.vad.voiced(frame);
+            self.found
+                .extend(self.turns.push(start_ms + i as i64 * 20, voiced));
+        }
     }
-    found.extend(turns.flush());
-    found
+
+    fn finish(mut self) -> Vec<(i64, i64)> {
+        self.found.extend(self.turns.flush());
+        self.found
+    }
 }
 
-/// Utterances cut to at most [`MAX_PIECE_MS`] each.
+/// Utterances cut to at most [`MAX_PIECE_MS`] each (a last second or less stays with the piece
+/// before it: the service refuses audio under a tenth of a second).
 fn pieces(utterances: &[(i64, i64)]) -> Vec<(i64, i64)> {
     let mut pieces = Vec::new();
     for &(start, end) in utterances {
         let mut from = start;
         while from < end {
-            let to = (from + MAX_PIECE_MS).min(end);
+            let to = if end - from <= MAX_PIECE_MS + 1_000 {
+                end
+            } else {
+                from + MAX_PIECE_MS
+            };
             pieces.push((from, to));
             from = to;
         }
@@ -196,14 +346,26 @@ mod tests {
     #[test]
     fn long_utterances_are_cut_into_pieces_the_service_takes() {
         assert_eq!(
-            pieces(&[(0, 1_000), (5_000, 5_000 + 2 * MAX_PIECE_MS + 10)]),
+            pieces(&[
+                (0, 1_000),
+                (5_000, 5_000 + 2 * MAX_PIECE_MS + 10),
+                (400_000, 400_000 + MAX_PIECE_MS + 5_000)
+            ]),
             vec![
                 (0, 1_000),
                 (5_000, 5_000 + MAX_PIECE_MS),
-                (5_000 + MAX_PIECE_MS, 5_000 + 2 * MAX_PIECE_MS),
-                (5_000 + 2 * MAX_PIECE_MS, 5_000 + 2 * MAX_PIECE_MS + 10),
+                // The last 10 ms ride with the piece before.
+                (5_000 + MAX_PIECE_MS, 5_000 + 2 * MAX_PIECE_MS + 10),
+                (400_000, 400_000 + MAX_PIECE_MS),
+                (400_000 + MAX_PIECE_MS, 400_000 + MAX_PIECE_MS + 5_000),
             ]
         );
+    }
+
+    fn utterances(pcm: &[f32]) -> Vec<(i64, i64)> {
+        let mut found = Utterances::default();
+        found.scan(pcm, 0);
+        found.finish()
     }
 
     #[test]

@@ -183,10 +183,16 @@ impl Recorder {
     }
 
     /// Transcribes through the proxy what live transcripts missed in finished recordings
-    /// ([`crate::backfill`]); nothing to do without a proxy.
-    pub async fn fill_gaps(&self, token: &Token) -> Result<crate::backfill::Filled> {
+    /// ([`crate::backfill`]), while `keep_going` says so; nothing to do without a proxy.
+    pub async fn fill_gaps(
+        &self,
+        token: &Token,
+        keep_going: &(dyn Fn() -> bool + Sync),
+    ) -> Result<crate::backfill::Filled> {
         match &self.config.proxy_url {
-            Some(proxy_url) => crate::backfill::fill_gaps(&self.store, proxy_url, token).await,
+            Some(proxy_url) => {
+                crate::backfill::fill_gaps(&self.store, proxy_url, token, keep_going).await
+            }
             None => Ok(crate::backfill::Filled::default()),
         }
     }
@@ -589,8 +595,9 @@ struct Uplink {
 /// kept as a gap (a `failed` segment with its span), which back-fill transcribes afterwards.
 #[derive(Debug, Default)]
 struct Coverage {
-    /// Audio not transcribed live since this start, up to this end.
-    missed: Option<(i64, i64)>,
+    /// Audio not transcribed live and not yet kept as gaps: spans in order, apart (an
+    /// utterance transcribed live between two missed ones is not sent again).
+    missed: Vec<(i64, i64)>,
     /// End of the last frame sent to a call.
     sent_to: i64,
     /// End of the last frame this uplink received (sent or not): frames after it that never
@@ -613,10 +620,18 @@ impl Coverage {
         if end_ms <= start_ms {
             return;
         }
-        self.missed = Some(match self.missed {
-            Some((from, to)) => (from.min(start_ms), to.max(end_ms)),
-            None => (start_ms, end_ms),
+        // Merged with the spans it overlaps or touches; the rest stay apart.
+        let (mut from, mut to) = (start_ms, end_ms);
+        self.missed.retain(|&(a, b)| {
+            let apart = b < from || a > to;
+            if !apart {
+                from = from.min(a);
+                to = to.max(b);
+            }
+            apart
         });
+        let at = self.missed.partition_point(|&(a, _)| a < from);
+        self.missed.insert(at, (from, to));
     }
 
     /// The call in progress ended before transcribing all it was sent: the utterances it left
@@ -730,9 +745,9 @@ impl Uplink {
         coverage.arrived(start);
         coverage.call_from.get_or_insert(start);
         coverage.sent_to = coverage.sent_to.max(start + 20);
-        let gap = coverage.missed.take();
+        let gaps = std::mem::take(&mut coverage.missed);
         drop(coverage);
-        if let Some(gap) = gap {
+        for gap in gaps {
             self.keep_gap(gap);
         }
     }
@@ -754,8 +769,8 @@ impl Uplink {
 
     /// Keeps what the live transcript missed up to now as a gap (the recording is ending).
     fn keep_missed(&self) {
-        let gap = self.coverage().missed.take();
-        if let Some(gap) = gap {
+        let gaps = std::mem::take(&mut self.coverage().missed);
+        for gap in gaps {
             self.keep_gap(gap);
         }
     }
@@ -1086,10 +1101,10 @@ impl Uplink {
                 }
                 event = call_events.recv() => match event {
                     Some(CallEvent::Connection(state @ (RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed))) => {
-                        return if stopping { Ended::Stopped } else { Ended::Lost(format!("connection {state}")) };
+                        return if stopping { tail(tail_acknowledged, assembler) } else { Ended::Lost(format!("connection {state}")) };
                     }
                     Some(CallEvent::ChannelClosed) => {
-                        return if stopping { Ended::Stopped } else { Ended::Lost("the transcriber hung up".into()) };
+                        return if stopping { tail(tail_acknowledged, assembler) } else { Ended::Lost("the transcriber hung up".into()) };
                     }
                     Some(event) => {
                         // The tail commit is answered by `committed` (then its transcript
@@ -1109,7 +1124,7 @@ impl Uplink {
                             return Ended::Stopped;
                         }
                     }
-                    None => return if stopping { Ended::Stopped } else { Ended::Lost("the call went away".into()) },
+                    None => return if stopping { tail(tail_acknowledged, assembler) } else { Ended::Lost("the call went away".into()) },
                 },
             }
         }
@@ -1235,6 +1250,16 @@ fn session_update(model: &str, hints: &Hints) -> ClientEvent {
 }
 
 /// How a call ended.
+/// How a call that ended while stopping ended: with all of its transcript, or without its last
+/// words (kept as gaps).
+fn tail(acknowledged: bool, assembler: &Option<Assembler>) -> Ended {
+    if acknowledged && assembler.as_ref().is_none_or(|a| a.unfinished() == 0) {
+        Ended::Stopped
+    } else {
+        Ended::Unfinished
+    }
+}
+
 enum Ended {
     /// We stopped recording.
     Stopped,
@@ -1253,13 +1278,13 @@ mod tests {
         let mut coverage = Coverage::default();
         coverage.arrived(0);
         coverage.arrived(20);
-        assert_eq!(coverage.missed, None);
+        assert_eq!(coverage.missed, []);
         // Frames 2..9 never arrived (a full queue), frame 10 was dropped.
         coverage.arrived(200);
         coverage.miss(200, 220);
-        assert_eq!(coverage.missed, Some((40, 220)));
+        assert_eq!(coverage.missed, [(40, 220)]);
         coverage.arrived(220);
-        assert_eq!(coverage.missed, Some((40, 220)));
+        assert_eq!(coverage.missed, [(40, 220)]);
     }
 
     #[test]
@@ -1270,11 +1295,25 @@ mod tests {
             ..Coverage::default()
         };
         coverage.call_cut_short(None);
-        assert_eq!(coverage.missed, Some((1_000, 5_000)));
+        assert_eq!(coverage.missed, [(1_000, 5_000)]);
         assert_eq!(coverage.call_from, None);
         // Only once per call.
-        coverage.missed = None;
+        coverage.missed.clear();
         coverage.call_cut_short(None);
-        assert_eq!(coverage.missed, None);
+        assert_eq!(coverage.missed, []);
+    }
+
+    #[test]
+    fn missed_spans_apart_stay_apart_and_overlapping_ones_merge() {
+        let mut coverage = Coverage::default();
+        coverage.miss(5_000, 6_000);
+        coverage.miss(1_000, 2_000);
+        coverage.miss(8_000, 9_000);
+        assert_eq!(
+            coverage.missed,
+            [(1_000, 2_000), (5_000, 6_000), (8_000, 9_000)]
+        );
+        coverage.miss(5_500, 8_000);
+        assert_eq!(coverage.missed, [(1_000, 2_000), (5_000, 9_000)]);
     }
 }

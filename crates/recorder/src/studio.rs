@@ -100,15 +100,19 @@ impl Studio {
                     Some(cloud) => Token::Account(cloud.account.clone()),
                     None => Token::None,
                 };
-                match self.recorder.fill_gaps(&token).await {
+                // A recording starting meanwhile ends the pass between two pieces: it needs the
+                // network, and the organisation's call limits, more.
+                let idle = || !self.is_recording();
+                match self.recorder.fill_gaps(&token, &idle).await {
                     Ok(filled) => {
-                        let mut sessions: Vec<Uuid> =
-                            filled.segments.iter().map(|s| s.session_id).collect();
-                        sessions.dedup();
-                        for session_id in sessions {
+                        for &session_id in &filled.sessions {
                             let _ = self.events.send(RecorderEvent::Backfilled { session_id });
                         }
-                        wait = CALM;
+                        wait = if filled.stopped.is_some() || filled.left > 0 {
+                            (wait * 2).min(CALM)
+                        } else {
+                            CALM
+                        };
                     }
                     Err(err) => {
                         tracing::info!("gaps wait for back-fill: {err}");

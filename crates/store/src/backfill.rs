@@ -71,9 +71,15 @@ impl Store {
 
     /// Replaces the gap `gap_id` with what was `heard` in it, as back-filled segments (none:
     /// nothing was said, the gap goes). The first keeps the gap's id, so a copy already synced
-    /// is updated rather than left beside it; a finished session is queued to send the change.
-    /// Returns the new segments.
-    pub fn fill_gap(&mut self, gap_id: Uuid, heard: &[Heard]) -> Result<Vec<Segment>> {
+    /// is updated rather than left beside it. With `rest_from`, only the gap's audio before that
+    /// point was transcribed: the gap stays, starting there, and every heard segment is new.
+    /// A finished session that gained lines is queued to send them. Returns the new segments.
+    pub fn fill_gap(
+        &mut self,
+        gap_id: Uuid,
+        heard: &[Heard],
+        rest_from: Option<i64>,
+    ) -> Result<Vec<Segment>> {
         let tx = self
             .conn
             .transaction()
@@ -95,12 +101,23 @@ impl Store {
             })?;
         let now = now_ms();
         let mut filled = Vec::with_capacity(heard.len());
-        if heard.is_empty() {
-            tx.execute(
-                "delete from transcript_segments where id = ?1",
-                [gap_id.to_string()],
-            )
-            .map_err(StoreError::sql("fill gap"))?;
+        match rest_from {
+            Some(from) => {
+                tx.execute(
+                    "update transcript_segments set start_ms = min(max(?2, start_ms), end_ms), \
+                       updated_at_ms = ?3 where id = ?1",
+                    params![gap_id.to_string(), from, now],
+                )
+                .map_err(StoreError::sql("fill gap"))?;
+            }
+            None if heard.is_empty() => {
+                tx.execute(
+                    "delete from transcript_segments where id = ?1",
+                    [gap_id.to_string()],
+                )
+                .map_err(StoreError::sql("fill gap"))?;
+            }
+            None => {}
         }
         for (i, piece) in heard.iter().enumerate() {
             if piece.end_ms < piece.start_ms || piece.start_ms < 0 {
@@ -109,9 +126,14 @@ impl Store {
                     problem: format!("{}..{} is not a time span", piece.start_ms, piece.end_ms),
                 });
             }
+            let takes_gap_id = i == 0 && rest_from.is_none();
             let segment = Segment {
-                id: if i == 0 { gap.id } else { Uuid::new_v4() },
-                item_id: if i == 0 { gap.item_id.clone() } else { None },
+                id: if takes_gap_id { gap.id } else { Uuid::new_v4() },
+                item_id: if takes_gap_id {
+                    gap.item_id.clone()
+                } else {
+                    None
+                },
                 start_ms: piece.start_ms,
                 end_ms: piece.end_ms,
                 text: piece.text.clone(),
@@ -140,7 +162,9 @@ impl Store {
             .map_err(StoreError::sql("fill gap"))?;
             filled.push(segment);
         }
-        requeue_if_finished(&tx, gap.session_id)?;
+        if !filled.is_empty() {
+            requeue_if_finished(&tx, gap.session_id)?;
+        }
         tx.commit().map_err(StoreError::sql("fill gap"))?;
         Ok(filled)
     }

@@ -600,7 +600,7 @@ fn a_gap_of_a_finished_session_is_replaced_by_what_was_heard_in_it() {
             text: "and more".into(),
         },
     ];
-    let filled = store.fill_gap(gap.id, &heard).unwrap();
+    let filled = store.fill_gap(gap.id, &heard, None).unwrap();
     // The first keeps the gap's id, so a synced copy of the gap is updated, not left beside it.
     assert_eq!(filled[0].id, gap.id);
     assert_ne!(filled[1].id, gap.id);
@@ -631,7 +631,7 @@ fn a_gap_of_a_finished_session_is_replaced_by_what_was_heard_in_it() {
     );
     // Filled once only.
     assert!(matches!(
-        store.fill_gap(gap.id, &heard),
+        store.fill_gap(gap.id, &heard, None),
         Err(StoreError::NotFound { what: "gap", .. })
     ));
 }
@@ -650,7 +650,7 @@ fn a_gap_that_held_only_silence_goes() {
     store
         .finish_session(session.id, 1.0, SessionState::Completed)
         .unwrap();
-    assert!(store.fill_gap(gap.id, &[]).unwrap().is_empty());
+    assert!(store.fill_gap(gap.id, &[], None).unwrap().is_empty());
     assert!(
         store
             .session(&session.id.to_string())
@@ -659,4 +659,46 @@ fn a_gap_that_held_only_silence_goes() {
             .is_empty()
     );
     assert!(store.gaps().unwrap().is_empty());
+}
+
+#[test]
+fn a_gap_transcribed_in_part_keeps_the_rest_for_later() {
+    let mut store = Store::open_in_memory().unwrap();
+    let session = session_for(&store, "Long outage");
+    let gap = Segment {
+        text: String::new(),
+        start_ms: 10_000,
+        end_ms: 600_000,
+        status: SegmentStatus::Failed,
+        ..segment(session.id, "gap", 0, "")
+    };
+    store.save_segment(&gap).unwrap();
+    store
+        .finish_session(session.id, 600.0, SessionState::Completed)
+        .unwrap();
+    let heard = [Heard {
+        start_ms: 12_000,
+        end_ms: 14_000,
+        text: "first part".into(),
+    }];
+    let filled = store.fill_gap(gap.id, &heard, Some(130_000)).unwrap();
+    assert_ne!(filled[0].id, gap.id);
+    let gaps = store.gaps().unwrap();
+    assert_eq!(gaps.len(), 1);
+    assert_eq!(
+        (
+            gaps[0].segment.id,
+            gaps[0].segment.start_ms,
+            gaps[0].segment.end_ms
+        ),
+        (gap.id, 130_000, 600_000)
+    );
+    let texts: Vec<_> = store
+        .session(&session.id.to_string())
+        .unwrap()
+        .segments
+        .into_iter()
+        .map(|s| s.text)
+        .collect();
+    assert_eq!(texts, ["first part", ""]);
 }

@@ -296,30 +296,54 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 json,
             )
             .await?;
-            // What the live transcript missed (offline, a dropped call) is transcribed now,
-            // before the session is sent.
-            match tokio::time::timeout(Duration::from_secs(120), recorder.fill_gaps(&token)).await {
-                Ok(Ok(filled)) if !filled.segments.is_empty() => eprintln!(
-                    "hark: transcribed what the live transcript had missed: {} more segment(s)",
-                    filled.segments.len()
-                ),
-                Ok(Ok(_)) => {}
-                Ok(Err(err)) => eprintln!(
-                    "hark: what the live transcript missed is not transcribed yet ({err}); the app or the next `hark record` does it"
-                ),
-                Err(_) => eprintln!(
-                    "hark: transcribing what the live transcript missed is slow; the app or the next `hark record` finishes it"
-                ),
-            }
-            if let Some(cloud) = cloud {
-                match tokio::time::timeout(Duration::from_secs(30), cloud.sync.sync_one(session_id))
-                    .await
-                {
-                    Ok(Ok(())) => eprintln!("hark: synced to the organisation"),
-                    Ok(Err(err)) => {
-                        eprintln!("hark: not synced yet ({err}); `hark sync` sends it later")
+            let sync = |cloud: &Cloud| {
+                let sync = cloud.sync.clone();
+                async move {
+                    match tokio::time::timeout(Duration::from_secs(30), sync.sync_one(session_id))
+                        .await
+                    {
+                        Ok(Ok(())) => eprintln!("hark: synced to the organisation"),
+                        Ok(Err(err)) => {
+                            eprintln!("hark: not synced yet ({err}); `hark sync` sends it later")
+                        }
+                        Err(_) => eprintln!("hark: sync is slow; `hark sync` sends it later"),
                     }
-                    Err(_) => eprintln!("hark: sync is slow; `hark sync` sends it later"),
+                }
+            };
+            // Sent first: the proxy transcribes only for interviews the organisation knows.
+            if let Some(cloud) = &cloud {
+                sync(cloud).await;
+            }
+            // Then what the live transcript missed (offline, a dropped call), and the lines it
+            // gave are sent after.
+            let later = "the app or the next `hark record` finishes it";
+            let filled = tokio::time::timeout(
+                Duration::from_secs(300),
+                recorder.fill_gaps(&token, &|| true),
+            )
+            .await;
+            match filled {
+                Ok(Ok(filled)) => {
+                    if !filled.segments.is_empty() {
+                        eprintln!(
+                            "hark: transcribed what the live transcript had missed: {} more segment(s)",
+                            filled.segments.len()
+                        );
+                        if let Some(cloud) = &cloud {
+                            sync(cloud).await;
+                        }
+                    }
+                    if let Some(why) = filled.stopped {
+                        eprintln!(
+                            "hark: part of what the live transcript missed is not transcribed yet ({why}); {later}"
+                        );
+                    }
+                }
+                Ok(Err(err)) => eprintln!(
+                    "hark: what the live transcript missed is not transcribed yet ({err}); {later}"
+                ),
+                Err(_) => {
+                    eprintln!("hark: transcribing what the live transcript missed is slow; {later}")
                 }
             }
         }
