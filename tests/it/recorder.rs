@@ -165,6 +165,8 @@ async fn a_recording_through_the_virtual_microphone_lands_in_sqlite_and_exports(
     );
     let filled = recorder.fill_gaps(&Token::None, &|| true).await.unwrap();
     assert_eq!((filled.gaps, filled.segments.len()), (gaps.len(), 0));
+    // Too short to mention when the recording stops (the app says nothing under 2 s).
+    assert!(summary.missed_ms < 2_000, "{summary:?}");
     // The silent gap's removal is a change an open session view must show.
     assert_eq!(filled.sessions, [summary.session_id]);
     let id = summary.session_id.to_string();
@@ -680,6 +682,7 @@ async fn what_was_said_while_the_transcriber_refused_is_back_filled_once_it_answ
         stored(&recorder, session).await,
         vec![(Failed, String::new())]
     );
+    assert_eq!(summary.missed_ms, gap.end_ms - gap.start_ms, "{summary:?}");
 
     // Still refused: the gap waits, and the error says why. (The emulator refuses before
     // reading the upload and drops the connection, which the proxy may see as a failed

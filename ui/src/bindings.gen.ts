@@ -685,6 +685,11 @@ export type StopSummary = {
 	seconds: number | null,
 	/**  Final segments stored. */
 	segments: number,
+	/**
+	 *  How much of the recording the live transcript missed (its gaps, which back-fill
+	 *  transcribes afterwards), ms.
+	 */
+	missed_ms: number,
 	/**  Where the recording file is. */
 	recording: string | null,
 };

@@ -440,6 +440,9 @@ pub struct StopSummary {
     pub seconds: f64,
     /// Final segments stored.
     pub segments: usize,
+    /// How much of the recording the live transcript missed (its gaps, which back-fill
+    /// transcribes afterwards), ms.
+    pub missed_ms: i64,
     /// Where the recording file is.
     pub recording: Option<String>,
 }
@@ -566,6 +569,12 @@ impl Recording {
                 .iter()
                 .filter(|s| s.status != SegmentStatus::Failed)
                 .count(),
+            missed_ms: detail
+                .segments
+                .iter()
+                .filter(|s| s.status == SegmentStatus::Failed)
+                .map(|s| s.end_ms - s.start_ms)
+                .sum(),
             recording: detail.session.recording_path,
         })
     }

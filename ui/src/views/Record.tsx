@@ -162,7 +162,9 @@ export function Record() {
       const summary = await call(commands.stopRecording());
       active.value = null;
       setConsentAt(null);
-      notify(`Saved: ${clock((summary.seconds ?? 0) * 1000)} recorded, ${counted(summary.segments, "segment")} transcribed.`);
+      // The moments before a call connects are a short gap of every recording: not worth a word.
+      const missed = summary.missed_ms >= 2_000 ? ` The ${clock(summary.missed_ms)} the live transcript missed follows once transcribed.` : "";
+      notify(`Saved: ${clock((summary.seconds ?? 0) * 1000)} recorded, ${counted(summary.segments, "segment")} transcribed.${missed}`);
       call(commands.listInterviews()).then(setInterviews, () => {});
     } catch (err) {
       toast.value = messageOf(err);

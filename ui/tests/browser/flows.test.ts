@@ -679,6 +679,7 @@ describe("after recording", () => {
     const gap: Segment = { ...segment("gap", 4_000, ""), end_ms: 9_000, status: "failed" };
     await emit({ type: "failed", source: "microphone", segment: gap, message: "no live transcript here" });
     await page.click("#stop");
+    await expect.poll(() => page.textContent("[role=alert]")).toContain("1 segment transcribed. The 0:05 the live transcript missed follows once transcribed.");
     await page.click("#nav-library");
     await page.click("#sessions button.link");
     await page.waitForSelector("#session-title");

@@ -169,7 +169,9 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
       };
       sessions.unshift(detail);
       active = null;
-      return { session_id: detail.session.id, seconds: 12.5, segments: segments.length, recording: null };
+      const gaps = segments.filter((s) => s.status === "failed");
+      const missed_ms = gaps.reduce((sum, s) => sum + s.end_ms - s.start_ms, 0);
+      return { session_id: detail.session.id, seconds: 12.5, segments: segments.length - gaps.length, missed_ms, recording: null };
     }
     case "list_sessions":
       return sessions.map(summary);
