@@ -14,7 +14,8 @@ use hark_tests::dtmf::Script;
 use tokio::sync::broadcast;
 
 use crate::support::{
-    dev_proxy, dev_proxy_with, emulator, hark_binary, stored_texts, utterance_spans, write_wav,
+    dev_proxy, dev_proxy_with, emulator, hark_binary, stored_lines, stored_texts, utterance_spans,
+    write_wav,
 };
 
 use crate::audio_support::{VirtualMic, scratch};
@@ -618,54 +619,60 @@ async fn segments_the_store_refuses_for_a_while_wait_in_order_while_transcriptio
     );
 }
 
-/// The segments of `session` as (status, text), in timeline order.
-async fn stored(
-    recorder: &Recorder,
-    session: uuid::Uuid,
-) -> Vec<(hark_store::SegmentStatus, String)> {
-    let detail = recorder
-        .store()
-        .call(move |store| store.session(&session.to_string()))
+/// Where the back-fill tests start: an emulator with `faults` behind a `--dev` proxy, a recorder
+/// through it, and a virtual microphone with `script` ready to play (`play`).
+async fn with_faults(
+    name: &str,
+    faults: hark_tests::emulator::Faults,
+    script: &Script,
+) -> (
+    hark_tests::emulator::Emulator,
+    Recorder,
+    VirtualMic,
+    std::path::PathBuf,
+) {
+    let emulator = emulator().await;
+    emulator.set_faults(faults);
+    let proxy = dev_proxy(&emulator).await;
+    let mic = VirtualMic::new(&format!("hark_it_{name}"), 48_000, 1);
+    let wav = scratch(name).join("script.wav");
+    write_wav(&wav, script.samples());
+    let recorder = recorder(name, Some(proxy));
+    // A just-created virtual device takes the sound server a moment to settle.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    (emulator, recorder, mic, wav)
+}
+
+/// Plays `wav` through `mic` to its end.
+async fn play(mic: VirtualMic, wav: std::path::PathBuf) {
+    tokio::task::spawn_blocking(move || mic.play(&wav))
         .await
         .unwrap();
-    detail
-        .segments
-        .into_iter()
-        .map(|s| (s.status, s.text))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_was_said_while_the_transcriber_refused_is_back_filled_once_it_answers() {
     use hark_store::SegmentStatus::{Backfilled, Failed};
-    let emulator = emulator().await;
-    // Every call (and every file) refused, to be tried again in 30 s: the live transcript is
-    // offline for the whole recording.
-    emulator.set_faults(hark_tests::emulator::Faults {
-        reject_status: Some(503),
-        retry_after_secs: Some(30),
-        ..Default::default()
-    });
-    let proxy = dev_proxy(&emulator).await;
-    let mic = VirtualMic::new("hark_it_backfill", 48_000, 1);
     let script = Script::new()
         .pause(800)
         .say("2 7 1 8")
         .pause(900)
         .say("3 1 4")
         .pause(800);
-    let wav = scratch("backfill").join("script.wav");
-    write_wav(&wav, script.samples());
-    let recorder = recorder("backfill", Some(proxy));
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Every call (and every file) refused, to be tried again in 30 s: the live transcript is
+    // offline for the whole recording.
+    let faults = hark_tests::emulator::Faults {
+        reject_status: Some(503),
+        retry_after_secs: Some(30),
+        ..Default::default()
+    };
+    let (emulator, recorder, mic, wav) = with_faults("backfill", faults, &script).await;
     let recording = recorder.start(options(&mic, "Offline")).await.unwrap();
     let session = recording.session.id;
     let mut events = recording.subscribe();
     let warning = first_warning(&mut events).await;
     assert!(warning.contains("retrying in 30 s"), "{warning}");
-    tokio::task::spawn_blocking(move || mic.play(&wav))
-        .await
-        .unwrap();
+    play(mic, wav).await;
     let summary = recording.stop().await.unwrap();
 
     // What the live transcript missed is kept as one gap spanning the speech.
@@ -679,7 +686,7 @@ async fn what_was_said_while_the_transcriber_refused_is_back_filled_once_it_answ
         "{gap:?} {summary:?}"
     );
     assert_eq!(
-        stored(&recorder, session).await,
+        stored_lines(&recorder, session).await,
         vec![(Failed, String::new())]
     );
     assert_eq!(summary.missed_ms, gap.end_ms - gap.start_ms, "{summary:?}");
@@ -706,7 +713,7 @@ async fn what_was_said_while_the_transcriber_refused_is_back_filled_once_it_answ
         .iter()
         .map(|text| (Backfilled, text.clone()))
         .collect();
-    assert_eq!(stored(&recorder, session).await, expected);
+    assert_eq!(stored_lines(&recorder, session).await, expected);
     let detail = recorder
         .store()
         .call(move |store| store.session(&session.to_string()))
@@ -741,24 +748,18 @@ async fn what_was_said_while_the_transcriber_refused_is_back_filled_once_it_answ
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn last_words_whose_transcript_never_came_are_back_filled_after_the_stop() {
     use hark_store::SegmentStatus::{Backfilled, Failed, Final};
-    let emulator = emulator().await;
-    // The second utterance's transcript never completes (its deltas still come).
-    emulator.set_faults(hark_tests::emulator::Faults {
-        withhold_completed: vec![1],
-        ..Default::default()
-    });
-    let proxy = dev_proxy(&emulator).await;
-    let mic = VirtualMic::new("hark_it_tail", 48_000, 1);
     let script = Script::new()
         .pause(600)
         .say("5 5 2")
         .pause(900)
         .say("8 0 9")
         .pause(900);
-    let wav = scratch("tail").join("script.wav");
-    write_wav(&wav, script.samples());
-    let recorder = recorder("tail", Some(proxy));
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The second utterance's transcript never completes (its deltas still come).
+    let faults = hark_tests::emulator::Faults {
+        withhold_completed: vec![1],
+        ..Default::default()
+    };
+    let (_emulator, recorder, mic, wav) = with_faults("tail", faults, &script).await;
     let recording = recorder.start(options(&mic, "Tail")).await.unwrap();
     let session = recording.session.id;
     let mut events = recording.subscribe();
@@ -767,13 +768,11 @@ async fn last_words_whose_transcript_never_came_are_back_filled_after_the_stop()
         _ => None,
     })
     .await;
-    tokio::task::spawn_blocking(move || mic.play(&wav))
-        .await
-        .unwrap();
+    play(mic, wav).await;
     recording.stop().await.unwrap();
     // The words whose transcript never came are kept as a gap after the last final (and the
     // moments before the call connected as another).
-    let stored_now = stored(&recorder, session).await;
+    let stored_now = stored_lines(&recorder, session).await;
     let finals: Vec<_> = stored_now.iter().filter(|(s, _)| *s == Final).collect();
     assert_eq!(finals, [&(Final, "5 5 2".to_owned())], "{stored_now:?}");
     assert_eq!(
@@ -786,7 +785,7 @@ async fn last_words_whose_transcript_never_came_are_back_filled_after_the_stop()
     let filled = recorder.fill_gaps(&Token::None, &|| true).await.unwrap();
     assert_eq!(filled.gaps, stored_now.len() - 1, "{filled:?}");
     assert_eq!(
-        stored(&recorder, session).await,
+        stored_lines(&recorder, session).await,
         vec![
             (Final, "5 5 2".to_owned()),
             (Backfilled, "8 0 9".to_owned())
@@ -797,29 +796,21 @@ async fn last_words_whose_transcript_never_came_are_back_filled_after_the_stop()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_was_said_while_the_call_was_still_being_set_up_is_back_filled() {
     use hark_store::SegmentStatus::Backfilled;
-    let emulator = emulator().await;
-    // The transcriber takes longer to answer than the whole recording lasts; files it answers.
-    emulator.set_faults(hark_tests::emulator::Faults {
-        answer_delay_ms: 15_000,
-        ..Default::default()
-    });
-    let proxy = dev_proxy(&emulator).await;
-    let mic = VirtualMic::new("hark_it_dialling", 48_000, 1);
     let script = Script::new()
         .pause(500)
         .say("4 4 0")
         .pause(900)
         .say("1 9")
         .pause(700);
-    let wav = scratch("dialling").join("script.wav");
-    write_wav(&wav, script.samples());
-    let recorder = recorder("dialling", Some(proxy));
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The transcriber takes longer to answer than the whole recording lasts; files it answers.
+    let faults = hark_tests::emulator::Faults {
+        answer_delay_ms: 15_000,
+        ..Default::default()
+    };
+    let (_emulator, recorder, mic, wav) = with_faults("dialling", faults, &script).await;
     let recording = recorder.start(options(&mic, "Dialling")).await.unwrap();
     let session = recording.session.id;
-    tokio::task::spawn_blocking(move || mic.play(&wav))
-        .await
-        .unwrap();
+    play(mic, wav).await;
     let summary = recording.stop().await.unwrap();
     // Frames queued while dialling overflowed and the rest were never sent: all one gap.
     let gaps = recorder.store().call(|s| s.gaps()).await.unwrap();
@@ -835,5 +826,5 @@ async fn what_was_said_while_the_call_was_still_being_set_up_is_back_filled() {
         .iter()
         .map(|text| (Backfilled, text.clone()))
         .collect();
-    assert_eq!(stored(&recorder, session).await, expected);
+    assert_eq!(stored_lines(&recorder, session).await, expected);
 }

@@ -80,9 +80,11 @@ pub fn hark_binary() -> std::path::PathBuf {
     path
 }
 
-/// The texts of a session's transcript (its stored segments but the gaps left for back-fill), in
-/// timeline order.
-pub async fn stored_texts(recorder: &hark_recorder::Recorder, session: uuid::Uuid) -> Vec<String> {
+/// The segments of `session` as (status, text), in timeline order.
+pub async fn stored_lines(
+    recorder: &hark_recorder::Recorder,
+    session: uuid::Uuid,
+) -> Vec<(hark_store::SegmentStatus, String)> {
     let detail = recorder
         .store()
         .call(move |store| store.session(&session.to_string()))
@@ -91,7 +93,17 @@ pub async fn stored_texts(recorder: &hark_recorder::Recorder, session: uuid::Uui
     detail
         .segments
         .into_iter()
-        .filter(|s| s.status != hark_store::SegmentStatus::Failed)
-        .map(|s| s.text)
+        .map(|s| (s.status, s.text))
+        .collect()
+}
+
+/// The texts of a session's transcript (its stored segments but the gaps left for back-fill), in
+/// timeline order.
+pub async fn stored_texts(recorder: &hark_recorder::Recorder, session: uuid::Uuid) -> Vec<String> {
+    stored_lines(recorder, session)
+        .await
+        .into_iter()
+        .filter(|(status, _)| *status != hark_store::SegmentStatus::Failed)
+        .map(|(_, text)| text)
         .collect()
 }

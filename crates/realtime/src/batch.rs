@@ -6,7 +6,7 @@ use std::time::Duration;
 use hark_wire::rest::TranscriptionJson;
 use uuid::Uuid;
 
-use crate::client::refusal;
+use crate::client::ask_proxy;
 use crate::error::{RealtimeError, Result};
 
 /// How long one file may take: OpenAI transcribes a minute of audio in a few seconds, so this
@@ -50,32 +50,11 @@ pub async fn transcribe(http: &reqwest::Client, request: Transcribe<'_>) -> Resu
     if let Some(prompt) = request.prompt {
         form = form.text("prompt", prompt.to_owned());
     }
-    let mut builder = http.post(&url).multipart(form).timeout(TRANSCRIBE_TIMEOUT);
-    if let Some(token) = request.token {
-        builder = builder.bearer_auth(token);
-    }
-    let response = builder
-        .send()
-        .await
-        .map_err(|err| RealtimeError::ProxyUnreachable {
-            url: url.clone(),
-            message: err.to_string(),
-        })?;
-    if !response.status().is_success() {
-        return Err(refusal(response, "transcription").await);
-    }
-    let text = response
-        .text()
-        .await
-        .map_err(|err| RealtimeError::ProxyUnreachable {
-            url: url.clone(),
-            message: err.to_string(),
-        })?;
-    let body: TranscriptionJson = serde_json::from_str(&text).map_err(|err| {
-        RealtimeError::BadAnswer(format!(
-            "{err}: {}",
-            text.chars().take(300).collect::<String>()
-        ))
-    })?;
+    let builder = http.post(&url).multipart(form).timeout(TRANSCRIBE_TIMEOUT);
+    let body: TranscriptionJson =
+        ask_proxy(builder, &url, request.token, "transcription", |status| {
+            status.is_success()
+        })
+        .await?;
     Ok(body.text.trim().to_owned())
 }

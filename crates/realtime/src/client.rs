@@ -397,25 +397,41 @@ async fn post_offer(http: &reqwest::Client, dial: &Dial, sdp: String) -> Result<
         language: dial.language.clone(),
         prompt: dial.prompt.clone(),
     };
-    let mut request = http.post(&url).json(&body);
-    if let Some(token) = &dial.token {
-        request = request.bearer_auth(token);
+    let request = http.post(&url).json(&body);
+    ask_proxy(request, &url, dial.token.as_deref(), "call", |status| {
+        status == reqwest::StatusCode::CREATED
+    })
+    .await
+}
+
+/// Sends `request` to the proxy at `url` as the user with `token`, and reads the JSON answer;
+/// a status `ok` refuses is the proxy's refusal of `what`.
+pub(crate) async fn ask_proxy<T: serde::de::DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+    url: &str,
+    token: Option<&str>,
+    what: &'static str,
+    ok: impl Fn(reqwest::StatusCode) -> bool,
+) -> Result<T> {
+    let request = match token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    };
+    let unreachable = |err: reqwest::Error| RealtimeError::ProxyUnreachable {
+        url: url.to_owned(),
+        message: err.to_string(),
+    };
+    let response = request.send().await.map_err(unreachable)?;
+    if !ok(response.status()) {
+        return Err(refusal(response, what).await);
     }
-    let response = request
-        .send()
-        .await
-        .map_err(|err| RealtimeError::ProxyUnreachable {
-            url: url.clone(),
-            message: err.to_string(),
-        })?;
-    if response.status() != reqwest::StatusCode::CREATED {
-        return Err(refusal(response, "call").await);
-    }
-    let text = response
-        .text()
-        .await
-        .map_err(|err| RealtimeError::BadAnswer(err.to_string()))?;
-    serde_json::from_str(&text).map_err(|err| RealtimeError::BadAnswer(format!("{err}: {text}")))
+    let text = response.text().await.map_err(unreachable)?;
+    serde_json::from_str(&text).map_err(|err| {
+        RealtimeError::BadAnswer(format!(
+            "{err}: {}",
+            text.chars().take(300).collect::<String>()
+        ))
+    })
 }
 
 /// An error answer from the proxy to a request for `what`, read as OpenAI-shaped error JSON

@@ -555,6 +555,17 @@ fn a_session_being_sent_is_not_deleted_until_the_send_ends() {
     assert!(store.sessions().unwrap().is_empty());
 }
 
+/// A gap: a span the live transcript missed, no text yet.
+fn gap_of(session: Uuid, start_ms: i64, end_ms: i64) -> Segment {
+    Segment {
+        text: String::new(),
+        start_ms,
+        end_ms,
+        status: SegmentStatus::Failed,
+        ..segment(session, "gap", 0, "")
+    }
+}
+
 #[test]
 fn a_gap_of_a_finished_session_is_replaced_by_what_was_heard_in_it() {
     let mut store = Store::open_in_memory().unwrap();
@@ -562,13 +573,7 @@ fn a_gap_of_a_finished_session_is_replaced_by_what_was_heard_in_it() {
     store
         .save_segment(&segment(session.id, "a", 0, "before the outage"))
         .unwrap();
-    let gap = Segment {
-        text: String::new(),
-        start_ms: 4_000,
-        end_ms: 9_000,
-        status: SegmentStatus::Failed,
-        ..segment(session.id, "gap", 0, "")
-    };
+    let gap = gap_of(session.id, 4_000, 9_000);
     store.save_segment(&gap).unwrap();
     // Not while recording: the file is still being written.
     assert!(store.gaps().unwrap().is_empty());
@@ -640,12 +645,7 @@ fn a_gap_of_a_finished_session_is_replaced_by_what_was_heard_in_it() {
 fn a_gap_that_held_only_silence_goes() {
     let mut store = Store::open_in_memory().unwrap();
     let session = session_for(&store, "Quiet start");
-    let gap = Segment {
-        text: String::new(),
-        end_ms: 300,
-        status: SegmentStatus::Failed,
-        ..segment(session.id, "gap", 0, "")
-    };
+    let gap = gap_of(session.id, 0, 300);
     store.save_segment(&gap).unwrap();
     store
         .finish_session(session.id, 1.0, SessionState::Completed)
@@ -665,13 +665,7 @@ fn a_gap_that_held_only_silence_goes() {
 fn a_gap_transcribed_in_part_keeps_the_rest_for_later() {
     let mut store = Store::open_in_memory().unwrap();
     let session = session_for(&store, "Long outage");
-    let gap = Segment {
-        text: String::new(),
-        start_ms: 10_000,
-        end_ms: 600_000,
-        status: SegmentStatus::Failed,
-        ..segment(session.id, "gap", 0, "")
-    };
+    let gap = gap_of(session.id, 10_000, 600_000);
     store.save_segment(&gap).unwrap();
     store
         .finish_session(session.id, 600.0, SessionState::Completed)
