@@ -820,7 +820,24 @@ async fn what_was_said_while_the_call_was_still_being_set_up_is_back_filled() {
         gaps[0].segment.end_ms as f64 >= summary.seconds * 1000.0 - 100.0,
         "{gaps:?} {summary:?}"
     );
-    recorder.fill_gaps(&Token::None, &|| true).await.unwrap();
+    // `hark backfill` does what the app does by itself: without a proxy it says what is missing;
+    // with one it transcribes the gap.
+    let data_dir = recorder.config().data_dir.clone();
+    let refused = hark(&data_dir, &["backfill"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("no proxy is configured"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let proxy = recorder.config().proxy_url.clone().unwrap();
+    let done = hark(&data_dir, &["backfill", "--proxy-url", &proxy]);
+    let said = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success(), "{said}");
+    assert!(
+        said.contains("1 part(s) the live transcript missed transcribed into 2 segment(s); 0 left"),
+        "{said}"
+    );
     let expected: Vec<_> = script
         .expected_transcripts()
         .iter()

@@ -139,6 +139,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Transcribes through the proxy what live transcripts missed (offline, a dropped call);
+    /// the app does it by itself, and `hark record` after each recording.
+    Backfill,
     /// Lists the interviews that can be recorded (pulled from the organisation, or local).
     Interviews {
         /// Machine-readable output.
@@ -156,6 +159,16 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// The token the proxy gets: `HARK_ACCESS_TOKEN`, else the saved sign-in's, else none (a
+/// `--dev` proxy).
+fn token_for(cloud: Option<&Cloud>) -> Token {
+    match (std::env::var("HARK_ACCESS_TOKEN").ok(), cloud) {
+        (Some(token), _) => Token::Fixed(token),
+        (None, Some(cloud)) => Token::Account(cloud.account.clone()),
+        (None, None) => Token::None,
+    }
 }
 
 fn exit_code(err: &anyhow::Error) -> u8 {
@@ -275,11 +288,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 None
             };
-            let token = match (std::env::var("HARK_ACCESS_TOKEN").ok(), &cloud) {
-                (Some(token), _) => Token::Fixed(token),
-                (None, Some(cloud)) => Token::Account(cloud.account.clone()),
-                (None, None) => Token::None,
-            };
+            let token = token_for(cloud.as_ref());
             let session_id = record(
                 &recorder,
                 StartOptions {
@@ -388,6 +397,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 for m in memberships {
                     println!("  {} ({}): {}", m.org_name, m.org_id, m.role);
                 }
+            }
+        }
+        Command::Backfill => {
+            if config.proxy_url.is_none() {
+                return Err(RecorderError::Config(
+                    "no proxy is configured, so nothing can be transcribed: set `proxy_url` in the settings file, HARK_PROXY_URL or --proxy-url".into(),
+                )
+                .into());
+            }
+            let cloud = signed_in(&config).await;
+            let filled = recorder
+                .fill_gaps(&token_for(cloud.as_ref()), &|| true)
+                .await?;
+            eprintln!(
+                "hark: {} part(s) the live transcript missed transcribed into {} segment(s); {} left",
+                filled.gaps,
+                filled.segments.len(),
+                filled.left
+            );
+            if let Some(why) = filled.stopped {
+                return Err(RecorderError::Invalid(format!(
+                    "back-fill stopped: {why}; run `hark backfill` again later"
+                ))
+                .into());
+            }
+            if let Some(cloud) = &cloud
+                && !filled.segments.is_empty()
+            {
+                sync(cloud, &recorder, false, false).await?;
             }
         }
         Command::Sync { retry_failed, json } => {
