@@ -1014,10 +1014,18 @@ async fn after_a_crash_mid_recording_the_next_start_repairs_the_file_and_says_wh
         );
         let kept = format!("{} of audio", clock(session.seconds_recorded));
         assert!(notice.contains(&kept), "{kept:?} in {notice:?}");
-        // The transcript up to the crash is there, and the session opens from the notice.
+        // The transcript up to the crash is there (the audio after its last line is kept as a
+        // gap for back-fill, which finds it silent and drops it), and the session opens from the
+        // notice.
         let detail = store.session(&session.id.to_string()).unwrap();
-        let texts: Vec<&str> = detail.segments.iter().map(|s| s.text.as_str()).collect();
+        let (gaps, lines): (Vec<_>, Vec<_>) = detail
+            .segments
+            .iter()
+            .partition(|s| s.status == hark_store::SegmentStatus::Failed);
+        let texts: Vec<&str> = lines.iter().map(|s| s.text.as_str()).collect();
         assert_eq!(texts, script.expected_transcripts());
+        let last = lines.last().expect("a line").end_ms;
+        assert!(gaps.iter().all(|g| g.start_ms >= last), "{gaps:?}");
         app.click(".open-interrupted").await;
         app.wait_text("#session-title", Duration::from_secs(10), |t| {
             t == "Crash mid-interview"

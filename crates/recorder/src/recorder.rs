@@ -158,7 +158,8 @@ impl Recorder {
     /// Opens the local store in the configured data folder (and, when the folder was just moved
     /// here, removes the old folder's files).
     pub fn open(config: Config) -> Result<Recorder> {
-        let (store, interrupted) = StoreThread::open(&config.database())?;
+        let (store, interrupted) =
+            StoreThread::open(&config.database(), config.proxy_url.is_some())?;
         crate::data_folder::finish_move(&config.data_dir);
         Ok(Recorder {
             config,

@@ -94,7 +94,10 @@ fn lock_error(path: &Path, err: &std::io::Error) -> RecorderError {
 /// Finalises the recording files of sessions a crash left recording, so any player reads them
 /// whole, and marks the sessions interrupted (queued for sync) with the seconds the file really
 /// holds when that is more than the last count saved. Sessions a live recorder holds are left alone.
-pub fn finish_interrupted(store: &mut Store) -> Result<Vec<Interrupted>> {
+/// With `keep_gaps` (a proxy is configured, so back-fill can transcribe them), each source's
+/// audio after its last transcript segment is kept as a gap: the words the crash cut off before
+/// their transcript came.
+pub fn finish_interrupted(store: &mut Store, keep_gaps: bool) -> Result<Vec<Interrupted>> {
     let mut found = Vec::new();
     for session in store.sessions_left_recording()? {
         // Held until this session is repaired, so no recorder can be writing its file.
@@ -115,6 +118,9 @@ pub fn finish_interrupted(store: &mut Store) -> Result<Vec<Interrupted>> {
         if !store.interrupt(session.id, seconds)? {
             continue;
         }
+        if keep_gaps && audio_problem.is_none() {
+            keep_the_tail(store, &session, seconds)?;
+        }
         let job_title = store
             .interview(session.interview_id)
             .map(|interview| interview.job_title)
@@ -129,6 +135,35 @@ pub fn finish_interrupted(store: &mut Store) -> Result<Vec<Interrupted>> {
         found.push(interrupted);
     }
     Ok(found)
+}
+
+/// Keeps each source's audio after its last segment, up to `seconds`, as a gap.
+fn keep_the_tail(store: &mut Store, session: &Session, seconds: f64) -> Result<()> {
+    let detail = store.session(&session.id.to_string())?;
+    let end_ms = (seconds * 1000.0) as i64;
+    for source in &session.sources {
+        let from = detail
+            .segments
+            .iter()
+            .filter(|s| &s.source == source)
+            .map(|s| s.end_ms)
+            .max()
+            .unwrap_or(0);
+        if end_ms > from {
+            store.save_segment(&hark_store::Segment {
+                id: Uuid::new_v4(),
+                session_id: session.id,
+                item_id: None,
+                source: source.clone(),
+                speaker_label: None,
+                start_ms: from,
+                end_ms,
+                text: String::new(),
+                status: hark_store::SegmentStatus::Failed,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// The seconds of audio in the session's file once finalised (the longest source), or why it
@@ -209,7 +244,7 @@ mod tests {
         assert!(!read(Path::new(&file)).unwrap()[0].finished);
 
         let mut store = Store::open(&db).unwrap();
-        let found = finish_interrupted(&mut store).unwrap();
+        let found = finish_interrupted(&mut store, false).unwrap();
         assert_eq!(found.len(), 1, "{found:?}");
         let cut = &found[0];
         assert_eq!(cut.session_id, session.id);
@@ -226,7 +261,7 @@ mod tests {
         assert_eq!(detail.session.state, SessionState::Interrupted);
         assert!((detail.session.seconds_recorded - cut.seconds).abs() < 0.001);
         // Reported at the start after the crash only.
-        assert!(finish_interrupted(&mut store).unwrap().is_empty());
+        assert!(finish_interrupted(&mut store, false).unwrap().is_empty());
     }
 
     #[test]
@@ -239,7 +274,7 @@ mod tests {
         assert!(LiveLock::try_take(Path::new(&file)).unwrap().is_none());
         // `hark sessions` opens the same folder meanwhile: nothing is touched.
         let mut store = Store::open(&db).unwrap();
-        assert!(finish_interrupted(&mut store).unwrap().is_empty());
+        assert!(finish_interrupted(&mut store, false).unwrap().is_empty());
         let detail = store.session(&session.id.to_string()).unwrap();
         assert_eq!(detail.session.state, SessionState::Recording);
         assert!(
@@ -249,7 +284,7 @@ mod tests {
         // The recorder dies without finishing: the next start repairs it.
         drop(live);
         assert!(!Path::new(&format!("{file}.lock")).exists());
-        let found = finish_interrupted(&mut store).unwrap();
+        let found = finish_interrupted(&mut store, false).unwrap();
         assert_eq!(found.len(), 1);
         assert!(read(Path::new(&file)).unwrap()[0].finished);
         assert!(
@@ -259,12 +294,35 @@ mod tests {
     }
 
     #[test]
+    fn with_a_proxy_the_audio_after_the_last_transcript_is_kept_for_back_fill() {
+        let (db, session) = crashed("tail", 4.0, 3.0);
+        let mut store = Store::open(&db).unwrap();
+        let said = hark_store::Segment {
+            id: Uuid::new_v4(),
+            session_id: session.id,
+            item_id: Some("item_0".into()),
+            source: "microphone".into(),
+            speaker_label: None,
+            start_ms: 200,
+            end_ms: 1_500,
+            text: "heard live".into(),
+            status: hark_store::SegmentStatus::Final,
+        };
+        store.save_segment(&said).unwrap();
+        let found = finish_interrupted(&mut store, true).unwrap();
+        let gaps = store.gaps().unwrap();
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        assert_eq!(gaps[0].segment.start_ms, 1_500);
+        assert_eq!(gaps[0].segment.end_ms, (found[0].seconds * 1000.0) as i64);
+    }
+
+    #[test]
     fn a_missing_file_is_reported_and_the_session_still_finished() {
         let (db, session) = crashed("missing", 2.0, 1.5);
         let file = session.recording_path.clone().unwrap();
         std::fs::remove_file(&file).unwrap();
         let mut store = Store::open(&db).unwrap();
-        let found = finish_interrupted(&mut store).unwrap();
+        let found = finish_interrupted(&mut store, false).unwrap();
         assert_eq!(found[0].seconds, 1.5);
         assert_eq!(found[0].audio_problem, Some(format!("{file} is missing")));
         let detail = store.session(&session.id.to_string()).unwrap();

@@ -18,10 +18,14 @@ pub struct StoreThread {
 
 impl StoreThread {
     /// Opens the store at `path` on a new thread; returns it with the sessions a crash had
-    /// left recording, which are finished (as interrupted) before anything else.
-    pub fn open(path: &std::path::Path) -> Result<(StoreThread, Vec<Interrupted>)> {
+    /// left recording, which are finished (as interrupted) before anything else (with
+    /// `keep_gaps`, the words a crash cut off are kept for back-fill).
+    pub fn open(
+        path: &std::path::Path,
+        keep_gaps: bool,
+    ) -> Result<(StoreThread, Vec<Interrupted>)> {
         let mut store = Store::open(path)?;
-        let interrupted = crate::recovery::finish_interrupted(&mut store)?;
+        let interrupted = crate::recovery::finish_interrupted(&mut store, keep_gaps)?;
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("hark-store".into())
