@@ -1024,8 +1024,12 @@ async fn after_a_crash_mid_recording_the_next_start_repairs_the_file_and_says_wh
             .partition(|s| s.status == hark_store::SegmentStatus::Failed);
         let texts: Vec<&str> = lines.iter().map(|s| s.text.as_str()).collect();
         assert_eq!(texts, script.expected_transcripts());
-        let last = lines.last().expect("a line").end_ms;
-        assert!(gaps.iter().all(|g| g.start_ms >= last), "{gaps:?}");
+        assert!(
+            gaps.iter().all(|g| lines
+                .iter()
+                .all(|l| g.end_ms <= l.start_ms || g.start_ms >= l.end_ms)),
+            "a gap overlaps a transcribed line: {gaps:?}"
+        );
         app.click(".open-interrupted").await;
         app.wait_text("#session-title", Duration::from_secs(10), |t| {
             t == "Crash mid-interview"
@@ -1519,24 +1523,33 @@ async fn closing_the_window_asks_while_recording_and_waits_for_a_stop_still_savi
             record_in_app(&emulator, "desktop-close", "Closed mid-save", &script).await;
         let pid = app_pid(&data_dir).expect("the app's process");
 
-        // Closing while recording asks first; keeping on records on.
-        close_window_as_the_user();
-        // (The dialog is read through the DOM: WebDriver's element text of a modal dialog in
-        // the top layer sometimes reads empty in WebKitWebDriver.)
-        let asked = Instant::now();
-        while app
-            .client
-            .execute("return document.getElementById('close-guard').open", vec![])
-            .await
-            .unwrap()
-            != serde_json::json!(true)
-        {
-            assert!(
-                asked.elapsed() < Duration::from_secs(10),
-                "closing while recording did not ask"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        // Closing while recording asks first; keeping on records on. (On this display a close
+        // request now and then has no effect, likely GTK ignoring it during a grab such as
+        // WebDriver's clicks may hold; it is sent again after 3 s, as a person would click the
+        // close button again.)
+        let mut asked = false;
+        for _ in 0..3 {
+            close_window_as_the_user();
+            let sent = Instant::now();
+            while sent.elapsed() < Duration::from_secs(3) {
+                // (Read through the DOM: WebDriver's element text of a modal dialog in the top
+                // layer sometimes reads empty in WebKitWebDriver.)
+                let open = app
+                    .client
+                    .execute("return document.getElementById('close-guard').open", vec![])
+                    .await
+                    .unwrap();
+                if open == serde_json::json!(true) {
+                    asked = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if asked {
+                break;
+            }
         }
+        assert!(asked, "closing while recording did not ask");
         app.screenshot("close-while-recording").await;
         app.click("#keep-recording").await;
         let timer = app.text("#timer").await;
@@ -1548,8 +1561,13 @@ async fn closing_the_window_asks_while_recording_and_waits_for_a_stop_still_savi
         app.click("#stop").await;
         app.wait_text("#stop", Duration::from_secs(5), |t| t.contains("Saving"))
             .await;
-        close_window_as_the_user();
         let asked_at = Instant::now();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        close_window_as_the_user();
+        // Once more in case the first came during the click's grab (see above): a second close
+        // while saving changes nothing.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        close_window_as_the_user();
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert!(
             Path::new(&format!("/proc/{pid}")).exists(),

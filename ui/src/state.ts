@@ -37,6 +37,8 @@ export const update = signal<UpdateCheck | null>(null);
 export const UPDATE_CHECK_AFTER_MS = 5_000;
 export const UPDATE_CHECK_EVERY_MS = 24 * 60 * 60 * 1000;
 export const active = signal<Active | null>(null);
+/** Stop was pressed and the recording is being saved (the window closes only after it). */
+export const stopping = signal(false);
 export const paused = signal(false);
 export const transcript = signal<Transcript>(emptyTranscript());
 /** Peak level per source index (dBFS). */

@@ -184,10 +184,22 @@ async fn fill(
             found.scan(&pcm, from);
             from = to;
         }
-        Ok::<_, RecorderError>(pieces(&found.finish()))
+        // The detector's lead-in never reaches before the gap: that audio was transcribed.
+        let found: Vec<(i64, i64)> = found
+            .finish()
+            .into_iter()
+            .map(|(from, to)| (from.max(start_ms), to))
+            .filter(|(from, to)| to > from)
+            .collect();
+        Ok::<_, RecorderError>(pieces(&found))
     })
     .await
-    .map_err(|err| RecorderError::Invalid(format!("decoding a gap failed: {err}")))??;
+    .map_err(|err| RecorderError::Invalid(format!("decoding a gap failed: {err}")))?;
+    // A file that cannot be decoded there stays as it is; the other gaps go on.
+    let pieces = match pieces {
+        Ok(pieces) => pieces,
+        Err(err) => return Ok(Outcome::Refused(format!("its audio cannot be read: {err}"))),
+    };
     let mut heard = Vec::new();
     let mut stopped = None;
     for (from, to) in pieces {

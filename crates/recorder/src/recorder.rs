@@ -570,12 +570,7 @@ impl Recording {
                 .iter()
                 .filter(|s| s.status != SegmentStatus::Failed)
                 .count(),
-            missed_ms: detail
-                .segments
-                .iter()
-                .filter(|s| s.status == SegmentStatus::Failed)
-                .map(|s| s.end_ms - s.start_ms)
-                .sum(),
+            missed_ms: missed_ms(&detail.segments),
             recording: detail.session.recording_path,
         })
     }
@@ -1260,6 +1255,19 @@ fn session_update(model: &str, hints: &Hints) -> ClientEvent {
 }
 
 /// How a call ended.
+/// How much of the timeline the gaps among `segments` cover, counting time two sources both
+/// missed once.
+fn missed_ms(segments: &[Segment]) -> i64 {
+    let mut coverage = Coverage::default();
+    for gap in segments
+        .iter()
+        .filter(|s| s.status == SegmentStatus::Failed)
+    {
+        coverage.miss(gap.start_ms, gap.end_ms);
+    }
+    coverage.missed.iter().map(|(from, to)| to - from).sum()
+}
+
 /// How a call that ended while stopping ended: with all of its transcript, or without its last
 /// words (kept as gaps).
 fn tail(acknowledged: bool, assembler: &Option<Assembler>) -> Ended {
@@ -1311,6 +1319,33 @@ mod tests {
         coverage.missed.clear();
         coverage.call_cut_short(None);
         assert_eq!(coverage.missed, []);
+    }
+
+    #[test]
+    fn time_both_sources_missed_counts_once() {
+        let gap = |source: &str, start_ms: i64, end_ms: i64| Segment {
+            id: Uuid::new_v4(),
+            session_id: Uuid::nil(),
+            item_id: None,
+            source: source.into(),
+            speaker_label: None,
+            start_ms,
+            end_ms,
+            text: String::new(),
+            status: SegmentStatus::Failed,
+        };
+        let heard = Segment {
+            text: "heard".into(),
+            status: SegmentStatus::Final,
+            ..gap("microphone", 0, 9_000)
+        };
+        let segments = [
+            gap("microphone", 0, 400),
+            gap("system", 0, 500),
+            heard,
+            gap("microphone", 10_000, 12_000),
+        ];
+        assert_eq!(missed_ms(&segments), 500 + 2_000);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 // Asked when the window is closed while recording: keep recording, or stop (the recording is
-// saved and its last transcripts stored) and then close.
+// saved and its last transcripts stored) and then close. A close that comes while Stop is
+// already saving asks nothing: the window closes once the save is done.
 import { getCurrentWindow } from "@tauri-apps/api/window";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { call, commands, events, reasonOf } from "../api";
-import { active, toast } from "../state";
+import { active, stopping, toast } from "../state";
 
 export function CloseGuard() {
   const dialog = useRef<HTMLDialogElement>(null);
@@ -11,7 +12,17 @@ export function CloseGuard() {
 
   useEffect(() => {
     let unlisten: (() => void) | undefined;
-    events.closeRequested.listen(() => dialog.current?.showModal()).then((stop) => (unlisten = stop));
+    const closeAfterSaving = () => {
+      const done = stopping.subscribe((saving) => {
+        if (saving) return;
+        // Subscribed callbacks run once at once: unsubscribe on the next tick.
+        setTimeout(() => done());
+        if (!active.value) getCurrentWindow().destroy();
+      });
+    };
+    events.closeRequested
+      .listen(() => (stopping.value ? closeAfterSaving() : dialog.current?.showModal()))
+      .then((stop) => (unlisten = stop));
     return () => unlisten?.();
   }, []);
 

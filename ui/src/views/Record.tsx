@@ -4,7 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import type { DeviceChoice, DeviceInfo, Interview } from "../bindings.gen";
 import { call, commands, messageOf, reasonOf } from "../api";
 import { clock, counted, meterFill } from "../format";
-import { account, active, banners, connection, info, levels, notify, paused, recordShortcut, resetRecording, route, toast } from "../state";
+import { account, active, banners, connection, info, levels, notify, paused, recordShortcut, resetRecording, route, stopping, toast } from "../state";
 import { TranscriptView } from "./TranscriptView";
 
 const DEFAULT = "default";
@@ -149,6 +149,7 @@ export function Record() {
 
   const stop = async () => {
     setBusy("stopping");
+    stopping.value = true;
     // A note typed but not yet added is kept, not lost with the notes box.
     if (note.trim() !== "") {
       try {
@@ -175,6 +176,7 @@ export function Record() {
       );
     } finally {
       setBusy(null);
+      stopping.value = false;
     }
   };
 

@@ -566,6 +566,21 @@ describe("closing the window while recording", () => {
     expect(order).toEqual(["stop_recording", "plugin:window|destroy"]);
   });
 
+  it("closes without asking once a stop already saving is done", async () => {
+    await startRecording("Closing while saving");
+    await page.evaluate(() => window.harness.holdStop());
+    await page.click("#stop");
+    await expect.poll(() => page.textContent("#stop")).toBe("Saving…");
+    // The shell asked before it knew of the stop (it had not reached it yet).
+    await page.evaluate(() => window.harness.closeRequested());
+    await page.waitForTimeout(300);
+    expect(await page.isVisible("#close-guard")).toBe(false);
+    expect(await calls("plugin:window|destroy")).toHaveLength(0);
+    await page.evaluate(() => window.harness.releaseStop());
+    await expect.poll(async () => (await calls("plugin:window|destroy")).length).toBe(1);
+    expect(await calls("stop_recording")).toHaveLength(1);
+  });
+
   it("does not close when the recording cannot be stopped, and says why", async () => {
     await startRecording("Stuck");
     await page.evaluate(() => window.harness.fail("stop_recording", { kind: "store", message: "the disk is full: free some space" }));

@@ -48,6 +48,7 @@ let active: Active | null = null;
 let segments: Segment[] = [];
 let consent: Consent | null = null;
 const sessions: SessionDetail[] = [];
+let stopHeld: { promise: Promise<void>; release: () => void } | null = null;
 // Completes a waiting email-link sign-in, as opening the emailed link does.
 let linkOpened: (() => void) | null = null;
 /** Settles the pending `install_update`. */
@@ -160,6 +161,8 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
       return { id: "note-1", session_id: active?.session_id, kind: args.kind, at_ms: 1000, body: args.body };
     case "stop_recording": {
       if (!active) throw { kind: "invalid", message: "nothing is being recorded: press Record first" };
+      // Saving takes as long as the test says (window.harness.holdStop / releaseStop).
+      if (stopHeld) return stopHeld.promise.then(() => answer(cmd, args));
       const detail: SessionDetail = {
         session: { id: active.session_id, interview_id: active.interview.id, sources: active.sources, model: null, language: null, started_at_ms: active.started_at_ms, ended_at_ms: Date.now(), seconds_recorded: 12.5, recording_path: `/home/test/.local/share/hark/recordings/${active.session_id}.ogg`, state: "completed", consent: consent },
         interview: active.interview,
@@ -327,6 +330,10 @@ declare global {
       finishInstall(error: { kind: string; message: string } | null): void;
       /** Back-fill replaced a stored session's gaps with `filled`; the shell announces it. */
       backfill(sessionId: string, filled: Segment[]): Promise<void>;
+      /** Makes the next stops wait (saving) until `releaseStop`. */
+      holdStop(): void;
+      /** Lets held stops finish. */
+      releaseStop(): void;
       /** Makes `cmd` fail with this UI error until cleared with `null`. */
       fail(cmd: string, error: { kind: string; message: string } | null): void;
     };
@@ -375,6 +382,15 @@ window.harness = {
     const detail = sessions.find((d) => d.session.id === sessionId);
     if (detail) detail.segments = [...detail.segments.filter((s) => s.status !== "failed"), ...filled].sort((a, b) => a.start_ms - b.start_ms);
     await emit("recording-event", { type: "backfilled", session_id: sessionId });
+  },
+  holdStop() {
+    let release = () => {};
+    const promise = new Promise<void>((resolve) => (release = resolve));
+    stopHeld = { promise, release };
+  },
+  releaseStop() {
+    stopHeld?.release();
+    stopHeld = null;
   },
   fail(cmd, error) {
     if (error) failures.set(cmd, error);

@@ -325,14 +325,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             // Then what the live transcript missed (offline, a dropped call), and the lines it
             // gave are sent after.
-            let later = "the app or the next `hark record` finishes it";
-            let filled = tokio::time::timeout(
-                Duration::from_secs(300),
-                recorder.fill_gaps(&token, &|| true),
-            )
-            .await;
+            let later = "the app, `hark backfill` or the next `hark record` finishes it";
+            // At most five minutes here; what was transcribed by then is kept.
+            let deadline = Instant::now() + Duration::from_secs(300);
+            let filled = recorder
+                .fill_gaps(&token, &|| Instant::now() < deadline)
+                .await;
             match filled {
-                Ok(Ok(filled)) => {
+                Ok(filled) => {
                     if !filled.segments.is_empty() {
                         eprintln!(
                             "hark: transcribed what the live transcript had missed: {} more segment(s)",
@@ -348,12 +348,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         );
                     }
                 }
-                Ok(Err(err)) => eprintln!(
+                Err(err) => eprintln!(
                     "hark: what the live transcript missed is not transcribed yet ({err}); {later}"
                 ),
-                Err(_) => {
-                    eprintln!("hark: transcribing what the live transcript missed is slow; {later}")
-                }
             }
         }
         Command::Login {
@@ -416,16 +413,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 filled.segments.len(),
                 filled.left
             );
-            if let Some(why) = filled.stopped {
-                return Err(RecorderError::Invalid(format!(
-                    "back-fill stopped: {why}; run `hark backfill` again later"
-                ))
-                .into());
-            }
             if let Some(cloud) = &cloud
                 && !filled.segments.is_empty()
             {
                 sync(cloud, &recorder, false, false).await?;
+            }
+            if let Some(why) = filled.stopped {
+                anyhow::bail!("back-fill stopped: {why}; run `hark backfill` again later");
             }
         }
         Command::Sync { retry_failed, json } => {
