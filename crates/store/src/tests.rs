@@ -424,16 +424,22 @@ fn deleting_a_session_takes_its_transcript_and_spares_one_being_recorded() {
     assert!(store.session(&done.id.to_string()).is_err());
 }
 
-#[test]
-fn a_change_made_while_a_send_is_in_flight_stays_queued_after_it() {
-    let mut store = Store::open_in_memory().unwrap();
-    let session = session_for(&store, "In flight");
+/// A finished session (queued for sync) whose transcript is one line, `text`.
+fn finished_with_a_line(store: &mut Store, title: &str, text: &str) -> Session {
+    let session = session_for(store, title);
     store
-        .save_segment(&segment(session.id, "i1", 0, "first words"))
+        .save_segment(&segment(session.id, "i1", 0, text))
         .unwrap();
     store
         .finish_session(session.id, 2.0, SessionState::Completed)
         .unwrap();
+    session
+}
+
+#[test]
+fn a_change_made_while_a_send_is_in_flight_stays_queued_after_it() {
+    let mut store = Store::open_in_memory().unwrap();
+    let session = finished_with_a_line(&mut store, "In flight", "first words");
     let line = store.session(&session.id.to_string()).unwrap().segments[0].id;
 
     // An edit lands while the send that read the old text is on its way: when that send
@@ -525,13 +531,7 @@ fn a_segment_saved_after_the_session_finished_queues_it_again() {
 #[test]
 fn a_session_being_sent_is_not_deleted_until_the_send_ends() {
     let mut store = Store::open_in_memory().unwrap();
-    let session = session_for(&store, "Sending");
-    store
-        .save_segment(&segment(session.id, "i1", 0, "keep me for now"))
-        .unwrap();
-    store
-        .finish_session(session.id, 2.0, SessionState::Completed)
-        .unwrap();
+    let session = finished_with_a_line(&mut store, "Sending", "keep me for now");
     store.sync_started(session.id).unwrap();
 
     let err = store.delete_session(session.id).unwrap_err().to_string();
