@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::{
     Result, SEGMENT_COLUMNS, Segment, SegmentStatus, Store, StoreError, now_ms,
-    requeue_if_finished, segment_of, uuid_of,
+    requeue_if_finished, segment_of, upsert_segment, uuid_of,
 };
 
 /// A span of a finished recording that has no transcript yet.
@@ -120,12 +120,6 @@ impl Store {
             None => {}
         }
         for (i, piece) in heard.iter().enumerate() {
-            if piece.end_ms < piece.start_ms || piece.start_ms < 0 {
-                return Err(StoreError::Invalid {
-                    field: "start_ms/end_ms",
-                    problem: format!("{}..{} is not a time span", piece.start_ms, piece.end_ms),
-                });
-            }
             let takes_gap_id = i == 0 && rest_from.is_none();
             let segment = Segment {
                 id: if takes_gap_id { gap.id } else { Uuid::new_v4() },
@@ -140,26 +134,7 @@ impl Store {
                 status: SegmentStatus::Backfilled,
                 ..gap.clone()
             };
-            tx.execute(
-                "insert into transcript_segments (id, session_id, item_id, source, \
-                   speaker_label, start_ms, end_ms, text, status, created_at_ms, updated_at_ms) \
-                 values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'backfilled', ?9, ?9) \
-                 on conflict (id) do update set start_ms = excluded.start_ms, \
-                   end_ms = excluded.end_ms, text = excluded.text, status = excluded.status, \
-                   updated_at_ms = excluded.updated_at_ms",
-                params![
-                    segment.id.to_string(),
-                    segment.session_id.to_string(),
-                    segment.item_id,
-                    segment.source,
-                    segment.speaker_label,
-                    segment.start_ms,
-                    segment.end_ms,
-                    segment.text,
-                    now
-                ],
-            )
-            .map_err(StoreError::sql("fill gap"))?;
+            upsert_segment(&tx, &segment, now)?;
             filled.push(segment);
         }
         if !filled.is_empty() {

@@ -328,6 +328,41 @@ fn queue_for_sync(tx: &rusqlite::Transaction<'_>, id: Uuid, now: i64) -> Result<
     Ok(())
 }
 
+/// Inserts `segment`, or updates the one with its id or item id (speaker, span, text, status).
+fn upsert_segment(conn: &Connection, segment: &Segment, now: i64) -> Result<()> {
+    if segment.end_ms < segment.start_ms || segment.start_ms < 0 {
+        return Err(StoreError::Invalid {
+            field: "start_ms/end_ms",
+            problem: format!(
+                "{}..{} is not a time span",
+                segment.start_ms, segment.end_ms
+            ),
+        });
+    }
+    conn.execute(
+        "insert into transcript_segments (id, session_id, item_id, source, speaker_label, \
+           start_ms, end_ms, text, status, created_at_ms, updated_at_ms) \
+         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10) \
+         on conflict do update set speaker_label = excluded.speaker_label, \
+           start_ms = excluded.start_ms, end_ms = excluded.end_ms, text = excluded.text, \
+           status = excluded.status, updated_at_ms = excluded.updated_at_ms",
+        params![
+            segment.id.to_string(),
+            segment.session_id.to_string(),
+            segment.item_id,
+            segment.source,
+            segment.speaker_label,
+            segment.start_ms,
+            segment.end_ms,
+            segment.text,
+            segment.status.as_str(),
+            now
+        ],
+    )
+    .map_err(StoreError::sql("save segment"))?;
+    Ok(())
+}
+
 /// Queues a changed session for sync unless it is still being recorded (stopping queues it).
 fn requeue_if_finished(tx: &rusqlite::Transaction<'_>, id: Uuid) -> Result<()> {
     let recording: bool = tx
@@ -719,42 +754,12 @@ impl Store {
     /// that has already finished (saved late, after Stop, or back-filled) queues the session
     /// again in the same transaction, so the change is sent.
     pub fn save_segment(&self, segment: &Segment) -> Result<()> {
-        if segment.end_ms < segment.start_ms || segment.start_ms < 0 {
-            return Err(StoreError::Invalid {
-                field: "start_ms/end_ms",
-                problem: format!(
-                    "{}..{} is not a time span",
-                    segment.start_ms, segment.end_ms
-                ),
-            });
-        }
-        let now = now_ms();
         // `&self`: the connection is this store's alone, so no other transaction is open on it.
         let tx = self
             .conn
             .unchecked_transaction()
             .map_err(StoreError::sql("save segment"))?;
-        tx.execute(
-            "insert into transcript_segments (id, session_id, item_id, source, speaker_label, \
-               start_ms, end_ms, text, status, created_at_ms, updated_at_ms) \
-             values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10) \
-             on conflict do update set speaker_label = excluded.speaker_label, \
-               start_ms = excluded.start_ms, end_ms = excluded.end_ms, text = excluded.text, \
-               status = excluded.status, updated_at_ms = excluded.updated_at_ms",
-            params![
-                segment.id.to_string(),
-                segment.session_id.to_string(),
-                segment.item_id,
-                segment.source,
-                segment.speaker_label,
-                segment.start_ms,
-                segment.end_ms,
-                segment.text,
-                segment.status.as_str(),
-                now
-            ],
-        )
-        .map_err(StoreError::sql("save segment"))?;
+        upsert_segment(&tx, segment, now_ms())?;
         requeue_if_finished(&tx, segment.session_id)?;
         tx.commit().map_err(StoreError::sql("save segment"))?;
         Ok(())
