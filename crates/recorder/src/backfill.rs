@@ -207,7 +207,7 @@ async fn fill(
             stopped = Some((from, "a recording started".to_owned()));
             break;
         }
-        match transcribe(http, proxy_url, token, &gap, &tracks[track], from, to).await {
+        match transcribe(http, proxy_url, token, &gap, (&tracks, track), from, to).await {
             Ok(text) if text.is_empty() => {}
             Ok(text) => heard.push(Heard {
                 start_ms: from,
@@ -243,17 +243,22 @@ async fn transcribe(
     proxy_url: &str,
     token: &Token,
     gap: &Gap,
-    track: &Track,
+    (tracks, track): (&Arc<Vec<Track>>, usize),
     from_ms: i64,
     to_ms: i64,
 ) -> Result<String> {
     let access = token.get().await?;
-    let pcm = track.decode(Some((
-        from_ms as f64 / 1000.0,
-        (to_ms - from_ms) as f64 / 1000.0,
-    )))?;
-    let wav = wav_16k(&pcm);
-    drop(pcm);
+    // Decoding up to two minutes is CPU work: off the async runtime (the app has one worker).
+    let tracks = Arc::clone(tracks);
+    let wav = tokio::task::spawn_blocking(move || {
+        let pcm = tracks[track].decode(Some((
+            from_ms as f64 / 1000.0,
+            (to_ms - from_ms) as f64 / 1000.0,
+        )))?;
+        Ok::<_, RecorderError>(wav_16k(&pcm))
+    })
+    .await
+    .map_err(|err| RecorderError::Invalid(format!("decoding a gap failed: {err}")))??;
     let mut tries = 0;
     loop {
         let result = batch::transcribe(
