@@ -13,7 +13,7 @@ use hark_audio::encoder::Encoder;
 use hark_audio::recording::RecordingWriter;
 use hark_recorder::config::Layer;
 use hark_recorder::{Config, Recorder, Token};
-use hark_store::{NewSession, Segment, SegmentStatus, SessionState};
+use hark_store::{NewSession, Segment, SessionState};
 use hark_tests::bench::{interview_minute, seconds};
 use hark_tests::emulator::{Emulator, EmulatorConfig};
 
@@ -98,17 +98,7 @@ async fn main() -> anyhow::Result<()> {
                 recording_path: Some(path),
                 ..NewSession::default()
             })?;
-            store.save_segment(&Segment {
-                id: uuid::Uuid::new_v4(),
-                session_id: session.id,
-                item_id: None,
-                source: "microphone".into(),
-                speaker_label: None,
-                start_ms: 0,
-                end_ms,
-                text: String::new(),
-                status: SegmentStatus::Failed,
-            })?;
+            store.save_segment(&Segment::gap(session.id, "microphone", 0, end_ms))?;
             store.finish_session(session.id, end_ms as f64 / 1000.0, SessionState::Completed)
         })
         .await?;

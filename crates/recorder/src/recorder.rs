@@ -762,13 +762,7 @@ impl Uplink {
     /// the gap may hold only silence, such as the moments before a call connects); the saved
     /// session shows it until back-fill replaces it.
     fn keep_gap(&self, (start_ms, end_ms): (i64, i64)) {
-        let segment = self.segment(
-            Uuid::new_v4().to_string(),
-            String::new(),
-            start_ms,
-            end_ms,
-            SegmentStatus::Failed,
-        );
+        let segment = Segment::gap(self.session_id, &self.source, start_ms, end_ms);
         let _ = self.saves.send((segment, None));
     }
 
@@ -1323,16 +1317,8 @@ mod tests {
 
     #[test]
     fn time_both_sources_missed_counts_once() {
-        let gap = |source: &str, start_ms: i64, end_ms: i64| Segment {
-            id: Uuid::new_v4(),
-            session_id: Uuid::nil(),
-            item_id: None,
-            source: source.into(),
-            speaker_label: None,
-            start_ms,
-            end_ms,
-            text: String::new(),
-            status: SegmentStatus::Failed,
+        let gap = |source: &str, start_ms: i64, end_ms: i64| {
+            Segment::gap(Uuid::nil(), source, start_ms, end_ms)
         };
         let heard = Segment {
             text: "heard".into(),

@@ -150,17 +150,7 @@ fn keep_the_tail(store: &mut Store, session: &Session, seconds: f64) -> Result<(
             .max()
             .unwrap_or(0);
         if end_ms > from {
-            store.save_segment(&hark_store::Segment {
-                id: Uuid::new_v4(),
-                session_id: session.id,
-                item_id: None,
-                source: source.clone(),
-                speaker_label: None,
-                start_ms: from,
-                end_ms,
-                text: String::new(),
-                status: hark_store::SegmentStatus::Failed,
-            })?;
+            store.save_segment(&hark_store::Segment::gap(session.id, source, from, end_ms))?;
         }
     }
     Ok(())

@@ -193,6 +193,24 @@ pub struct Segment {
     pub status: SegmentStatus,
 }
 
+impl Segment {
+    /// A gap: `source`'s audio from `start_ms` to `end_ms` the live transcript missed, kept for
+    /// back-fill (`failed`, no text).
+    pub fn gap(session_id: Uuid, source: &str, start_ms: i64, end_ms: i64) -> Segment {
+        Segment {
+            id: Uuid::new_v4(),
+            session_id,
+            item_id: None,
+            source: source.to_owned(),
+            speaker_label: None,
+            start_ms,
+            end_ms,
+            text: String::new(),
+            status: SegmentStatus::Failed,
+        }
+    }
+}
+
 /// A note's kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -557,13 +557,7 @@ fn a_session_being_sent_is_not_deleted_until_the_send_ends() {
 
 /// A gap: a span the live transcript missed, no text yet.
 fn gap_of(session: Uuid, start_ms: i64, end_ms: i64) -> Segment {
-    Segment {
-        text: String::new(),
-        start_ms,
-        end_ms,
-        status: SegmentStatus::Failed,
-        ..segment(session, "gap", 0, "")
-    }
+    Segment::gap(session, "microphone", start_ms, end_ms)
 }
 
 #[test]
