@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hark_cloud::{Account, CloudError, Rest, SyncEngine, SyncStatus};
-use hark_store::{NewSession, Segment, SegmentStatus, SessionState, Store};
+use hark_store::{Destination, NewSession, Segment, SegmentStatus, SessionState, Store};
 use hark_tests::dtmf::Script;
 use hark_tests::supabase::{Project, Session, StoppableProject, send};
 use serde_json::{Value, json};
@@ -572,10 +572,21 @@ async fn a_cli_recording_syncs_and_only_its_organisation_can_read_it() {
 
 /// A finished session of `segments` segments (one per 2 s) for `interview`.
 fn seed_session(store: &mut Store, interview: Uuid, segments: usize) -> Uuid {
+    seed_session_for(store, interview, segments, Destination::Unclaimed)
+}
+
+/// A finished session of `segments` lines and a bookmark, recorded for `destination`.
+fn seed_session_for(
+    store: &mut Store,
+    interview: Uuid,
+    segments: usize,
+    destination: Destination,
+) -> Uuid {
     let session = store
         .start_session(&NewSession {
             interview_id: interview,
             sources: vec!["microphone".into()],
+            destination,
             ..NewSession::default()
         })
         .unwrap();
@@ -639,6 +650,104 @@ async fn stored_counts(sessions: &[Uuid]) -> Vec<(i64, i64, i64)> {
         counts.push((row.get(0), row.get(1), row.get(2)));
     }
     counts
+}
+
+/// Who the project stores as each session's recorder (`None` for a session it does not have).
+async fn recorders(sessions: &[Uuid]) -> Vec<Option<Uuid>> {
+    let url = std::env::var("HARK_TEST_DATABASE_URL").unwrap();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let mut found = Vec::new();
+    for id in sessions {
+        let row = client
+            .query_opt(
+                "select recorder_id::text from public.recording_sessions where id = $1::text::uuid",
+                &[&id.to_string()],
+            )
+            .await
+            .unwrap();
+        found.push(row.map(|row| row.get::<_, String>(0).parse().unwrap()));
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_sync_only_as_the_recruiter_and_project_they_were_recorded_for() {
+    let project = Project::from_env();
+    let (email_a, a) = user(&project, "dest-a").await;
+    let (email_b, b) = user(&project, "dest-b").await;
+    let org = project.organization(&a, &[(&b, "recruiter")]).await;
+    let interview = project.interview(&a, org).await;
+    let database = scratch("cloud-destinations").join("hark.db");
+    let mut store = Store::open(&database).unwrap();
+    cloud_interview(&store, interview, org);
+    let url = cloud_project(&project.url).url;
+    let recorded_by = |who: &Session, email: &str, url: &str| Destination::Organisation {
+        project_url: Some(url.to_string()),
+        user_id: Some(who.user_id),
+        email: Some(email.to_string()),
+    };
+    // Recorded local-only on this computer; by B on it; by A; by A for another project.
+    let local = seed_session_for(&mut store, interview, 3, Destination::LocalOnly);
+    let bs = seed_session_for(&mut store, interview, 4, recorded_by(&b, &email_b, &url));
+    let mine = seed_session_for(&mut store, interview, 5, recorded_by(&a, &email_a, &url));
+    let elsewhere = seed_session_for(
+        &mut store,
+        interview,
+        6,
+        recorded_by(&a, &email_a, "https://another-project.example"),
+    );
+
+    // A signs in: only A's session of this project goes.
+    let account = Arc::new(account_for(&project, "dest-a"));
+    account.sign_in_password(&email_a, PASSWORD).await.unwrap();
+    let engine = SyncEngine::new(Rest::new(account), &database).unwrap();
+    let report = engine.sync_due().await.unwrap();
+    assert_eq!(report.synced, vec![mine], "{report:?}");
+    assert!(
+        report.retrying.is_empty() && report.failed.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(
+        stored_counts(&[local, bs, mine, elsewhere]).await,
+        vec![(0, 0, 0), (0, 0, 0), (1, 5, 1), (0, 0, 0)]
+    );
+    // Asking for one by name is refused with whose it is, and sends nothing.
+    let refused = engine.sync_one(local).await.unwrap_err().to_string();
+    assert!(refused.contains("on this computer only"), "{refused}");
+    let refused = engine.sync_one(bs).await.unwrap_err().to_string();
+    assert!(
+        refused.contains(&format!("recorded by {email_b}")),
+        "{refused}"
+    );
+    assert_eq!(stored_counts(&[local, bs]).await, vec![(0, 0, 0); 2]);
+
+    // A chooses to send the local-only one: it goes, as A's.
+    let mut events = engine.subscribe();
+    engine.share(local).await.unwrap();
+    assert_eq!(events.recv().await.unwrap().status, SyncStatus::Pending);
+    let report = engine.sync_due().await.unwrap();
+    assert_eq!(report.synced, vec![local], "{report:?}");
+    assert_eq!(stored_counts(&[local]).await, vec![(1, 3, 1)]);
+    assert_eq!(recorders(&[local, mine]).await, vec![Some(a.user_id); 2]);
+    assert_eq!(
+        store.destination(local).unwrap(),
+        recorded_by(&a, &email_a, &url)
+    );
+
+    // B signs in on this computer: B's session goes, as B's; nothing of A's goes again.
+    let account = Arc::new(account_for(&project, "dest-b"));
+    account.sign_in_password(&email_b, PASSWORD).await.unwrap();
+    let engine = SyncEngine::new(Rest::new(account), &database).unwrap();
+    let report = engine.sync_due().await.unwrap();
+    assert_eq!(report.synced, vec![bs], "{report:?}");
+    assert_eq!(recorders(&[bs]).await, vec![Some(b.user_id)]);
+    // The other project's session waits for it, untouched.
+    assert_eq!(stored_counts(&[elsewhere]).await, vec![(0, 0, 0)]);
+    let entry = store.outbox_entry(elsewhere).unwrap().unwrap();
+    assert_eq!((entry.state.as_str(), entry.attempts), ("pending", 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::BackoffBuilder;
-use hark_store::{Interview, Outgoing, Retry, Store, now_ms};
+use hark_store::{Interview, Outgoing, Retry, Sender, Store, now_ms};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, broadcast};
@@ -238,10 +238,36 @@ impl SyncEngine {
         let _ = self.events.send(SyncEvent { session_id, status });
     }
 
-    /// Sends every session that is due now; stops early (with the error) when the sign-in or
-    /// the configuration is the problem, since no session could get through.
+    /// The account sessions are sent as: this project and whoever is signed in.
+    pub async fn sender(&self) -> Result<Sender> {
+        let account = self.rest.account();
+        let user = account.user().await.ok_or(CloudError::NotSignedIn)?;
+        Ok(Sender {
+            project_url: account.project().url.clone(),
+            user_id: user.id,
+            email: user.email,
+        })
+    }
+
+    /// Sends a session to the signed-in recruiter's organisation because they chose to (one
+    /// recorded local-only, or one waiting for another project or account), now.
+    pub async fn share(&self, session_id: Uuid) -> Result<()> {
+        let sender = self.sender().await?;
+        self.db(move |store| store.share_session(session_id, &sender))
+            .await?;
+        self.emit(session_id, SyncStatus::Pending);
+        self.wake();
+        Ok(())
+    }
+
+    /// Sends every session that is due now and is the signed-in account's to send (see
+    /// [`hark_store::Destination`]); stops early (with the error) when the sign-in or the
+    /// configuration is the problem, since no session could get through.
     pub async fn sync_due(&self) -> Result<SyncReport> {
-        let due = self.db(|store| store.outbox_due(now_ms())).await?;
+        let sender = self.sender().await?;
+        let due = self
+            .db(move |store| store.outbox_due(now_ms(), &sender))
+            .await?;
         let mut report = SyncReport::default();
         for session_id in due {
             match self.sync_one(session_id).await {
@@ -289,9 +315,11 @@ impl SyncEngine {
         Ok(report)
     }
 
-    /// Sends one session, whatever its outbox state.
+    /// Sends one session, whatever its outbox state, if it is the signed-in account's to send.
     pub async fn sync_one(&self, session_id: Uuid) -> Result<()> {
-        self.db(move |store| store.sync_started(session_id)).await?;
+        let sender = self.sender().await?;
+        self.db(move |store| store.sync_started(session_id, &sender))
+            .await?;
         let out = self.db(move |store| store.outgoing(session_id)).await?;
         let total = out.segments.len();
         self.emit(session_id, SyncStatus::Syncing { sent: 0, total });

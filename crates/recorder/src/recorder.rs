@@ -12,7 +12,8 @@ use hark_audio::engine::{EngineConfig, Event as AudioEvent, Frame, Output, Sourc
 use hark_audio::{DeviceChoice, Engine, SourceKind};
 use hark_realtime::{Assembler, Call, CallEvent, Dial, ItemState, TurnDetector, Update};
 use hark_store::{
-    Consent, Interview, NewSession, Note, NoteKind, Segment, SegmentStatus, Session, SessionState,
+    Consent, Destination, Interview, NewSession, Note, NoteKind, Segment, SegmentStatus, Session,
+    SessionState,
 };
 use hark_wire::realtime::{ClientEvent, ServerEvent, TurnMode};
 use serde::Serialize;
@@ -198,6 +199,31 @@ impl Recorder {
         }
     }
 
+    /// Where a session recorded now syncs: the configured organisation's project, as whoever
+    /// is signed in (taken by the first to send it when nobody is), or nowhere unless the
+    /// recruiter chooses, in local-only mode.
+    async fn destination(&self, token: &Token) -> Destination {
+        let project_url = match token {
+            Token::Account(account) => Some(account.project().url.clone()),
+            _ => crate::cloud::Cloud::project(&self.config)
+                .ok()
+                .flatten()
+                .map(|project| project.url),
+        };
+        let Some(project_url) = project_url else {
+            return Destination::LocalOnly;
+        };
+        let user = match token {
+            Token::Account(account) => account.user().await,
+            _ => None,
+        };
+        Destination::Organisation {
+            project_url: Some(project_url),
+            user_id: user.as_ref().map(|user| user.id),
+            email: user.and_then(|user| user.email),
+        }
+    }
+
     /// The interview with this id or title, creating a local one for a new title.
     pub async fn interview_for(&self, id_or_title: &str) -> Result<Interview> {
         let wanted = id_or_title.trim().to_string();
@@ -343,6 +369,7 @@ impl Recorder {
             prompt: options.prompt.clone(),
             recording_path: Some(file.display().to_string()),
             consent: options.consent,
+            destination: self.destination(&options.token).await,
             ..NewSession::default()
         };
         let session = self

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use hark_audio::{PlaybackStatus, Player};
-use hark_store::{Interview, Note, NoteKind};
+use hark_store::{Interview, Note, NoteKind, SessionDetail, SessionSummary};
 use serde::Serialize;
 use tokio::sync::{Mutex, broadcast, watch};
 use uuid::Uuid;
@@ -182,6 +182,51 @@ impl Studio {
     /// The organisation's account and sync, unless local-only.
     pub fn cloud(&self) -> Option<&Cloud> {
         self.cloud.as_ref()
+    }
+
+    /// The library, newest first, each session saying why the account in use does not send it
+    /// (recorded local-only, or for another organisation or recruiter).
+    pub async fn sessions(&self) -> Result<Vec<SessionSummary>> {
+        let (project_url, user_id) = self.viewer().await;
+        let mut rows = self.recorder.store().call(|s| s.sessions()).await?;
+        for row in &mut rows {
+            row.held = row
+                .session
+                .destination
+                .held(project_url.as_deref(), user_id);
+        }
+        Ok(rows)
+    }
+
+    /// One session (`id` or a unique prefix), saying why the account in use does not send it.
+    pub async fn session(&self, id: String) -> Result<SessionDetail> {
+        let (project_url, user_id) = self.viewer().await;
+        let mut detail = self.recorder.store().call(move |s| s.session(&id)).await?;
+        detail.held = detail
+            .session
+            .destination
+            .held(project_url.as_deref(), user_id);
+        Ok(detail)
+    }
+
+    /// Sends a session to the signed-in recruiter's organisation because they chose to.
+    pub async fn share(&self, session_id: Uuid) -> Result<()> {
+        let cloud = self
+            .cloud
+            .as_ref()
+            .ok_or(RecorderError::Cloud(hark_cloud::CloudError::NotConfigured))?;
+        Ok(cloud.sync.share(session_id).await?)
+    }
+
+    /// The configured project and who is signed in to it.
+    async fn viewer(&self) -> (Option<String>, Option<Uuid>) {
+        match &self.cloud {
+            Some(cloud) => (
+                Some(cloud.account.project().url.clone()),
+                cloud.account.user().await.map(|user| user.id),
+            ),
+            None => (None, None),
+        }
     }
 
     /// Events of every recording from now on, including the last transcripts while stopping.

@@ -3,6 +3,7 @@
 //! with no cloud at all; ids are client-generated UUIDs, so synced rows keep their identity.
 
 mod backfill;
+mod destination;
 mod error;
 mod schema;
 mod sync;
@@ -14,6 +15,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 pub use backfill::{Gap, Heard};
+pub use destination::{Destination, Sender};
 pub use error::{Result, StoreError};
 pub use sync::{Outgoing, Retry};
 
@@ -108,6 +110,8 @@ pub struct NewSession {
     pub recording_path: Option<String>,
     /// The recording notice, when it was confirmed.
     pub consent: Option<Consent>,
+    /// Where it syncs: the project and account it is recorded for, or local-only.
+    pub destination: Destination,
 }
 
 /// A recording session.
@@ -136,6 +140,8 @@ pub struct Session {
     pub state: SessionState,
     /// The recording notice, when it was confirmed.
     pub consent: Option<Consent>,
+    /// Where it syncs.
+    pub destination: Destination,
 }
 
 /// A segment's status.
@@ -254,6 +260,9 @@ pub struct SessionSummary {
     pub sync_state: Option<String>,
     /// Why the last sync attempt failed, if it did.
     pub sync_error: Option<String>,
+    /// Why it is not sent by the account in use, with what to do ([`Destination::held`]);
+    /// filled in by whoever knows that account (the store alone does not).
+    pub held: Option<String>,
 }
 
 /// Everything about one session.
@@ -270,6 +279,8 @@ pub struct SessionDetail {
     pub notes: Vec<Note>,
     /// Sync state (`pending`, `syncing`, `synced`, `failed`), or `None` while recording.
     pub sync_state: Option<String>,
+    /// Why it is not sent by the account in use (see [`SessionSummary::held`]).
+    pub held: Option<String>,
 }
 
 /// A full-text search hit.
@@ -332,7 +343,8 @@ fn opt_uuid_of(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Uuid>> {
 
 const SESSION_COLUMNS: &str = "s.id, s.interview_id, s.sources, s.model, s.language, \
     s.started_at_ms, s.ended_at_ms, s.seconds_recorded, s.recording_path, s.state, \
-    s.consent_confirmed_by, s.consent_confirmed_at_ms";
+    s.consent_confirmed_by, s.consent_confirmed_at_ms, s.destination, s.sync_project, \
+    s.sync_user, s.sync_email";
 
 /// Puts a session in the outbox (again) as pending.
 fn queue_for_sync(tx: &rusqlite::Transaction<'_>, id: Uuid, now: i64) -> Result<()> {
@@ -397,7 +409,7 @@ fn requeue_if_finished(tx: &rusqlite::Transaction<'_>, id: Uuid) -> Result<()> {
 }
 
 /// How many columns [`SESSION_COLUMNS`] has (queries add theirs after it).
-const SESSION_COLUMN_COUNT: usize = 12;
+const SESSION_COLUMN_COUNT: usize = 16;
 
 fn session_of(row: &Row<'_>) -> rusqlite::Result<Session> {
     let sources: String = row.get(2)?;
@@ -419,6 +431,7 @@ fn session_of(row: &Row<'_>) -> rusqlite::Result<Session> {
             }),
             None => None,
         },
+        destination: Destination::of(row, 12)?,
     })
 }
 
@@ -742,13 +755,16 @@ impl Store {
             recording_path: new.recording_path.clone(),
             state: SessionState::Recording,
             consent: new.consent,
+            destination: new.destination.clone(),
         };
+        let (destination, sync_project, sync_user, sync_email) = new.destination.columns();
         self.conn
             .execute(
                 "insert into recording_sessions (id, interview_id, sources, device_names, model, \
                    language, prompt, started_at_ms, recording_path, created_at_ms, updated_at_ms, \
-                   consent_confirmed_by, consent_confirmed_at_ms) \
-                 values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?8, ?10, ?11)",
+                   consent_confirmed_by, consent_confirmed_at_ms, destination, sync_project, \
+                   sync_user, sync_email) \
+                 values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?8, ?10, ?11, ?12, ?13, ?14, ?15)",
                 params![
                     session.id.to_string(),
                     session.interview_id.to_string(),
@@ -761,6 +777,10 @@ impl Store {
                     session.recording_path,
                     new.consent.and_then(|c| c.by).map(|by| by.to_string()),
                     new.consent.map(|c| c.at_ms),
+                    destination,
+                    sync_project,
+                    sync_user,
+                    sync_email,
                 ],
             )
             .map_err(StoreError::sql("start session"))?;
@@ -1040,6 +1060,7 @@ impl Store {
                     segments: row.get::<_, i64>(SESSION_COLUMN_COUNT + 2)? as u64,
                     sync_state: row.get(SESSION_COLUMN_COUNT + 3)?,
                     sync_error: row.get(SESSION_COLUMN_COUNT + 4)?,
+                    held: None,
                 })
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
@@ -1096,6 +1117,7 @@ impl Store {
             segments,
             notes,
             sync_state,
+            held: None,
         })
     }
 

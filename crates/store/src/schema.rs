@@ -96,15 +96,53 @@ create trigger transcript_fts_update after update of text on transcript_segments
 end;
 "#;
 
+/// Where each session syncs (see `Destination`): `local` sessions were recorded with no
+/// organisation and are sent only when their recruiter chooses; an `organisation` session goes
+/// to `sync_project` as `sync_user`, each taken by the first account to send it while empty
+/// (sessions recorded before this version have both empty, and so sync as they did).
+const V2: &str = r#"
+alter table recording_sessions add column destination text not null default 'organisation'
+  check (destination in ('local', 'organisation'));
+alter table recording_sessions add column sync_project text;
+alter table recording_sessions add column sync_user text;
+alter table recording_sessions add column sync_email text;
+"#;
+
 /// Every migration, oldest first. Append; never edit one that has shipped.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 #[cfg(test)]
 mod tests {
+    use rusqlite_migration::{M, Migrations};
+
     #[test]
     fn migrations_are_valid() {
         assert!(super::migrations().validate().is_ok());
+    }
+
+    #[test]
+    fn sessions_from_before_destinations_sync_as_they_did() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        Migrations::new(vec![M::up(super::V1)])
+            .to_latest(&mut conn)
+            .unwrap();
+        conn.execute_batch(
+            "insert into interviews (id, job_title, created_at_ms, updated_at_ms) \
+               values ('i', 'Engineer', 0, 0); \
+             insert into recording_sessions (id, interview_id, started_at_ms, created_at_ms, updated_at_ms) \
+               values ('s', 'i', 0, 0, 0);",
+        )
+        .unwrap();
+        super::migrations().to_latest(&mut conn).unwrap();
+        let row: (String, Option<String>, Option<String>) = conn
+            .query_row(
+                "select destination, sync_project, sync_user from recording_sessions",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(row, ("organisation".into(), None, None));
     }
 }

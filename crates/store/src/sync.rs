@@ -6,8 +6,8 @@ use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
 use crate::{
-    Interview, Note, OutboxEntry, Result, Segment, Store, StoreError, interview_of, now_ms,
-    opt_uuid_of, uuid_of,
+    Destination, Interview, Note, OutboxEntry, Result, Segment, Sender, Store, StoreError,
+    interview_of, now_ms, opt_uuid_of, uuid_of,
 };
 
 /// Everything a session sends to the organisation's project, read in one transaction.
@@ -48,21 +48,29 @@ pub enum Retry {
 }
 
 impl Store {
-    /// Outbox entries that may be sent now (pending or left `syncing` by a crash, and due),
-    /// oldest first.
-    pub fn outbox_due(&self, now: i64) -> Result<Vec<Uuid>> {
+    /// Outbox entries `sender` may send now (pending or left `syncing` by a crash, due, and
+    /// theirs: see [`crate::Destination`]), oldest first.
+    pub fn outbox_due(&self, now: i64, sender: &Sender) -> Result<Vec<Uuid>> {
         let mut statement = self
             .conn
             .prepare_cached(
-                "select session_id from sync_outbox where state in ('pending', 'syncing') \
-                 and coalesce(next_attempt_at_ms, 0) <= ?1 order by updated_at_ms, rowid",
+                "select o.session_id, s.destination, s.sync_project, s.sync_user, s.sync_email \
+                 from sync_outbox o join recording_sessions s on s.id = o.session_id \
+                 where o.state in ('pending', 'syncing') \
+                 and coalesce(o.next_attempt_at_ms, 0) <= ?1 order by o.updated_at_ms, o.rowid",
             )
             .map_err(StoreError::sql("read outbox"))?;
         let rows = statement
-            .query_map([now], |row| uuid_of(row, 0))
+            .query_map([now], |row| {
+                Ok((uuid_of(row, 0)?, Destination::of(row, 1)?))
+            })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(StoreError::sql("read outbox"))?;
-        Ok(rows)
+        Ok(rows
+            .into_iter()
+            .filter(|(_, destination)| destination.sent_by(sender))
+            .map(|(id, _)| id)
+            .collect())
     }
 
     /// One outbox entry.
@@ -174,8 +182,10 @@ impl Store {
         Ok(outgoing)
     }
 
-    /// A send has begun (one more attempt).
-    pub fn sync_started(&self, session_id: Uuid) -> Result<()> {
+    /// A send by `sender` has begun (one more attempt). Refused, naming whose it is, for a
+    /// session that is not theirs to send; one nobody had claimed becomes theirs.
+    pub fn sync_started(&self, session_id: Uuid, sender: &Sender) -> Result<()> {
+        self.claim(session_id, sender)?;
         self.set_outbox(
             "update sync_outbox set state = 'syncing', attempts = attempts + 1, updated_at_ms = ?2 \
              where session_id = ?1",

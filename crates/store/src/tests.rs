@@ -23,6 +23,15 @@ fn segment(session: Uuid, item: &str, start_ms: i64, text: &str) -> Segment {
     }
 }
 
+/// The account the outbox tests send as.
+fn me() -> Sender {
+    Sender {
+        project_url: "https://org.example".into(),
+        user_id: Uuid::from_u128(1),
+        email: Some("me@example.com".into()),
+    }
+}
+
 fn session_for(store: &Store, title: &str) -> Session {
     let interview = store.create_interview(title, Some("Ada Lovelace")).unwrap();
     store
@@ -53,7 +62,7 @@ fn a_new_file_gets_the_schema_in_wal_mode_and_reopens() {
         .conn
         .query_row("pragma user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
 }
 
 #[test]
@@ -227,34 +236,34 @@ fn the_outbox_moves_through_its_states_and_survives_a_crash_mid_sync() {
         })
         .unwrap();
     assert!(
-        store.outbox_due(now_ms()).unwrap().is_empty(),
+        store.outbox_due(now_ms(), &me()).unwrap().is_empty(),
         "still recording"
     );
     store
         .finish_session(session.id, 3.0, SessionState::Completed)
         .unwrap();
-    assert_eq!(store.outbox_due(now_ms()).unwrap(), vec![session.id]);
+    assert_eq!(store.outbox_due(now_ms(), &me()).unwrap(), vec![session.id]);
 
     // A crash while syncing leaves it `syncing`: still due at the next start.
-    store.sync_started(session.id).unwrap();
-    assert_eq!(store.outbox_due(now_ms()).unwrap(), vec![session.id]);
+    store.sync_started(session.id, &me()).unwrap();
+    assert_eq!(store.outbox_due(now_ms(), &me()).unwrap(), vec![session.id]);
     // A retryable failure waits for its time; a permanent one waits for a person.
     let later = now_ms() + 60_000;
     store
         .sync_failed(session.id, "502 from the gateway", Retry::At(later))
         .unwrap();
-    assert!(store.outbox_due(now_ms()).unwrap().is_empty());
-    assert_eq!(store.outbox_due(later).unwrap(), vec![session.id]);
-    store.sync_started(session.id).unwrap();
+    assert!(store.outbox_due(now_ms(), &me()).unwrap().is_empty());
+    assert_eq!(store.outbox_due(later, &me()).unwrap(), vec![session.id]);
+    store.sync_started(session.id, &me()).unwrap();
     store
         .sync_failed(session.id, "device_names must be an object", Retry::Never)
         .unwrap();
     let entry = store.outbox_entry(session.id).unwrap().unwrap();
     assert_eq!((entry.state.as_str(), entry.attempts), ("failed", 2));
-    assert!(store.outbox_due(later).unwrap().is_empty());
+    assert!(store.outbox_due(later, &me()).unwrap().is_empty());
     assert_eq!(store.retry_sync_now().unwrap(), 1);
-    assert_eq!(store.outbox_due(now_ms()).unwrap(), vec![session.id]);
-    store.sync_started(session.id).unwrap();
+    assert_eq!(store.outbox_due(now_ms(), &me()).unwrap(), vec![session.id]);
+    store.sync_started(session.id, &me()).unwrap();
     assert!(store.sync_succeeded(session.id).unwrap());
     assert!(store.outbox().unwrap().is_empty());
     assert_eq!(
@@ -353,7 +362,7 @@ fn corrections_are_searchable_and_queue_a_finished_session_again() {
     store
         .finish_session(session.id, 4.0, SessionState::Completed)
         .unwrap();
-    store.sync_started(session.id).unwrap();
+    store.sync_started(session.id, &me()).unwrap();
     store.sync_succeeded(session.id).unwrap();
     assert!(store.outbox().unwrap().is_empty(), "synced");
 
@@ -372,7 +381,7 @@ fn corrections_are_searchable_and_queue_a_finished_session_again() {
     ));
 
     // Naming the candidate changes only their segments, and goes back with None.
-    store.sync_started(session.id).unwrap();
+    store.sync_started(session.id, &me()).unwrap();
     store.sync_succeeded(session.id).unwrap();
     assert_eq!(
         store
@@ -444,16 +453,16 @@ fn a_change_made_while_a_send_is_in_flight_stays_queued_after_it() {
 
     // An edit lands while the send that read the old text is on its way: when that send
     // succeeds, the edit is still to be sent.
-    store.sync_started(session.id).unwrap();
+    store.sync_started(session.id, &me()).unwrap();
     store.edit_segment(line, "first word").unwrap();
     assert!(!store.sync_succeeded(session.id).unwrap());
     let entry = store.outbox_entry(session.id).unwrap().unwrap();
     assert_eq!(entry.state, "pending");
-    assert_eq!(store.outbox_due(now_ms()).unwrap(), vec![session.id]);
+    assert_eq!(store.outbox_due(now_ms(), &me()).unwrap(), vec![session.id]);
 
     // The same for a failed send: the renamed speaker is due now, not after this
     // attempt's back-off or never, and the stale error is not shown.
-    store.sync_started(session.id).unwrap();
+    store.sync_started(session.id, &me()).unwrap();
     store
         .rename_speaker(session.id, "microphone", Some("Grace"))
         .unwrap();
@@ -464,10 +473,10 @@ fn a_change_made_while_a_send_is_in_flight_stays_queued_after_it() {
     );
     let entry = store.outbox_entry(session.id).unwrap().unwrap();
     assert_eq!((entry.state.as_str(), entry.last_error), ("pending", None));
-    assert_eq!(store.outbox_due(now_ms()).unwrap(), vec![session.id]);
+    assert_eq!(store.outbox_due(now_ms(), &me()).unwrap(), vec![session.id]);
 
     // Left alone, the next send completes.
-    store.sync_started(session.id).unwrap();
+    store.sync_started(session.id, &me()).unwrap();
     assert!(store.sync_succeeded(session.id).unwrap());
     assert_eq!(
         store
@@ -500,7 +509,7 @@ fn a_segment_saved_after_the_session_finished_queues_it_again() {
     store
         .finish_session(session.id, 5.0, SessionState::Completed)
         .unwrap();
-    store.sync_started(session.id).unwrap();
+    store.sync_started(session.id, &me()).unwrap();
     assert!(store.sync_succeeded(session.id).unwrap());
     assert!(store.outbox().unwrap().is_empty(), "synced");
 
@@ -510,10 +519,10 @@ fn a_segment_saved_after_the_session_finished_queues_it_again() {
         .unwrap();
     let entry = store.outbox_entry(session.id).unwrap().unwrap();
     assert_eq!((entry.state.as_str(), entry.attempts), ("pending", 0));
-    assert_eq!(store.outbox_due(now_ms()).unwrap(), vec![session.id]);
+    assert_eq!(store.outbox_due(now_ms(), &me()).unwrap(), vec![session.id]);
 
     // Also while a send is in flight: that send does not cover it.
-    store.sync_started(session.id).unwrap();
+    store.sync_started(session.id, &me()).unwrap();
     store
         .save_segment(&segment(session.id, "i3", 4_000, "later still"))
         .unwrap();
@@ -532,7 +541,7 @@ fn a_segment_saved_after_the_session_finished_queues_it_again() {
 fn a_session_being_sent_is_not_deleted_until_the_send_ends() {
     let mut store = Store::open_in_memory().unwrap();
     let session = finished_with_a_line(&mut store, "Sending", "keep me for now");
-    store.sync_started(session.id).unwrap();
+    store.sync_started(session.id, &me()).unwrap();
 
     let err = store.delete_session(session.id).unwrap_err().to_string();
     assert!(err.contains("wait until it has finished syncing"), "{err}");
@@ -574,7 +583,7 @@ fn a_gap_of_a_finished_session_is_replaced_by_what_was_heard_in_it() {
     store
         .finish_session(session.id, 10.0, SessionState::Completed)
         .unwrap();
-    store.sync_started(session.id).unwrap();
+    store.sync_started(session.id, &me()).unwrap();
     store.sync_succeeded(session.id).unwrap();
     let gaps = store.gaps().unwrap();
     assert_eq!(gaps.len(), 1);
@@ -689,4 +698,149 @@ fn a_gap_transcribed_in_part_keeps_the_rest_for_later() {
         .map(|s| s.text)
         .collect();
     assert_eq!(texts, ["first part", ""]);
+}
+
+/// A finished session recorded for `destination`.
+fn finished_for(store: &mut Store, destination: Destination) -> Uuid {
+    let interview = store.create_interview("Engineer", None).unwrap();
+    let session = store
+        .start_session(&NewSession {
+            interview_id: interview.id,
+            destination,
+            ..NewSession::default()
+        })
+        .unwrap();
+    store
+        .finish_session(session.id, 3.0, SessionState::Completed)
+        .unwrap();
+    session.id
+}
+
+#[test]
+fn the_outbox_hands_a_session_only_to_the_account_it_was_recorded_for() {
+    let mut store = Store::open(&temp_db("destinations")).unwrap();
+    let other_user = Sender {
+        user_id: Uuid::from_u128(2),
+        email: Some("them@example.com".into()),
+        ..me()
+    };
+    let other_project = Sender {
+        project_url: "https://elsewhere.example".into(),
+        ..me()
+    };
+    let local = finished_for(&mut store, Destination::LocalOnly);
+    let mine = finished_for(
+        &mut store,
+        Destination::Organisation {
+            project_url: Some(me().project_url),
+            user_id: Some(me().user_id),
+            email: me().email,
+        },
+    );
+    // Recorded for the project while nobody was signed in.
+    let anyones = finished_for(
+        &mut store,
+        Destination::Organisation {
+            project_url: Some(me().project_url),
+            user_id: None,
+            email: None,
+        },
+    );
+    let due = |store: &Store, sender: &Sender| store.outbox_due(now_ms(), sender).unwrap();
+
+    assert_eq!(due(&store, &me()), vec![mine, anyones]);
+    assert_eq!(due(&store, &other_user), vec![anyones]);
+    assert!(due(&store, &other_project).is_empty());
+
+    // Sending one names whose it is when it is not the sender's.
+    let refused = store
+        .sync_started(mine, &other_user)
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("recorded by me@example.com"), "{refused}");
+    let refused = store.sync_started(local, &me()).unwrap_err().to_string();
+    assert!(refused.contains("on this computer only"), "{refused}");
+    assert_eq!(store.outbox_entry(local).unwrap().unwrap().attempts, 0);
+
+    // The first account to send an unclaimed session takes it.
+    store.sync_started(anyones, &other_user).unwrap();
+    assert_eq!(
+        store.destination(anyones).unwrap(),
+        Destination::Organisation {
+            project_url: Some(me().project_url),
+            user_id: Some(other_user.user_id),
+            email: other_user.email.clone(),
+        }
+    );
+    store.sync_failed(anyones, "offline", Retry::At(0)).unwrap();
+    assert_eq!(due(&store, &me()), vec![mine]);
+
+    // What the library says about each, from the configured project and the signed-in user.
+    let held = |id| {
+        store
+            .destination(id)
+            .unwrap()
+            .held(Some("https://org.example"), Some(me().user_id))
+    };
+    assert!(held(local).unwrap().contains("only if you choose to"));
+    assert_eq!(held(mine), None);
+    assert!(
+        held(anyones)
+            .unwrap()
+            .contains("recorded by them@example.com")
+    );
+    let elsewhere = store
+        .destination(mine)
+        .unwrap()
+        .held(Some("https://elsewhere.example"), Some(me().user_id))
+        .unwrap();
+    assert!(
+        elsewhere.contains("recorded for the organisation at https://org.example"),
+        "{elsewhere}"
+    );
+}
+
+#[test]
+fn sharing_sends_a_session_as_the_recruiter_who_chose_to() {
+    let mut store = Store::open(&temp_db("share")).unwrap();
+    let local = finished_for(&mut store, Destination::LocalOnly);
+    assert!(store.outbox_due(now_ms(), &me()).unwrap().is_empty());
+    store.share_session(local, &me()).unwrap();
+    assert_eq!(store.outbox_due(now_ms(), &me()).unwrap(), vec![local]);
+    assert!(store.destination(local).unwrap().sent_by(&me()));
+    assert_eq!(
+        store
+            .session(&local.to_string())
+            .unwrap()
+            .session
+            .destination,
+        store.destination(local).unwrap()
+    );
+
+    // Synced here: sharing again changes nothing and queues nothing.
+    store.sync_started(local, &me()).unwrap();
+    assert!(store.sync_succeeded(local).unwrap());
+    store.share_session(local, &me()).unwrap();
+    assert_eq!(store.outbox_entry(local).unwrap().unwrap().state, "synced");
+
+    // Synced to another account: not sent a second time.
+    let them = Sender {
+        user_id: Uuid::from_u128(2),
+        ..me()
+    };
+    let refused = store.share_session(local, &them).unwrap_err().to_string();
+    assert!(refused.contains("already synced"), "{refused}");
+
+    // Still recording: refused, and nothing queued.
+    let interview = store.create_interview("Engineer", None).unwrap();
+    let live = store
+        .start_session(&NewSession {
+            interview_id: interview.id,
+            destination: Destination::LocalOnly,
+            ..NewSession::default()
+        })
+        .unwrap();
+    let refused = store.share_session(live.id, &me()).unwrap_err().to_string();
+    assert!(refused.contains("still recording"), "{refused}");
+    assert_eq!(store.destination(live.id).unwrap(), Destination::LocalOnly);
 }

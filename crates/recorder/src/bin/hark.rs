@@ -139,6 +139,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Sends a session recorded local-only (or for another organisation or recruiter) to the
+    /// signed-in recruiter's organisation: sessions go only where they were recorded unless you
+    /// choose this.
+    Share {
+        /// Session id (or a unique prefix).
+        id: String,
+    },
     /// Transcribes through the proxy what live transcripts missed (offline, a dropped call);
     /// the app does it by itself, and `hark record` after each recording.
     Backfill,
@@ -426,6 +433,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cloud = Cloud::signed_in(&config).await?;
             sync(&cloud, &recorder, retry_failed, json).await?;
         }
+        Command::Share { id } => {
+            let cloud = Cloud::signed_in(&config).await?;
+            let session_id = store.call(move |s| s.session(&id)).await?.session.id;
+            cloud.sync.share(session_id).await?;
+            match tokio::time::timeout(Duration::from_secs(30), cloud.sync.sync_one(session_id))
+                .await
+            {
+                Ok(Ok(())) => eprintln!("hark: {session_id} synced to the organisation"),
+                Ok(Err(err)) => {
+                    eprintln!(
+                        "hark: {session_id} is queued but not synced yet ({err}); `hark sync` sends it later"
+                    )
+                }
+                Err(_) => eprintln!("hark: {session_id} is queued; `hark sync` sends it later"),
+            }
+        }
         Command::Interviews { json } => {
             let interviews = store.call(|s| s.interviews()).await?;
             if json {
@@ -447,7 +470,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Sessions { json } => {
-            let sessions = store.call(|s| s.sessions()).await?;
+            let project = Cloud::project(&config).ok().flatten().map(|p| p.url);
+            let mut sessions = store.call(|s| s.sessions()).await?;
+            for row in &mut sessions {
+                row.held = row.session.destination.held(project.as_deref(), None);
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&sessions)?);
             } else {
@@ -460,6 +487,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         row.segments,
                         row.session.state,
                         match (&row.sync_state, &row.sync_error) {
+                            (Some(state), _) if state != "synced" && row.held.is_some() =>
+                                format!("not sent: {}", row.held.as_deref().unwrap_or_default()),
                             (Some(state), Some(error)) if state != "synced" =>
                                 format!("{state}: {error}"),
                             (Some(state), _) => state.clone(),
@@ -669,21 +698,39 @@ async fn sync(
     tokio::time::sleep(Duration::from_millis(50)).await;
     printer.abort();
     let report = report.map_err(RecorderError::from)?;
-    let waiting = store
-        .call(|s| s.outbox())
-        .await?
-        .into_iter()
-        .filter(|e| {
-            e.state == "pending" && !report.retrying.iter().any(|(id, _)| *id == e.session_id)
+    let sender = cloud.sync.sender().await?;
+    let retrying: Vec<uuid::Uuid> = report.retrying.iter().map(|(id, _)| *id).collect();
+    let (waiting, held) = store
+        .call(move |s| {
+            let mut waiting = 0;
+            let mut held = 0;
+            for entry in s.outbox()? {
+                if entry.state != "pending" {
+                    continue;
+                }
+                if !s.destination(entry.session_id)?.sent_by(&sender) {
+                    held += 1;
+                } else if !retrying.contains(&entry.session_id) {
+                    waiting += 1;
+                }
+            }
+            Ok((waiting, held))
         })
-        .count();
+        .await?;
     eprintln!(
-        "hark: {} synced, {} to retry, {} failed{}",
+        "hark: {} synced, {} to retry, {} failed{}{}",
         report.synced.len(),
         report.retrying.len(),
         report.failed.len(),
         if waiting > 0 {
             format!(", {waiting} waiting for their retry time")
+        } else {
+            String::new()
+        },
+        if held > 0 {
+            format!(
+                ", {held} not sent (recorded local-only or for another organisation or account: `hark sessions` says which; `hark share <id>` sends one)"
+            )
         } else {
             String::new()
         }

@@ -1,0 +1,228 @@
+//! Where a session may be synced: the organisation's project it was recorded for and as whom,
+//! or nowhere (recorded local-only) until its recruiter chooses to send it. The outbox only
+//! hands a session to the account it belongs to, so connecting another organisation, or
+//! another recruiter signing in on this computer, never sends it somewhere unasked.
+
+use rusqlite::{OptionalExtension, Row, params};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::{Result, Store, StoreError, now_ms, opt_uuid_of};
+
+/// Where a session goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub enum Destination {
+    /// Recorded with no organisation configured: it stays on this computer until its
+    /// recruiter sends it ([`Store::share_session`]).
+    LocalOnly,
+    /// The organisation's project it was recorded for, as this user. A part that is `None`
+    /// is taken by the first account that sends it (recorded while nobody was signed in, or
+    /// before Hark kept destinations).
+    Organisation {
+        /// The project's URL.
+        project_url: Option<String>,
+        /// The user who recorded it.
+        user_id: Option<Uuid>,
+        /// Their email, to say whose it is.
+        email: Option<String>,
+    },
+    /// Nothing known yet: a session made by a caller that did not say (tests, tools). Sent
+    /// by the first account, like an organisation session with nothing filled in.
+    #[default]
+    Unclaimed,
+}
+
+/// The account a sync engine sends as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender {
+    /// The organisation's project URL.
+    pub project_url: String,
+    /// The signed-in user.
+    pub user_id: Uuid,
+    /// Their email.
+    pub email: Option<String>,
+}
+
+impl Destination {
+    /// Why this session is not sent by `project_url` (the configured project, if any) as
+    /// `user_id` (whoever is signed in, if anyone), with what to do; `None` when it is (or
+    /// will be, once someone signs in).
+    pub fn held(&self, project_url: Option<&str>, user_id: Option<Uuid>) -> Option<String> {
+        match self {
+            Destination::LocalOnly => Some(
+                "recorded on this computer only; it is sent to an organisation only if you \
+                 choose to (\"Send to organisation\" on its page, or `hark share`)"
+                    .into(),
+            ),
+            Destination::Organisation {
+                project_url: Some(wanted),
+                ..
+            } if project_url != Some(wanted.as_str()) => Some(format!(
+                "recorded for the organisation at {wanted}; it syncs when Hark is connected \
+                 there again, or send it to {} from its page",
+                project_url.unwrap_or("the organisation you connect")
+            )),
+            Destination::Organisation {
+                user_id: Some(owner),
+                email,
+                ..
+            } if user_id.is_some_and(|user| user != *owner) => Some(format!(
+                "recorded by {}; it syncs when they sign in here, or send it as yourself \
+                 from its page",
+                email.as_deref().unwrap_or("another account")
+            )),
+            _ => None,
+        }
+    }
+
+    /// Whether `sender` sends this session.
+    pub fn sent_by(&self, sender: &Sender) -> bool {
+        self.held(Some(&sender.project_url), Some(sender.user_id))
+            .is_none()
+    }
+
+    pub(crate) fn columns(&self) -> (&'static str, Option<String>, Option<String>, Option<String>) {
+        match self {
+            Destination::LocalOnly => ("local", None, None, None),
+            Destination::Organisation {
+                project_url,
+                user_id,
+                email,
+            } => (
+                "organisation",
+                project_url.clone(),
+                user_id.map(|id| id.to_string()),
+                email.clone(),
+            ),
+            Destination::Unclaimed => ("organisation", None, None, None),
+        }
+    }
+
+    /// From `destination, sync_project, sync_user, sync_email` at `first`.
+    pub(crate) fn of(row: &Row<'_>, first: usize) -> rusqlite::Result<Destination> {
+        let kind: String = row.get(first)?;
+        let project_url: Option<String> = row.get(first + 1)?;
+        let user_id = opt_uuid_of(row, first + 2)?;
+        let email: Option<String> = row.get(first + 3)?;
+        Ok(match (kind.as_str(), &project_url, user_id) {
+            ("local", ..) => Destination::LocalOnly,
+            (_, None, None) if email.is_none() => Destination::Unclaimed,
+            _ => Destination::Organisation {
+                project_url,
+                user_id,
+                email,
+            },
+        })
+    }
+}
+
+impl Store {
+    /// A session's destination.
+    pub fn destination(&self, session_id: Uuid) -> Result<Destination> {
+        self.conn
+            .query_row(
+                "select destination, sync_project, sync_user, sync_email from recording_sessions \
+                 where id = ?1",
+                [session_id.to_string()],
+                |row| Destination::of(row, 0),
+            )
+            .optional()
+            .map_err(StoreError::sql("read session"))?
+            .ok_or(StoreError::NotFound {
+                what: "session",
+                id: session_id.to_string(),
+            })
+    }
+
+    /// Sends a session to `sender`'s organisation from now on, because its recruiter chose
+    /// to: one recorded local-only, or one waiting for another project or account. It is
+    /// queued at once. Refused while it records, and for one already synced elsewhere (the
+    /// other organisation has it; sending it here too would make a second copy).
+    pub fn share_session(&mut self, session_id: Uuid, sender: &Sender) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(StoreError::sql("send session to the organisation"))?;
+        let (destination, state, outbox): (Destination, String, Option<String>) = tx
+            .query_row(
+                "select s.destination, s.sync_project, s.sync_user, s.sync_email, s.state, o.state \
+                 from recording_sessions s left join sync_outbox o on o.session_id = s.id \
+                 where s.id = ?1",
+                [session_id.to_string()],
+                |row| Ok((Destination::of(row, 0)?, row.get(4)?, row.get(5)?)),
+            )
+            .optional()
+            .map_err(StoreError::sql("send session to the organisation"))?
+            .ok_or(StoreError::NotFound {
+                what: "session",
+                id: session_id.to_string(),
+            })?;
+        if state == "recording" {
+            return Err(StoreError::Invalid {
+                field: "session",
+                problem: "is still recording; send it once it has stopped".into(),
+            });
+        }
+        let mine = destination.sent_by(sender);
+        if !mine && outbox.as_deref() == Some("synced") {
+            return Err(StoreError::Invalid {
+                field: "session",
+                problem: "is already synced to another organisation or account, which keeps it; \
+                          it is not sent a second time"
+                    .into(),
+            });
+        }
+        if outbox.as_deref() == Some("syncing") {
+            return Err(StoreError::Invalid {
+                field: "session",
+                problem: "is being sent right now; wait until it has synced".into(),
+            });
+        }
+        tx.execute(
+            "update recording_sessions set destination = 'organisation', sync_project = ?2, \
+               sync_user = ?3, sync_email = ?4, updated_at_ms = ?5 where id = ?1",
+            params![
+                session_id.to_string(),
+                sender.project_url,
+                sender.user_id.to_string(),
+                sender.email,
+                now_ms()
+            ],
+        )
+        .map_err(StoreError::sql("send session to the organisation"))?;
+        if !(mine && outbox.as_deref() == Some("synced")) {
+            crate::queue_for_sync(&tx, session_id, now_ms())?;
+        }
+        tx.commit()
+            .map_err(StoreError::sql("send session to the organisation"))?;
+        Ok(())
+    }
+
+    /// Before a send: the session is `sender`'s to send (taking the parts of its destination
+    /// nobody had yet), or an error saying whose it is.
+    pub(crate) fn claim(&self, session_id: Uuid, sender: &Sender) -> Result<()> {
+        let destination = self.destination(session_id)?;
+        if let Some(why) = destination.held(Some(&sender.project_url), Some(sender.user_id)) {
+            return Err(StoreError::Invalid {
+                field: "session",
+                problem: format!("is not sent: {why}"),
+            });
+        }
+        self.conn
+            .execute(
+                "update recording_sessions set sync_project = coalesce(sync_project, ?2), \
+                   sync_user = coalesce(sync_user, ?3), \
+                   sync_email = coalesce(sync_email, ?4) where id = ?1",
+                params![
+                    session_id.to_string(),
+                    sender.project_url,
+                    sender.user_id.to_string(),
+                    sender.email,
+                ],
+            )
+            .map_err(StoreError::sql("update session"))?;
+        Ok(())
+    }
+}
