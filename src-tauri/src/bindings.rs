@@ -38,6 +38,7 @@ pub fn builder<R: Runtime>() -> tauri_specta::Builder<R> {
             list_sessions,
             search_transcripts,
             session_detail,
+            share_session,
             export_session,
             save_export,
             play_recording,

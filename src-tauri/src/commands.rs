@@ -240,12 +240,7 @@ pub async fn stop_recording(shell: State<'_, Shell>) -> Result<StopSummary> {
 #[tauri::command]
 #[specta::specta]
 pub async fn list_sessions(shell: State<'_, Shell>) -> Result<Vec<SessionSummary>> {
-    Ok(shell
-        .studio
-        .recorder()
-        .store()
-        .call(|s| s.sessions())
-        .await?)
+    Ok(shell.studio.sessions().await?)
 }
 
 /// Full-text search over every transcript.
@@ -260,12 +255,15 @@ pub async fn search_transcripts(shell: State<'_, Shell>, query: String) -> Resul
 #[tauri::command]
 #[specta::specta]
 pub async fn session_detail(shell: State<'_, Shell>, id: String) -> Result<SessionDetail> {
-    Ok(shell
-        .studio
-        .recorder()
-        .store()
-        .call(move |s| s.session(&id))
-        .await?)
+    Ok(shell.studio.session(id).await?)
+}
+
+/// Sends a session recorded local-only (or for another organisation or recruiter) to the
+/// signed-in recruiter's organisation, because they chose to.
+#[tauri::command]
+#[specta::specta]
+pub async fn share_session(shell: State<'_, Shell>, session_id: Uuid) -> Result<()> {
+    Ok(shell.studio.share(session_id).await?)
 }
 
 /// A session rendered as Markdown, text, SRT, WebVTT or JSON.

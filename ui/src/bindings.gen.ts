@@ -61,6 +61,11 @@ export const commands = {
 	searchTranscripts: (query: string) => typedError<SearchHit[], UiError>(__TAURI_INVOKE("search_transcripts", { query })),
 	/**  One session with its transcript and notes. */
 	sessionDetail: (id: string) => typedError<SessionDetail, UiError>(__TAURI_INVOKE("session_detail", { id })),
+	/**
+	 *  Sends a session recorded local-only (or for another organisation or recruiter) to the
+	 *  signed-in recruiter's organisation, because they chose to.
+	 */
+	shareSession: (sessionId: string) => typedError<null, UiError>(__TAURI_INVOKE("share_session", { sessionId })),
 	/**  A session rendered as Markdown, text, SRT, WebVTT or JSON. */
 	exportSession: (id: string, format: Format) => typedError<string, UiError>(__TAURI_INVOKE("export_session", { id, format })),
 	/**
@@ -213,6 +218,31 @@ export type Consent = {
 	/**  When it was confirmed (Unix ms). */
 	at_ms: number,
 };
+
+/**  Where a session goes. */
+export type Destination = 
+/**
+ *  Recorded with no organisation configured: it stays on this computer until its
+ *  recruiter sends it ([`Store::share_session`]).
+ */
+{ kind: "local_only" } | 
+/**
+ *  The organisation's project it was recorded for, as this user. A part that is `None`
+ *  is taken by the first account that sends it (recorded while nobody was signed in, or
+ *  before Hark kept destinations).
+ */
+{ kind: "organisation"; 
+/**  The project's URL. */
+project_url: string | null; 
+/**  The user who recorded it. */
+user_id: string | null; 
+/**  Their email, to say whose it is. */
+email: string | null } | 
+/**
+ *  Nothing known yet: a session made by a caller that did not say (tests, tools). Sent
+ *  by the first account, like an organisation session with nothing filled in.
+ */
+{ kind: "unclaimed" };
 
 /**  Which device a source should use. */
 export type DeviceChoice = 
@@ -582,6 +612,8 @@ export type Session = {
 	state: SessionState,
 	/**  The recording notice, when it was confirmed. */
 	consent: Consent | null,
+	/**  Where it syncs. */
+	destination: Destination,
 };
 
 /**  Everything about one session. */
@@ -596,6 +628,8 @@ export type SessionDetail = {
 	notes: Note[],
 	/**  Sync state (`pending`, `syncing`, `synced`, `failed`), or `None` while recording. */
 	sync_state: string | null,
+	/**  Why it is not sent by the account in use (see [`SessionSummary::held`]). */
+	held: string | null,
 };
 
 /**  A recording session's state. */
@@ -621,6 +655,11 @@ export type SessionSummary = {
 	sync_state: string | null,
 	/**  Why the last sync attempt failed, if it did. */
 	sync_error: string | null,
+	/**
+	 *  Why it is not sent by the account in use, with what to do ([`Destination::held`]);
+	 *  filled in by whoever knows that account (the store alone does not).
+	 */
+	held: string | null,
 };
 
 /**  One shortcut as Settings shows it. */

@@ -28,6 +28,10 @@ function syncText(row: SessionSummary, live: SyncEvent | undefined): { text: str
     }
   }
   if (row.sync_state === null) return { text: row.session.state === "recording" ? "Recording" : "On this computer", why: null };
+  // Not this account's to send: recorded local-only, or for another organisation or recruiter.
+  if (row.held !== null && row.sync_state !== "synced") {
+    return { text: row.session.destination.kind === "local_only" ? "On this computer only" : "Not sent from here", why: row.held };
+  }
   return { text: SYNC_TEXT[row.sync_state] ?? row.sync_state, why: row.sync_error };
 }
 
@@ -35,7 +39,7 @@ export function Library() {
   const [sessions, setSessions] = useState<SessionSummary[] | null>(null);
   const [query, setQuery] = useState("");
   const [hits, setHits] = useState<SearchHit[] | null>(null);
-  const [filter, setFilter] = useState<"all" | "failed" | "pending">("all");
+  const [filter, setFilter] = useState<"all" | "failed" | "pending" | "held">("all");
 
   useEffect(() => {
     call(commands.listSessions()).then(setSessions, (err) => (toast.value = messageOf(err)));
@@ -55,7 +59,12 @@ export function Library() {
 
   const open = (id: string, segment?: string) => (route.value = { name: "session", id, segment });
   const byId = new Map((sessions ?? []).map((row) => [row.session.id, row]));
-  const shown = (sessions ?? []).filter((row) => filter === "all" || row.sync_state === filter);
+  const shown = (sessions ?? []).filter((row) => {
+    const held = row.held !== null && row.sync_state !== "synced";
+    if (filter === "all") return true;
+    if (filter === "held") return held;
+    return !held && row.sync_state === filter;
+  });
 
   return (
     <section class="library" aria-labelledby="library-title">
@@ -68,6 +77,7 @@ export function Library() {
             <option value="all">All sessions</option>
             <option value="pending">Waiting to sync</option>
             <option value="failed">Sync failed</option>
+            <option value="held">Not sent to the organisation</option>
           </select>
         </label>
       </div>

@@ -3,7 +3,7 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/ho
 import type { Format, PlaybackStatus, SessionDetail } from "../bindings.gen";
 import { call, commands, messageOf, reasonOf } from "../api";
 import { clock, counted, speaker, when } from "../format";
-import { backfilled, drafts, notify, route, setDraft, toast } from "../state";
+import { account, backfilled, drafts, notify, route, setDraft, toast } from "../state";
 import { lineAt, lineOf } from "../transcript";
 import { useVirtualList } from "../virtual";
 
@@ -146,6 +146,7 @@ export function SessionView({ id, found }: { id: string; found?: string }) {
   const [renaming, setRenaming] = useState<{ source: string; name: string } | null>(null);
   const [playback, setPlayback] = useState<PlaybackStatus | null>(null);
   const confirmDelete = useRef<HTMLDialogElement>(null);
+  const confirmShare = useRef<HTMLDialogElement>(null);
   // The transcript is virtualised inside the page's own scrolling (`main`), below the rest of
   // the session; `margin` is where it begins there.
   const listBox = useRef<HTMLDivElement>(null);
@@ -271,6 +272,18 @@ export function SessionView({ id, found }: { id: string; found?: string }) {
     }
   };
 
+  const share = async () => {
+    try {
+      await call(commands.shareSession(id));
+      confirmShare.current?.close();
+      notify("Sending it to your organisation.");
+      await load();
+    } catch (err) {
+      confirmShare.current?.close();
+      toast.value = messageOf(err);
+    }
+  };
+
   const exportAs = async (format: Format) => {
     try {
       setExported({ format, text: await call(commands.exportSession(id, format)) });
@@ -318,6 +331,35 @@ export function SessionView({ id, found }: { id: string; found?: string }) {
           ? `Recording notice confirmed ${when(session.consent.at_ms)}${session.consent.by ? "" : " at this computer"}.`
           : "No recording notice was confirmed for this session."}
       </p>
+      {detail.held !== null && detail.sync_state !== "synced" && (
+        <div class="held row" id="sync-held">
+          <p>Not sent to your organisation: {detail.held}.</p>
+          {account.value?.signed_in ? (
+            session.state !== "recording" && (
+              <button id="share-session" onClick={() => confirmShare.current?.showModal()}>
+                Send to organisation…
+              </button>
+            )
+          ) : (
+            <p class="meta">Sign in to your organisation to send it.</p>
+          )}
+        </div>
+      )}
+      <dialog ref={confirmShare} id="confirm-share" aria-labelledby="confirm-share-title">
+        <h2 id="confirm-share-title">Send this session to your organisation?</h2>
+        <p id="confirm-share-text">
+          Its transcript, notes and details go to {account.value?.project_url ?? "your organisation's project"} as recorded by you ({account.value?.email ?? "the signed-in account"}), where
+          every member of your organisation can read them. The recording itself stays on this computer.
+        </p>
+        <div class="row">
+          <button autofocus onClick={() => confirmShare.current?.close()}>
+            Keep it here
+          </button>
+          <button id="confirm-share-button" class="primary" onClick={share}>
+            Send
+          </button>
+        </div>
+      </dialog>
       <div class="speakers" role="group" aria-label="Speakers">
         {detail.session.sources.map((source) => {
           const current = speaker(source, detail.segments.find((seg) => seg.source === source)?.speaker_label ?? null);

@@ -325,6 +325,45 @@ describe("with an organisation", () => {
   });
 });
 
+describe("a session recorded on this computer only", () => {
+  it("is held back from the organisation until the recruiter chooses to send it", async () => {
+    await page.goto(`${url}?org&recorded-local`);
+    await page.click("#nav-library");
+    const cell = page.locator('#sessions td.sync[data-session="session-local"]');
+    await expect.poll(() => cell.textContent()).toContain("On this computer only: recorded on this computer only");
+    await page.selectOption("#filter", "pending");
+    await page.waitForSelector("text=No session matches this filter.");
+    await page.selectOption("#filter", "held");
+    await page.waitForSelector("#sessions");
+
+    // Signed out: it says how to send it, and offers nothing to press.
+    await page.click("text=Data analyst");
+    await expect.poll(() => page.textContent("#sync-held")).toContain("Sign in to your organisation to send it.");
+    expect(await page.isVisible("#share-session")).toBe(false);
+
+    await page.click("#nav-account");
+    await page.fill("#email", "ada@acme.test");
+    await page.fill("#password", "right password");
+    await page.click("#sign-in");
+    await expect.poll(() => page.textContent("#nav-account")).toBe("ada@acme.test");
+    await page.click("#nav-library");
+    await page.click("text=Data analyst");
+    await page.click("#share-session");
+    await expect.poll(() => page.textContent("#confirm-share-text")).toContain("https://org.supabase.co as recorded by you (ada@acme.test)");
+    await page.screenshot({ path: join(shots, "send-to-organisation.png") });
+    // Keeping it here sends nothing.
+    await page.click("text=Keep it here");
+    expect(await calls("share_session")).toEqual([]);
+    await page.click("#share-session");
+    await page.click("#confirm-share-button");
+    await expect.poll(() => calls("share_session")).toEqual([{ sessionId: "session-local" }]);
+    await page.waitForSelector("#sync-held", { state: "detached" });
+    await page.click("#nav-library");
+    await page.selectOption("#filter", "all");
+    await expect.poll(() => cell.textContent()).toBe("Waiting to sync");
+  });
+});
+
 describe("settings", () => {
   it("shows the version and folders, and produces a diagnostics report", async () => {
     await page.click("#use-local-only");

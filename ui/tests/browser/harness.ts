@@ -58,14 +58,32 @@ let link: OpenedLink | null = null;
 // The one session played back: the position moves only when a test says so.
 let playback: (PlaybackStatus & { session: string }) | null = null;
 
+const LOCAL_ONLY = 'recorded on this computer only; it is sent to an organisation only if you choose to ("Send to organisation" on its page, or `hark share`)';
+
+// `?recorded-local` (with `?org`) starts with a session recorded before the organisation was
+// connected: the shell holds it back until the recruiter sends it.
+if (new URLSearchParams(location.search).has("recorded-local")) {
+  const started = Date.now() - 86_400_000;
+  sessions.push({
+    session: { id: "session-local", interview_id: "interview-local", sources: ["microphone"], model: null, language: null, started_at_ms: started, ended_at_ms: started + 300_000, seconds_recorded: 300, recording_path: "/home/test/.local/share/hark/recordings/session-local.ogg", state: "completed", consent: null, destination: { kind: "local_only" } },
+    interview: { id: "interview-local", org_id: null, candidate_id: null, candidate_name: "Grace Hopper", job_title: "Data analyst", created_at_ms: started, in_cloud: false },
+    segments: [{ id: "local-1", session_id: "session-local", item_id: null, source: "microphone", speaker_label: null, start_ms: 0, end_ms: 900, text: "1 6 1 8", status: "final" }],
+    notes: [],
+    sync_state: "pending",
+    held: LOCAL_ONLY,
+  });
+  info = { ...info, first_run: false };
+}
+
 function summary(detail: SessionDetail): SessionSummary {
   return {
     session: detail.session,
     job_title: detail.interview.job_title,
     candidate_name: detail.interview.candidate_name,
     segments: detail.segments.length,
-    sync_state: null,
+    sync_state: detail.sync_state,
     sync_error: null,
+    held: detail.held,
   };
 }
 
@@ -73,11 +91,12 @@ function summary(detail: SessionDetail): SessionSummary {
 if (new URLSearchParams(location.search).has("crashed")) {
   const started = Date.now() - 3_600_000;
   sessions.push({
-    session: { id: "session-crashed", interview_id: "interview-crashed", sources: ["microphone"], model: null, language: null, started_at_ms: started, ended_at_ms: started + 754_000, seconds_recorded: 754.4, recording_path: "/home/test/.local/share/hark/recordings/session-crashed.ogg", state: "interrupted", consent: null },
+    session: { id: "session-crashed", interview_id: "interview-crashed", sources: ["microphone"], model: null, language: null, started_at_ms: started, ended_at_ms: started + 754_000, seconds_recorded: 754.4, recording_path: "/home/test/.local/share/hark/recordings/session-crashed.ogg", state: "interrupted", consent: null, destination: { kind: "local_only" } },
     interview: { id: "interview-crashed", org_id: null, candidate_id: null, candidate_name: "Ada Lovelace", job_title: "Backend engineer", created_at_ms: started, in_cloud: false },
     segments: [],
     notes: [],
     sync_state: null,
+    held: null,
   });
   info = { ...info, first_run: false, interrupted: [{ session_id: "session-crashed", job_title: "Backend engineer", seconds: 754.4, audio_problem: null }] };
 }
@@ -164,11 +183,12 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
       // Saving takes as long as the test says (window.harness.holdStop / releaseStop).
       if (stopHeld) return stopHeld.promise.then(() => answer(cmd, args));
       const detail: SessionDetail = {
-        session: { id: active.session_id, interview_id: active.interview.id, sources: active.sources, model: null, language: null, started_at_ms: active.started_at_ms, ended_at_ms: Date.now(), seconds_recorded: 12.5, recording_path: `/home/test/.local/share/hark/recordings/${active.session_id}.ogg`, state: "completed", consent: consent },
+        session: { id: active.session_id, interview_id: active.interview.id, sources: active.sources, model: null, language: null, started_at_ms: active.started_at_ms, ended_at_ms: Date.now(), seconds_recorded: 12.5, recording_path: `/home/test/.local/share/hark/recordings/${active.session_id}.ogg`, state: "completed", consent: consent, destination: organisation ? { kind: "organisation", project_url: account.project_url, user_id: null, email: account.email } : { kind: "local_only" } },
         interview: active.interview,
         segments,
         notes: [],
         sync_state: "pending",
+        held: organisation ? null : LOCAL_ONLY,
       };
       sessions.unshift(detail);
       active = null;
@@ -232,6 +252,14 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
       const changed = session.segments.filter((seg) => seg.source === args.source);
       changed.forEach((seg) => (seg.speaker_label = args.label as string | null));
       return changed.length;
+    }
+    case "share_session": {
+      if (!account.signed_in) throw { kind: "cloud", message: "not signed in: sign in to your organisation first" };
+      const found = sessions.find((s) => s.session.id === args.sessionId)!;
+      found.session = { ...found.session, destination: { kind: "organisation", project_url: account.project_url, user_id: "user-1", email: account.email } };
+      found.held = null;
+      found.sync_state = "pending";
+      return null;
     }
     case "delete_session": {
       const at = sessions.findIndex((s) => s.session.id === args.sessionId);
