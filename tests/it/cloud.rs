@@ -652,6 +652,156 @@ async fn stored_counts(sessions: &[Uuid]) -> Vec<(i64, i64, i64)> {
     counts
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_only_recording_goes_to_the_organisation_only_when_shared_and_is_then_transcribed()
+{
+    let project = Project::from_env();
+    let owner = project.new_user("share-owner").await;
+    let (email, recruiter) = user(&project, "share").await;
+    let org = project
+        .organization(&owner, &[(&recruiter, "recruiter")])
+        .await;
+    let emulator = emulator().await;
+    let proxy = proxy(&emulator, Some(&project), &[]).await;
+    let dir = scratch("cloud-share");
+    let data = dir.join("data");
+    let local = |args: &[&str]| {
+        let mut command = hark(&data, &project.url);
+        command
+            .env_remove("HARK_SUPABASE_URL")
+            .env_remove("HARK_SUPABASE_ANON_KEY")
+            .args(args);
+        command
+    };
+
+    // Recorded with no organisation and no transcription service: audio only.
+    let mic = VirtualMic::new("hark_it_share", 48_000, 1);
+    let script = Script::new()
+        .pause(1_200)
+        .say("4 4 2")
+        .pause(900)
+        .say("6 1")
+        .pause(900);
+    write_wav(&dir.join("script.wav"), script.samples());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let id = mic.id();
+    let record = local(&[
+        "record",
+        "--interview",
+        "Screening call",
+        "--mic",
+        &id,
+        "--duration",
+        "7",
+    ]);
+    let recording = tokio::task::spawn_blocking(move || { record }.output().unwrap());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let wav = dir.join("script.wav");
+    let mic = tokio::task::spawn_blocking(move || {
+        mic.play(&wav);
+        mic
+    })
+    .await
+    .unwrap();
+    let output = recording.await.unwrap();
+    drop(mic);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listed = hark_json(&data, &project.url, &["sessions", "--json"]);
+    let session: Uuid = listed[0]["session"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(listed[0]["session"]["destination"]["kind"], "local_only");
+    assert_eq!(listed[0]["segments"], 0);
+
+    // Connected and signed in: syncing leaves it alone and says so.
+    let login = run_with_stdin(
+        {
+            let mut c = hark(&data, &project.url);
+            c.args(["login", "--email", &email, "--password-stdin"]);
+            c
+        },
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(
+        login.status.success(),
+        "{}",
+        String::from_utf8_lossy(&login.stderr)
+    );
+    let sync = hark(&data, &project.url).arg("sync").output().unwrap();
+    let stderr = String::from_utf8_lossy(&sync.stderr);
+    assert!(sync.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("0 synced") && stderr.contains("1 not sent (recorded local-only"),
+        "{stderr}"
+    );
+    assert_eq!(stored_counts(&[session]).await, vec![(0, 0, 0)]);
+    let listed = hark_json(&data, &project.url, &["sessions", "--json"]);
+    assert!(
+        listed[0]["held"]
+            .as_str()
+            .unwrap()
+            .contains("recorded on this computer only"),
+        "{listed}"
+    );
+
+    // Shared: it goes to the organisation (with its interview), as this recruiter's.
+    let share = hark(&data, &project.url)
+        .args(["share", &session.to_string()[..8]])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&share.stderr);
+    assert!(share.status.success(), "{stderr}");
+    assert!(stderr.contains("synced to the organisation"), "{stderr}");
+    assert_eq!(stored_counts(&[session]).await, vec![(1, 0, 0)]);
+    assert_eq!(recorders(&[session]).await, vec![Some(recruiter.user_id)]);
+    let interviews = send(
+        project
+            .rest(Some(&recruiter))
+            .from("interviews")
+            .select("job_title")
+            .eq("org_id", org.to_string()),
+    )
+    .await;
+    assert_eq!(interviews.body[0]["job_title"], "Screening call");
+
+    // Its recording is transcribed afterwards through the organisation's proxy, and synced.
+    let backfill = hark(&data, &project.url)
+        .args(["backfill", "--proxy-url", &proxy])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&backfill.stderr);
+    assert!(backfill.status.success(), "{stderr}");
+    let shown = hark_json(
+        &data,
+        &project.url,
+        &["show", &session.to_string(), "--json"],
+    );
+    let texts: Vec<(&str, &str)> = shown["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["status"].as_str().unwrap(), s["text"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        texts,
+        vec![("backfilled", "4 4 2"), ("backfilled", "6 1")],
+        "{stderr}"
+    );
+    let sync = hark(&data, &project.url).arg("sync").output().unwrap();
+    assert!(
+        sync.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sync.stderr)
+    );
+    assert_eq!(stored_counts(&[session]).await, vec![(1, 2, 0)]);
+}
+
 /// Who the project stores as each session's recorder (`None` for a session it does not have).
 async fn recorders(sessions: &[Uuid]) -> Vec<Option<Uuid>> {
     let url = std::env::var("HARK_TEST_DATABASE_URL").unwrap();

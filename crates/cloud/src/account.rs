@@ -253,6 +253,15 @@ impl Account {
             .map(|live| live.user.clone())
     }
 
+    /// Who sessions are sent as: this project and the signed-in user, if anyone is.
+    pub async fn sender(&self) -> Option<hark_store::Sender> {
+        self.user().await.map(|user| hark_store::Sender {
+            project_url: self.project().url.clone(),
+            user_id: user.id,
+            email: user.email,
+        })
+    }
+
     /// A usable access token, refreshed first when it is about to expire.
     pub async fn access_token(&self) -> Result<String> {
         let live = self.live().await?;

@@ -240,13 +240,11 @@ impl SyncEngine {
 
     /// The account sessions are sent as: this project and whoever is signed in.
     pub async fn sender(&self) -> Result<Sender> {
-        let account = self.rest.account();
-        let user = account.user().await.ok_or(CloudError::NotSignedIn)?;
-        Ok(Sender {
-            project_url: account.project().url.clone(),
-            user_id: user.id,
-            email: user.email,
-        })
+        self.rest
+            .account()
+            .sender()
+            .await
+            .ok_or(CloudError::NotSignedIn)
     }
 
     /// Sends a session to the signed-in recruiter's organisation because they chose to (one

@@ -74,7 +74,22 @@ pub async fn fill_gaps(
     token: &Token,
     keep_going: &(dyn Fn() -> bool + Sync),
 ) -> Result<Filled> {
-    let gaps = store.call(|store| store.gaps()).await?;
+    let sender = match token {
+        Token::Account(account) => account.sender().await,
+        _ => None,
+    };
+    // Only sessions the account in use sends: the proxy transcribes for its organisation's
+    // interviews, and another recruiter's (or a local-only) session waits for its own.
+    let gaps: Vec<_> = store
+        .call(|store| store.gaps())
+        .await?
+        .into_iter()
+        .filter(|gap| {
+            sender
+                .as_ref()
+                .is_none_or(|sender| gap.destination.sent_by(sender))
+        })
+        .collect();
     let mut filled = Filled::default();
     if gaps.is_empty() {
         return Ok(filled);

@@ -209,13 +209,16 @@ impl Studio {
         Ok(detail)
     }
 
-    /// Sends a session to the signed-in recruiter's organisation because they chose to.
+    /// Sends a session to the signed-in recruiter's organisation because they chose to; a
+    /// local-only recording is then transcribed afterwards (back-fill is woken for it).
     pub async fn share(&self, session_id: Uuid) -> Result<()> {
         let cloud = self
             .cloud
             .as_ref()
             .ok_or(RecorderError::Cloud(hark_cloud::CloudError::NotConfigured))?;
-        Ok(cloud.sync.share(session_id).await?)
+        cloud.sync.share(session_id).await?;
+        self.gaps.notify_one();
+        Ok(())
     }
 
     /// The configured project and who is signed in to it.

@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
 use crate::{
-    Result, SEGMENT_COLUMNS, Segment, SegmentStatus, Store, StoreError, now_ms,
+    Destination, Result, SEGMENT_COLUMNS, Segment, SegmentStatus, Store, StoreError, now_ms,
     requeue_if_finished, segment_of, upsert_segment, uuid_of,
 };
 
@@ -23,6 +23,9 @@ pub struct Gap {
     pub language: Option<String>,
     /// The session's vocabulary prompt.
     pub prompt: Option<String>,
+    /// Where the session syncs (back-fill transcribes only what the account in use sends: the
+    /// proxy transcribes for its organisation's interviews).
+    pub destination: Destination,
 }
 
 /// What was heard in a part of a gap.
@@ -47,7 +50,8 @@ impl Store {
         let mut statement = self
             .conn
             .prepare(&format!(
-                "select {columns}, s.interview_id, s.recording_path, s.language, s.prompt \
+                "select {columns}, s.interview_id, s.recording_path, s.language, s.prompt, \
+                   s.destination, s.sync_project, s.sync_user, s.sync_email \
                  from transcript_segments t join recording_sessions s on s.id = t.session_id \
                  where t.status = 'failed' and s.state <> 'recording' \
                    and s.recording_path is not null \
@@ -62,6 +66,7 @@ impl Store {
                     recording_path: row.get(10)?,
                     language: row.get(11)?,
                     prompt: row.get(12)?,
+                    destination: Destination::of(row, 13)?,
                 })
             })
             .map_err(StoreError::sql("list gaps"))?;

@@ -140,6 +140,10 @@ impl Store {
     /// to: one recorded local-only, or one waiting for another project or account. It is
     /// queued at once. Refused while it records, and for one already synced elsewhere (the
     /// other organisation has it; sending it here too would make a second copy).
+    ///
+    /// A local-only recording was never transcribed: each of its sources with no line at all
+    /// becomes one gap over the whole recording, so back-fill transcribes it through the
+    /// organisation's proxy once the organisation has the interview.
     pub fn share_session(&mut self, session_id: Uuid, sender: &Sender) -> Result<()> {
         let tx = self
             .conn
@@ -195,6 +199,9 @@ impl Store {
         if !(mine && outbox.as_deref() == Some("synced")) {
             crate::queue_for_sync(&tx, session_id, now_ms())?;
         }
+        if destination == Destination::LocalOnly {
+            untranscribed_become_gaps(&tx, session_id)?;
+        }
         tx.commit()
             .map_err(StoreError::sql("send session to the organisation"))?;
         Ok(())
@@ -225,4 +232,43 @@ impl Store {
             .map_err(StoreError::sql("update session"))?;
         Ok(())
     }
+}
+
+/// Each source of a session with a recording file that has no segment at all gets one gap over
+/// the whole recording.
+fn untranscribed_become_gaps(tx: &rusqlite::Transaction<'_>, session_id: Uuid) -> Result<()> {
+    let found: Option<(String, f64)> = tx
+        .query_row(
+            "select sources, seconds_recorded from recording_sessions \
+             where id = ?1 and recording_path is not null",
+            [session_id.to_string()],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(StoreError::sql("read session"))?;
+    let Some((sources, seconds)) = found else {
+        return Ok(());
+    };
+    let end_ms = (seconds * 1000.0).round() as i64;
+    if end_ms <= 0 {
+        return Ok(());
+    }
+    for source in serde_json::from_str::<Vec<String>>(&sources).unwrap_or_default() {
+        let heard: bool = tx
+            .query_row(
+                "select exists (select 1 from transcript_segments \
+                   where session_id = ?1 and source = ?2)",
+                params![session_id.to_string(), source],
+                |row| row.get(0),
+            )
+            .map_err(StoreError::sql("read segments"))?;
+        if !heard {
+            crate::upsert_segment(
+                tx,
+                &crate::Segment::gap(session_id, &source, 0, end_ms),
+                now_ms(),
+            )?;
+        }
+    }
+    Ok(())
 }

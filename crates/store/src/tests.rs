@@ -844,3 +844,41 @@ fn sharing_sends_a_session_as_the_recruiter_who_chose_to() {
     assert!(refused.contains("still recording"), "{refused}");
     assert_eq!(store.destination(live.id).unwrap(), Destination::LocalOnly);
 }
+
+#[test]
+fn a_shared_local_only_recording_is_left_to_back_fill_where_it_has_no_transcript() {
+    let mut store = Store::open(&temp_db("share-gaps")).unwrap();
+    let interview = store.create_interview("Engineer", None).unwrap();
+    let session = store
+        .start_session(&NewSession {
+            interview_id: interview.id,
+            sources: vec!["microphone".into(), "system".into()],
+            recording_path: Some("/tmp/local.ogg".into()),
+            destination: Destination::LocalOnly,
+            ..NewSession::default()
+        })
+        .unwrap();
+    // The microphone was transcribed (a proxy without an organisation); system audio was not.
+    store
+        .save_segment(&segment(session.id, "item_1", 1_000, "hello"))
+        .unwrap();
+    store
+        .finish_session(session.id, 42.5, SessionState::Completed)
+        .unwrap();
+    assert!(store.gaps().unwrap().is_empty());
+
+    store.share_session(session.id, &me()).unwrap();
+    let gaps = store.gaps().unwrap();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    let gap = &gaps[0].segment;
+    assert_eq!(
+        (gap.source.as_str(), gap.start_ms, gap.end_ms, gap.status),
+        ("system", 0, 42_500, SegmentStatus::Failed)
+    );
+    assert!(gaps[0].destination.sent_by(&me()));
+    // Sharing again adds nothing: the session is no longer local-only.
+    store.sync_started(session.id, &me()).unwrap();
+    store.sync_succeeded(session.id).unwrap();
+    store.share_session(session.id, &me()).unwrap();
+    assert_eq!(store.gaps().unwrap().len(), 1);
+}
