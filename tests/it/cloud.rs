@@ -850,9 +850,31 @@ async fn sessions_sync_only_as_the_recruiter_and_project_they_were_recorded_for(
         recorded_by(&a, &email_a, "https://another-project.example"),
     );
 
+    // A session of an interview from an organisation A does not record in (pulled elsewhere).
+    let (_, outsider) = user(&project, "dest-outsider").await;
+    let other_org = project.organization(&outsider, &[]).await;
+    let other_interview = project.interview(&outsider, other_org).await;
+    cloud_interview(&store, other_interview, other_org);
+    let foreign = seed_session_for(
+        &mut store,
+        other_interview,
+        2,
+        recorded_by(&a, &email_a, "https://another-project.example"),
+    );
+
     // A signs in: only A's session of this project goes.
-    let account = Arc::new(account_for(&project, "dest-a"));
+    let profile = format!("dest-a-{}", Uuid::new_v4().simple());
+    let account = Arc::new(Account::new(cloud_project(&project.url), &profile).unwrap());
     account.sign_in_password(&email_a, PASSWORD).await.unwrap();
+    // Whose sessions this computer records: known from the keyring before any network call
+    // (a start while offline stamps them as A's, not as whoever signs in next).
+    let later = Account::new(cloud_project(&project.url), &profile).unwrap();
+    assert_eq!(later.sender().await, None);
+    let owner = later.owner().await.unwrap();
+    assert_eq!(
+        (owner.user_id, owner.email.as_deref()),
+        (a.user_id, Some(email_a.as_str()))
+    );
     let engine = SyncEngine::new(Rest::new(account), &database).unwrap();
     let report = engine.sync_due().await.unwrap();
     assert_eq!(report.synced, vec![mine], "{report:?}");
@@ -885,6 +907,19 @@ async fn sessions_sync_only_as_the_recruiter_and_project_they_were_recorded_for(
     assert_eq!(
         store.destination(local).unwrap(),
         recorded_by(&a, &email_a, &url)
+    );
+    // One whose interview is another organisation's is refused before anything changes: the
+    // project would refuse it for good.
+    let refused = engine.share(foreign).await.unwrap_err().to_string();
+    assert!(
+        refused.contains("belongs to an organisation you do not record in"),
+        "{refused}"
+    );
+    assert!(
+        !store
+            .destination(foreign)
+            .unwrap()
+            .sent_by(&engine.sender().await.unwrap())
     );
 
     // B signs in on this computer: B's session goes, as B's; nothing of A's goes again.

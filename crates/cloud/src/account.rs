@@ -262,6 +262,20 @@ impl Account {
         })
     }
 
+    /// Whose this computer's sessions are: the signed-in user, else the one whose sign-in the
+    /// keyring keeps (not restored yet: offline at start, say). Reads no network.
+    pub async fn owner(&self) -> Option<hark_store::Sender> {
+        if let Some(sender) = self.sender().await {
+            return Some(sender);
+        }
+        let saved = self.vault(|vault| vault.load()).await.ok().flatten()?;
+        Some(hark_store::Sender {
+            project_url: self.project().url.clone(),
+            user_id: saved.user_id,
+            email: saved.email,
+        })
+    }
+
     /// A usable access token, refreshed first when it is about to expire.
     pub async fn access_token(&self) -> Result<String> {
         let live = self.live().await?;

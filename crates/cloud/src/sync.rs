@@ -248,14 +248,49 @@ impl SyncEngine {
     }
 
     /// Sends a session to the signed-in recruiter's organisation because they chose to (one
-    /// recorded local-only, or one waiting for another project or account), now.
+    /// recorded local-only, or one waiting for another project or account), now. Refused for a
+    /// session whose interview belongs to an organisation the recruiter does not record in here
+    /// (pulled from another project or organisation): the project would refuse it for good.
     pub async fn share(&self, session_id: Uuid) -> Result<()> {
         let sender = self.sender().await?;
-        self.db(move |store| store.share_session(session_id, &sender))
+        let interview = self
+            .db(move |store| Ok(store.session(&session_id.to_string())?.interview))
             .await?;
-        self.emit(session_id, SyncStatus::Pending);
-        self.wake();
+        if let (true, Some(org)) = (interview.in_cloud, interview.org_id) {
+            let memberships = self.rest.memberships().await?;
+            if !memberships
+                .iter()
+                .any(|m| m.org_id == org && m.can_record())
+            {
+                return Err(CloudError::Invalid(format!(
+                    "the interview {:?} belongs to an organisation you do not record in at {}; \
+                     it syncs once Hark is connected and signed in where it was recorded",
+                    interview.job_title, sender.project_url
+                )));
+            }
+        }
+        let queued = self
+            .db(move |store| store.share_session(session_id, &sender))
+            .await?;
+        if queued {
+            self.emit(session_id, SyncStatus::Pending);
+            self.wake();
+        }
         Ok(())
+    }
+
+    /// Puts every unsent session back in the queue now, failed ones included (after the user
+    /// fixed the cause), and wakes the loop; returns how many of them this account sends.
+    pub async fn retry_now(&self) -> Result<usize> {
+        let sender = self.sender().await?;
+        let due = self
+            .db(move |store| {
+                store.retry_sync_now()?;
+                store.outbox_due(now_ms(), &sender)
+            })
+            .await?;
+        self.wake();
+        Ok(due.len())
     }
 
     /// Sends every session that is due now and is the signed-in account's to send (see
@@ -263,47 +298,24 @@ impl SyncEngine {
     /// configuration is the problem, since no session could get through.
     pub async fn sync_due(&self) -> Result<SyncReport> {
         let sender = self.sender().await?;
-        let due = self
-            .db(move |store| store.outbox_due(now_ms(), &sender))
-            .await?;
+        let due = {
+            let sender = sender.clone();
+            self.db(move |store| store.outbox_due(now_ms(), &sender))
+                .await?
+        };
         let mut report = SyncReport::default();
         for session_id in due {
-            match self.sync_one(session_id).await {
+            match self.send(session_id, &sender).await {
                 Ok(()) => report.synced.push(session_id),
+                // No longer this account's (sent elsewhere meanwhile): not a failure.
+                Err(CloudError::Store(hark_store::StoreError::Held { .. })) => {}
                 Err(err) => {
-                    let reason = err.to_string();
-                    let entry = self.db(move |store| store.outbox_entry(session_id)).await?;
-                    let attempts = entry.map(|e| e.attempts).unwrap_or(1);
-                    let stop = blocks_everything(&err);
-                    let retry = if err.is_retryable() || stop {
-                        Retry::At(
-                            now_ms() + next_attempt(attempts, err.retry_after()).as_millis() as i64,
-                        )
-                    } else {
-                        Retry::Never
-                    };
-                    let saved = reason.clone();
-                    self.db(move |store| store.sync_failed(session_id, &saved, retry))
-                        .await?;
-                    let retry_at_ms = match retry {
-                        Retry::At(at) => {
-                            report.retrying.push((session_id, reason.clone()));
-                            Some(at)
-                        }
-                        Retry::Never => {
-                            report.failed.push((session_id, reason.clone()));
-                            None
-                        }
-                    };
-                    tracing::warn!(%session_id, "sync failed: {reason}");
-                    self.emit(
-                        session_id,
-                        SyncStatus::Failed {
-                            reason,
-                            retry_at_ms,
-                        },
-                    );
-                    if stop {
+                    let (reason, retry_at_ms) = self.failed(session_id, &err).await?;
+                    match retry_at_ms {
+                        Some(_) => report.retrying.push((session_id, reason)),
+                        None => report.failed.push((session_id, reason)),
+                    }
+                    if blocks_everything(&err) {
                         // No other session would get through either.
                         return Err(err);
                     }
@@ -313,9 +325,51 @@ impl SyncEngine {
         Ok(report)
     }
 
-    /// Sends one session, whatever its outbox state, if it is the signed-in account's to send.
+    /// Keeps a failed send's reason and when to try again (or never) in the outbox, and says
+    /// so: the reason and the retry time.
+    async fn failed(&self, session_id: Uuid, err: &CloudError) -> Result<(String, Option<i64>)> {
+        let reason = err.to_string();
+        let entry = self.db(move |store| store.outbox_entry(session_id)).await?;
+        let attempts = entry.map(|e| e.attempts).unwrap_or(1);
+        let retry = if err.is_retryable() || blocks_everything(err) {
+            Retry::At(now_ms() + next_attempt(attempts, err.retry_after()).as_millis() as i64)
+        } else {
+            Retry::Never
+        };
+        let saved = reason.clone();
+        self.db(move |store| store.sync_failed(session_id, &saved, retry))
+            .await?;
+        let retry_at_ms = match retry {
+            Retry::At(at) => Some(at),
+            Retry::Never => None,
+        };
+        tracing::warn!(%session_id, "sync failed: {reason}");
+        self.emit(
+            session_id,
+            SyncStatus::Failed {
+                reason: reason.clone(),
+                retry_at_ms,
+            },
+        );
+        Ok((reason, retry_at_ms))
+    }
+
+    /// Sends one session, whatever its outbox state, if it is the signed-in account's to send;
+    /// a failure is kept in the outbox (with its retry time) as in [`SyncEngine::sync_due`].
     pub async fn sync_one(&self, session_id: Uuid) -> Result<()> {
         let sender = self.sender().await?;
+        match self.send(session_id, &sender).await {
+            Ok(()) => Ok(()),
+            Err(err @ CloudError::Store(hark_store::StoreError::Held { .. })) => Err(err),
+            Err(err) => {
+                self.failed(session_id, &err).await?;
+                Err(err)
+            }
+        }
+    }
+
+    async fn send(&self, session_id: Uuid, sender: &Sender) -> Result<()> {
+        let sender = sender.clone();
         self.db(move |store| store.sync_started(session_id, &sender))
             .await?;
         let out = self.db(move |store| store.outgoing(session_id)).await?;
@@ -495,22 +549,22 @@ impl SyncEngine {
             // After a failure of the pass itself (the local database, say), never spin.
             let floor = match self.sync_due().await {
                 Ok(_) => 100,
+                // Nobody signed in: sessions wait, as the UI says; not worth a warning a minute.
+                Err(CloudError::NotSignedIn) => 5_000,
                 Err(err) => {
                     tracing::warn!("sync paused: {err}");
                     5_000
                 }
             };
-            let next = self
-                .db(|store| store.outbox())
-                .await
-                .ok()
-                .and_then(|entries| {
-                    entries
-                        .iter()
-                        .filter(|e| e.state != "failed")
-                        .filter_map(|e| e.next_attempt_at_ms)
-                        .min()
-                });
+            // Only this account's sessions: another's stay due for ever here.
+            let next = match self.rest.account().sender().await {
+                Some(sender) => self
+                    .db(move |store| store.next_attempt_at(&sender))
+                    .await
+                    .ok()
+                    .flatten(),
+                None => None,
+            };
             let wait = next
                 .map(|at| Duration::from_millis((at - now_ms()).clamp(floor, 60_000) as u64))
                 .unwrap_or(Duration::from_secs(60));

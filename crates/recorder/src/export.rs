@@ -207,7 +207,17 @@ pub fn render(detail: &SessionDetail, format: Format) -> Result<String> {
             }
         }
         Format::Json => {
-            out = serde_json::to_string_pretty(detail).unwrap_or_default();
+            // The session as it is, less this computer's own bookkeeping: where it syncs (the
+            // project and the recruiter's account), why it waits, and its sync state.
+            let mut value = serde_json::to_value(detail).unwrap_or_default();
+            if let Some(object) = value.as_object_mut() {
+                object.remove("held");
+                object.remove("sync_state");
+            }
+            if let Some(session) = value.get_mut("session").and_then(|v| v.as_object_mut()) {
+                session.remove("destination");
+            }
+            out = serde_json::to_string_pretty(&value).unwrap_or_default();
             out.push('\n');
         }
     }
@@ -320,5 +330,40 @@ mod tests {
         // The other text formats are not markup: they keep the words as spoken.
         let srt = render(&detail, Format::Srt).unwrap();
         assert!(srt.contains("Ada <R&D>: if a < b && c > d"), "{srt}");
+    }
+
+    #[test]
+    fn json_exports_leave_out_where_the_session_syncs_and_as_whom() {
+        let mut store = hark_store::Store::open_in_memory().unwrap();
+        let interview = store.create_interview("Private", None).unwrap();
+        let session = store
+            .start_session(&hark_store::NewSession {
+                interview_id: interview.id,
+                destination: hark_store::Destination::Organisation {
+                    project_url: Some("https://org.example".into()),
+                    user_id: Some(uuid::Uuid::from_u128(7)),
+                    email: Some("recruiter@example.com".into()),
+                },
+                ..Default::default()
+            })
+            .unwrap();
+        store
+            .finish_session(session.id, 2.0, hark_store::SessionState::Completed)
+            .unwrap();
+        let mut detail = store.session(&session.id.to_string()).unwrap();
+        detail.held = Some("recorded by someone".into());
+        let json = render(&detail, Format::Json).unwrap();
+        for private in [
+            "org.example",
+            "recruiter@example.com",
+            "destination",
+            "held",
+            "sync_state",
+        ] {
+            assert!(!json.contains(private), "{private} in {json}");
+        }
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["session"]["id"], session.id.to_string());
+        assert_eq!(value["interview"]["job_title"], "Private");
     }
 }

@@ -200,9 +200,20 @@ impl Recorder {
     }
 
     /// Where a session recorded now syncs: the configured organisation's project, as whoever
-    /// is signed in (taken by the first to send it when nobody is), or nowhere unless the
-    /// recruiter chooses, in local-only mode.
+    /// is signed in (or whose sign-in the keyring keeps; taken by the first to send it when
+    /// there is none), or nowhere unless the recruiter chooses, in local-only mode.
     async fn destination(&self, token: &Token) -> Destination {
+        let owner = match token {
+            Token::Account(account) => account.owner().await,
+            _ => None,
+        };
+        if let Some(owner) = owner {
+            return Destination::Organisation {
+                project_url: Some(owner.project_url),
+                user_id: Some(owner.user_id),
+                email: owner.email,
+            };
+        }
         let project_url = match token {
             Token::Account(account) => Some(account.project().url.clone()),
             _ => crate::cloud::Cloud::project(&self.config)
@@ -210,17 +221,13 @@ impl Recorder {
                 .flatten()
                 .map(|project| project.url),
         };
-        let Some(project_url) = project_url else {
-            return Destination::LocalOnly;
-        };
-        let user = match token {
-            Token::Account(account) => account.user().await,
-            _ => None,
-        };
-        Destination::Organisation {
-            project_url: Some(project_url),
-            user_id: user.as_ref().map(|user| user.id),
-            email: user.and_then(|user| user.email),
+        match project_url {
+            Some(project_url) => Destination::Organisation {
+                project_url: Some(project_url),
+                user_id: None,
+                email: None,
+            },
+            None => Destination::LocalOnly,
         }
     }
 

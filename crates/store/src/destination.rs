@@ -52,8 +52,7 @@ impl Destination {
     pub fn held(&self, project_url: Option<&str>, user_id: Option<Uuid>) -> Option<String> {
         match self {
             Destination::LocalOnly => Some(
-                "recorded on this computer only; it is sent to an organisation only if you \
-                 choose to (\"Send to organisation\" on its page, or `hark share`)"
+                "recorded on this computer only; it goes to an organisation only if you send it"
                     .into(),
             ),
             Destination::Organisation {
@@ -61,16 +60,14 @@ impl Destination {
                 ..
             } if project_url != Some(wanted.as_str()) => Some(format!(
                 "recorded for the organisation at {wanted}; it syncs when Hark is connected \
-                 there again, or send it to {} from its page",
-                project_url.unwrap_or("the organisation you connect")
+                 there again"
             )),
             Destination::Organisation {
                 user_id: Some(owner),
                 email,
                 ..
             } if user_id.is_some_and(|user| user != *owner) => Some(format!(
-                "recorded by {}; it syncs when they sign in here, or send it as yourself \
-                 from its page",
+                "recorded by {}; it syncs when they sign in here, unless you send it as yours",
                 email.as_deref().unwrap_or("another account")
             )),
             _ => None,
@@ -138,24 +135,33 @@ impl Store {
 
     /// Sends a session to `sender`'s organisation from now on, because its recruiter chose
     /// to: one recorded local-only, or one waiting for another project or account. It is
-    /// queued at once. Refused while it records, and for one already synced elsewhere (the
-    /// other organisation has it; sending it here too would make a second copy).
+    /// queued at once; whether it was (one already synced as `sender` is not). Refused while it
+    /// records, and for one a send to another organisation or account has begun (that one
+    /// keeps it; sending it here too would make a second copy, or be refused as theirs).
     ///
     /// A local-only recording was never transcribed: each of its sources with no line at all
     /// becomes one gap over the whole recording, so back-fill transcribes it through the
     /// organisation's proxy once the organisation has the interview.
-    pub fn share_session(&mut self, session_id: Uuid, sender: &Sender) -> Result<()> {
+    pub fn share_session(&mut self, session_id: Uuid, sender: &Sender) -> Result<bool> {
         let tx = self
             .conn
             .transaction()
             .map_err(StoreError::sql("send session to the organisation"))?;
-        let (destination, state, outbox): (Destination, String, Option<String>) = tx
+        let (destination, state, sent, outbox): (Destination, String, bool, Option<String>) = tx
             .query_row(
-                "select s.destination, s.sync_project, s.sync_user, s.sync_email, s.state, o.state \
+                "select s.destination, s.sync_project, s.sync_user, s.sync_email, s.state, \
+                   s.first_sent_at_ms is not null, o.state \
                  from recording_sessions s left join sync_outbox o on o.session_id = s.id \
                  where s.id = ?1",
                 [session_id.to_string()],
-                |row| Ok((Destination::of(row, 0)?, row.get(4)?, row.get(5)?)),
+                |row| {
+                    Ok((
+                        Destination::of(row, 0)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                        row.get(6)?,
+                    ))
+                },
             )
             .optional()
             .map_err(StoreError::sql("send session to the organisation"))?
@@ -170,18 +176,26 @@ impl Store {
             });
         }
         let mine = destination.sent_by(sender);
-        if !mine && outbox.as_deref() == Some("synced") {
+        if !mine && sent {
             return Err(StoreError::Invalid {
                 field: "session",
-                problem: "is already synced to another organisation or account, which keeps it; \
-                          it is not sent a second time"
-                    .into(),
-            });
-        }
-        if outbox.as_deref() == Some("syncing") {
-            return Err(StoreError::Invalid {
-                field: "session",
-                problem: "is being sent right now; wait until it has synced".into(),
+                problem: format!(
+                    "has already been sent to {}, which keeps it; it is not sent a second time",
+                    match &destination {
+                        Destination::Organisation {
+                            project_url: Some(url),
+                            email,
+                            ..
+                        } => format!(
+                            "the organisation at {url}{}",
+                            email
+                                .as_deref()
+                                .map(|e| format!(" as {e}"))
+                                .unwrap_or_default()
+                        ),
+                        _ => "another organisation or account".into(),
+                    }
+                ),
             });
         }
         tx.execute(
@@ -196,7 +210,8 @@ impl Store {
             ],
         )
         .map_err(StoreError::sql("send session to the organisation"))?;
-        if !(mine && outbox.as_deref() == Some("synced")) {
+        let queued = !(mine && outbox.as_deref() == Some("synced"));
+        if queued {
             crate::queue_for_sync(&tx, session_id, now_ms())?;
         }
         if destination == Destination::LocalOnly {
@@ -204,29 +219,52 @@ impl Store {
         }
         tx.commit()
             .map_err(StoreError::sql("send session to the organisation"))?;
-        Ok(())
+        Ok(queued)
+    }
+
+    /// When the next of `sender`'s unsent sessions is due (Unix ms; 0 for now), if any.
+    pub fn next_attempt_at(&self, sender: &Sender) -> Result<Option<i64>> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "select coalesce(o.next_attempt_at_ms, 0), s.destination, s.sync_project, \
+                   s.sync_user, s.sync_email \
+                 from sync_outbox o join recording_sessions s on s.id = o.session_id \
+                 where o.state in ('pending', 'syncing')",
+            )
+            .map_err(StoreError::sql("read outbox"))?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((row.get::<_, i64>(0)?, Destination::of(row, 1)?))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(StoreError::sql("read outbox"))?;
+        Ok(rows
+            .into_iter()
+            .filter(|(_, destination)| destination.sent_by(sender))
+            .map(|(at, _)| at)
+            .min())
     }
 
     /// Before a send: the session is `sender`'s to send (taking the parts of its destination
-    /// nobody had yet), or an error saying whose it is.
+    /// nobody had yet, and noting that a send began), or [`StoreError::Held`] saying whose it is.
     pub(crate) fn claim(&self, session_id: Uuid, sender: &Sender) -> Result<()> {
         let destination = self.destination(session_id)?;
         if let Some(why) = destination.held(Some(&sender.project_url), Some(sender.user_id)) {
-            return Err(StoreError::Invalid {
-                field: "session",
-                problem: format!("is not sent: {why}"),
-            });
+            return Err(StoreError::Held { why });
         }
         self.conn
             .execute(
                 "update recording_sessions set sync_project = coalesce(sync_project, ?2), \
                    sync_user = coalesce(sync_user, ?3), \
-                   sync_email = coalesce(sync_email, ?4) where id = ?1",
+                   sync_email = coalesce(sync_email, ?4), \
+                   first_sent_at_ms = coalesce(first_sent_at_ms, ?5) where id = ?1",
                 params![
                     session_id.to_string(),
                     sender.project_url,
                     sender.user_id.to_string(),
                     sender.email,
+                    now_ms(),
                 ],
             )
             .map_err(StoreError::sql("update session"))?;

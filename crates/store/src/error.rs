@@ -61,6 +61,12 @@ pub enum StoreError {
         /// The ids it matches.
         matches: Vec<String>,
     },
+    /// The session is not the sending account's to send.
+    #[error("this session is not sent from here: {why}")]
+    Held {
+        /// Whose it is, and what to do.
+        why: String,
+    },
     /// A value is not acceptable.
     #[error("{field} {problem}")]
     Invalid {

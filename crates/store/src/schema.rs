@@ -99,13 +99,22 @@ end;
 /// Where each session syncs (see `Destination`): `local` sessions were recorded with no
 /// organisation and are sent only when their recruiter chooses; an `organisation` session goes
 /// to `sync_project` as `sync_user`, each taken by the first account to send it while empty
-/// (sessions recorded before this version have both empty, and so sync as they did).
+/// (sessions recorded before this version have both empty). `first_sent_at_ms`: when a send
+/// began, after which the session stays where it went. A session from before this version that
+/// never reached an organisation and whose interview is only local was most likely recorded
+/// local-only, so it becomes `local`: asked for, not sent unasked.
 const V2: &str = r#"
 alter table recording_sessions add column destination text not null default 'organisation'
   check (destination in ('local', 'organisation'));
 alter table recording_sessions add column sync_project text;
 alter table recording_sessions add column sync_user text;
 alter table recording_sessions add column sync_email text;
+alter table recording_sessions add column first_sent_at_ms integer;
+update recording_sessions set destination = 'local'
+  where interview_id in (select id from interviews where org_id is null)
+    and id not in (select session_id from sync_outbox where state = 'synced' or attempts > 0);
+update recording_sessions set first_sent_at_ms = updated_at_ms
+  where id in (select session_id from sync_outbox where state = 'synced' or attempts > 0);
 "#;
 
 /// Every migration, oldest first. Append; never edit one that has shipped.
@@ -123,26 +132,41 @@ mod tests {
     }
 
     #[test]
-    fn sessions_from_before_destinations_sync_as_they_did() {
+    fn sessions_from_before_destinations_keep_where_they_went_and_local_ones_wait_to_be_sent() {
         let mut conn = rusqlite::Connection::open_in_memory().unwrap();
         Migrations::new(vec![M::up(super::V1)])
             .to_latest(&mut conn)
             .unwrap();
+        // A local interview's session never sent (recorded local-only, most likely) and one
+        // that was synced; an organisation's interview's session waiting to be sent.
         conn.execute_batch(
             "insert into interviews (id, job_title, created_at_ms, updated_at_ms) \
-               values ('i', 'Engineer', 0, 0); \
+               values ('local', 'Engineer', 0, 0); \
+             insert into interviews (id, org_id, job_title, origin, created_at_ms, updated_at_ms) \
+               values ('cloud', 'org', 'Engineer', 'cloud', 0, 0); \
              insert into recording_sessions (id, interview_id, started_at_ms, created_at_ms, updated_at_ms) \
-               values ('s', 'i', 0, 0, 0);",
+               values ('never-sent', 'local', 0, 0, 0), ('synced', 'local', 0, 0, 5), \
+                 ('waiting', 'cloud', 0, 0, 0); \
+             insert into sync_outbox (session_id, state, attempts, updated_at_ms) \
+               values ('never-sent', 'pending', 0, 0), ('synced', 'synced', 1, 5), \
+                 ('waiting', 'pending', 0, 0);",
         )
         .unwrap();
         super::migrations().to_latest(&mut conn).unwrap();
-        let row: (String, Option<String>, Option<String>) = conn
-            .query_row(
-                "select destination, sync_project, sync_user from recording_sessions",
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )
+        let rows: Vec<(String, String, Option<String>, Option<i64>)> = conn
+            .prepare("select id, destination, sync_user, first_sent_at_ms from recording_sessions order by id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(row, ("organisation".into(), None, None));
+        assert_eq!(
+            rows,
+            vec![
+                ("never-sent".into(), "local".into(), None, None),
+                ("synced".into(), "organisation".into(), None, Some(5)),
+                ("waiting".into(), "organisation".into(), None, None),
+            ]
+        );
     }
 }

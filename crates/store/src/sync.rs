@@ -182,8 +182,9 @@ impl Store {
         Ok(outgoing)
     }
 
-    /// A send by `sender` has begun (one more attempt). Refused, naming whose it is, for a
-    /// session that is not theirs to send; one nobody had claimed becomes theirs.
+    /// A send by `sender` has begun (one more attempt). Refused with [`StoreError::Held`],
+    /// naming whose it is, for a session that is not theirs to send (nothing changes); one
+    /// nobody had claimed becomes theirs.
     pub fn sync_started(&self, session_id: Uuid, sender: &Sender) -> Result<()> {
         self.claim(session_id, sender)?;
         self.set_outbox(

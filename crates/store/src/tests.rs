@@ -751,6 +751,9 @@ fn the_outbox_hands_a_session_only_to_the_account_it_was_recorded_for() {
     assert_eq!(due(&store, &me()), vec![mine, anyones]);
     assert_eq!(due(&store, &other_user), vec![anyones]);
     assert!(due(&store, &other_project).is_empty());
+    // The sync loop wakes for its own account's sessions only.
+    assert_eq!(store.next_attempt_at(&me()).unwrap(), Some(0));
+    assert_eq!(store.next_attempt_at(&other_project).unwrap(), None);
 
     // Sending one names whose it is when it is not the sender's.
     let refused = store
@@ -782,7 +785,7 @@ fn the_outbox_hands_a_session_only_to_the_account_it_was_recorded_for() {
             .unwrap()
             .held(Some("https://org.example"), Some(me().user_id))
     };
-    assert!(held(local).unwrap().contains("only if you choose to"));
+    assert!(held(local).unwrap().contains("only if you send it"));
     assert_eq!(held(mine), None);
     assert!(
         held(anyones)
@@ -805,7 +808,7 @@ fn sharing_sends_a_session_as_the_recruiter_who_chose_to() {
     let mut store = Store::open(&temp_db("share")).unwrap();
     let local = finished_for(&mut store, Destination::LocalOnly);
     assert!(store.outbox_due(now_ms(), &me()).unwrap().is_empty());
-    store.share_session(local, &me()).unwrap();
+    assert!(store.share_session(local, &me()).unwrap());
     assert_eq!(store.outbox_due(now_ms(), &me()).unwrap(), vec![local]);
     assert!(store.destination(local).unwrap().sent_by(&me()));
     assert_eq!(
@@ -820,16 +823,26 @@ fn sharing_sends_a_session_as_the_recruiter_who_chose_to() {
     // Synced here: sharing again changes nothing and queues nothing.
     store.sync_started(local, &me()).unwrap();
     assert!(store.sync_succeeded(local).unwrap());
-    store.share_session(local, &me()).unwrap();
+    assert!(!store.share_session(local, &me()).unwrap());
     assert_eq!(store.outbox_entry(local).unwrap().unwrap().state, "synced");
 
-    // Synced to another account: not sent a second time.
+    // Sent as another account, and queued again since (an edit): not sent a second time.
+    store
+        .save_segment(&segment(local, "late", 0, "an edit"))
+        .unwrap();
+    assert_eq!(store.outbox_entry(local).unwrap().unwrap().state, "pending");
     let them = Sender {
         user_id: Uuid::from_u128(2),
         ..me()
     };
     let refused = store.share_session(local, &them).unwrap_err().to_string();
-    assert!(refused.contains("already synced"), "{refused}");
+    assert!(
+        refused.contains(
+            "already been sent to the organisation at https://org.example as me@example.com"
+        ),
+        "{refused}"
+    );
+    assert!(store.destination(local).unwrap().sent_by(&me()));
 
     // Still recording: refused, and nothing queued.
     let interview = store.create_interview("Engineer", None).unwrap();
@@ -876,9 +889,10 @@ fn a_shared_local_only_recording_is_left_to_back_fill_where_it_has_no_transcript
         ("system", 0, 42_500, SegmentStatus::Failed)
     );
     assert!(gaps[0].destination.sent_by(&me()));
-    // Sharing again adds nothing: the session is no longer local-only.
-    store.sync_started(session.id, &me()).unwrap();
-    store.sync_succeeded(session.id).unwrap();
+    // Nothing was said on it (back-fill removes the gap); sharing again makes no new gap: the
+    // session is no longer local-only.
+    store.fill_gap(gap.id, &[], None).unwrap();
+    assert!(store.gaps().unwrap().is_empty());
     store.share_session(session.id, &me()).unwrap();
-    assert_eq!(store.gaps().unwrap().len(), 1);
+    assert!(store.gaps().unwrap().is_empty());
 }

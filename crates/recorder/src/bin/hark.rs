@@ -470,10 +470,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Sessions { json } => {
-            let project = Cloud::project(&config).ok().flatten().map(|p| p.url);
+            let (project, user) = viewer(&config).await;
             let mut sessions = store.call(|s| s.sessions()).await?;
             for row in &mut sessions {
-                row.held = row.session.destination.held(project.as_deref(), None);
+                row.held = row.session.destination.held(project.as_deref(), user);
             }
             if json {
                 println!("{}", serde_json::to_string_pretty(&sessions)?);
@@ -487,8 +487,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         row.segments,
                         row.session.state,
                         match (&row.sync_state, &row.sync_error) {
-                            (Some(state), _) if state != "synced" && row.held.is_some() =>
-                                format!("not sent: {}", row.held.as_deref().unwrap_or_default()),
+                            (Some(state), _) if state != "synced" && row.held.is_some() => format!(
+                                "not sent: {}{}",
+                                row.held.as_deref().unwrap_or_default(),
+                                if project.is_some() {
+                                    " (`hark share <id>` sends it as yours)"
+                                } else {
+                                    ""
+                                }
+                            ),
                             (Some(state), Some(error)) if state != "synced" =>
                                 format!("{state}: {error}"),
                             (Some(state), _) => state.clone(),
@@ -499,7 +506,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Show { id, json } => {
-            let detail = store.call(move |s| s.session(&id)).await?;
+            let (project, user) = viewer(&config).await;
+            let mut detail = store.call(move |s| s.session(&id)).await?;
+            detail.held = detail.session.destination.held(project.as_deref(), user);
             if json {
                 println!("{}", serde_json::to_string_pretty(&detail)?);
             } else {
@@ -651,6 +660,18 @@ async fn login(
         Err(err) => eprintln!("hark: warning: cannot pull interviews yet: {err}"),
     }
     Ok(())
+}
+
+/// The configured project and whose sessions this computer sends (the signed-in user, as the
+/// keyring keeps them), for saying why a session is not sent.
+async fn viewer(config: &Config) -> (Option<String>, Option<uuid::Uuid>) {
+    match Cloud::open(config) {
+        Ok(Some(cloud)) => (
+            Some(cloud.account.project().url.clone()),
+            cloud.account.owner().await.map(|owner| owner.user_id),
+        ),
+        _ => (None, None),
+    }
 }
 
 async fn sync(
