@@ -31,6 +31,7 @@ fn hark_desktop_commands() -> &'static [&'static str] {
         "list_sessions",
         "search_transcripts",
         "session_detail",
+        "share_session",
         "export_session",
         "save_export",
         "play_recording",

@@ -492,18 +492,13 @@ pub async fn sign_out(shell: State<'_, Shell>) -> Result<AccountStatus> {
     Ok(cloud.status().await)
 }
 
-/// Tries every unsynced session again now, failed ones included; returns how many.
+/// Tries every unsynced session again now, failed ones included; returns how many are this
+/// account's to send.
 #[tauri::command]
 #[specta::specta]
 pub async fn sync_now(shell: State<'_, Shell>) -> Result<u32> {
-    let retried = shell
-        .studio
-        .recorder()
-        .store()
-        .call(|s| s.retry_sync_now())
-        .await?;
-    shell.cloud()?.sync.wake();
-    Ok(retried as u32)
+    let retried = shell.cloud()?.sync.retry_now().await;
+    Ok(retried.map_err(RecorderError::from)? as u32)
 }
 
 /// A support report to copy: version, system, settings without secrets, the log's end.

@@ -102,7 +102,10 @@ export const commands = {
 	signInSso: (provider: string) => typedError<AccountStatus, UiError>(__TAURI_INVOKE("sign_in_sso", { provider })),
 	/**  Signs out (the sign-in is revoked and removed from the keyring). */
 	signOut: () => typedError<AccountStatus, UiError>(__TAURI_INVOKE("sign_out")),
-	/**  Tries every unsynced session again now, failed ones included; returns how many. */
+	/**
+	 *  Tries every unsynced session again now, failed ones included; returns how many are this
+	 *  account's to send.
+	 */
 	syncNow: () => typedError<number, UiError>(__TAURI_INVOKE("sync_now")),
 	/**  A support report to copy: version, system, settings without secrets, the log's end. */
 	diagnostics: () => typedError<string, UiError>(__TAURI_INVOKE("diagnostics")),

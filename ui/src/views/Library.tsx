@@ -4,7 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import type { SearchHit, SessionSummary, SyncEvent } from "../bindings.gen";
 import { call, commands, messageOf } from "../api";
 import { clock, snippetParts, when } from "../format";
-import { route, syncStatus, toast } from "../state";
+import { account, route, syncStatus, toast } from "../state";
 
 const SYNC_TEXT: Record<string, string> = {
   pending: "Waiting to sync",
@@ -59,8 +59,10 @@ export function Library() {
 
   const open = (id: string, segment?: string) => (route.value = { name: "session", id, segment });
   const byId = new Map((sessions ?? []).map((row) => [row.session.id, row]));
+  const isHeld = (row: SessionSummary) => row.held !== null && row.sync_state !== "synced";
+  const heldCount = (sessions ?? []).filter(isHeld).length;
   const shown = (sessions ?? []).filter((row) => {
-    const held = row.held !== null && row.sync_state !== "synced";
+    const held = isHeld(row);
     if (filter === "all") return true;
     if (filter === "held") return held;
     return !held && row.sync_state === filter;
@@ -81,6 +83,14 @@ export function Library() {
           </select>
         </label>
       </div>
+      {account.value?.signed_in && heldCount > 0 && filter !== "held" && (
+        <p class="banner info row" id="held-notice">
+          {heldCount === 1 ? "1 session is" : `${heldCount} sessions are`} not sent to your organisation: recorded on this computer only, or for another account. Open one to send it.{" "}
+          <button class="link" id="show-held" onClick={() => setFilter("held")}>
+            Show {heldCount === 1 ? "it" : "them"}
+          </button>
+        </p>
+      )}
       {hits !== null ? (
         <ul class="hits" aria-label="Search results" id="search-results">
           {hits.length === 0 && <li class="empty">Nothing matches “{query.trim()}”.</li>}

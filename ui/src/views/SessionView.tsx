@@ -341,7 +341,7 @@ export function SessionView({ id, found }: { id: string; found?: string }) {
               </button>
             )
           ) : (
-            <p class="meta">Sign in to your organisation to send it.</p>
+            <p class="meta">{account.value === null ? "Connect to your organisation (Settings) and sign in to send it." : "Sign in to your organisation to send it."}</p>
           )}
         </div>
       )}
@@ -349,7 +349,8 @@ export function SessionView({ id, found }: { id: string; found?: string }) {
         <h2 id="confirm-share-title">Send this session to your organisation?</h2>
         <p id="confirm-share-text">
           Its transcript, notes and details go to {account.value?.project_url ?? "your organisation's project"} as recorded by you ({account.value?.email ?? "the signed-in account"}), where
-          every member of your organisation can read them. The recording itself stays on this computer.
+          every member of your organisation can read them. The recording file stays on this computer.
+          {untranscribed(detail) && " It has no transcript yet: once sent, its recording is transcribed through your organisation's transcription service, and the transcript follows here."}
         </p>
         <div class="row">
           <button autofocus onClick={() => confirmShare.current?.close()}>
@@ -473,6 +474,12 @@ export function SessionView({ id, found }: { id: string; found?: string }) {
       </div>
     </section>
   );
+}
+
+/** Whether a local-only session has a source with no line at all: sending it has that
+ * recording transcribed through the organisation (the shell leaves it to back-fill). */
+function untranscribed(detail: SessionDetail): boolean {
+  return detail.session.destination.kind === "local_only" && detail.session.sources.some((source) => !detail.segments.some((seg) => seg.source === source));
 }
 
 /** What deleting loses, from the session's own sync state (not its interview's: an interview

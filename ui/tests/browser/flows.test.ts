@@ -331,6 +331,8 @@ describe("a session recorded on this computer only", () => {
     await page.click("#nav-library");
     const cell = page.locator('#sessions td.sync[data-session="session-local"]');
     await expect.poll(() => cell.textContent()).toContain("On this computer only: recorded on this computer only");
+    // Signed out, nothing could be sent anyway: no notice.
+    expect(await page.isVisible("#held-notice")).toBe(false);
     await page.selectOption("#filter", "pending");
     await page.waitForSelector("text=No session matches this filter.");
     await page.selectOption("#filter", "held");
@@ -347,9 +349,14 @@ describe("a session recorded on this computer only", () => {
     await page.click("#sign-in");
     await expect.poll(() => page.textContent("#nav-account")).toBe("ada@acme.test");
     await page.click("#nav-library");
+    await expect.poll(() => page.textContent("#held-notice")).toContain("1 session is not sent to your organisation");
+    await page.click("#show-held");
+    await page.waitForSelector("#held-notice", { state: "detached" });
+    expect(await page.inputValue("#filter")).toBe("held");
     await page.click("text=Data analyst");
     await page.click("#share-session");
     await expect.poll(() => page.textContent("#confirm-share-text")).toContain("https://org.supabase.co as recorded by you (ada@acme.test)");
+    expect(await page.textContent("#confirm-share-text")).toContain("It has no transcript yet: once sent, its recording is transcribed");
     await page.screenshot({ path: join(shots, "send-to-organisation.png") });
     // Keeping it here sends nothing.
     await page.click("text=Keep it here");

@@ -58,7 +58,7 @@ let link: OpenedLink | null = null;
 // The one session played back: the position moves only when a test says so.
 let playback: (PlaybackStatus & { session: string }) | null = null;
 
-const LOCAL_ONLY = 'recorded on this computer only; it is sent to an organisation only if you choose to ("Send to organisation" on its page, or `hark share`)';
+const LOCAL_ONLY = "recorded on this computer only; it goes to an organisation only if you send it";
 
 // `?recorded-local` (with `?org`) starts with a session recorded before the organisation was
 // connected: the shell holds it back until the recruiter sends it.
@@ -67,7 +67,8 @@ if (new URLSearchParams(location.search).has("recorded-local")) {
   sessions.push({
     session: { id: "session-local", interview_id: "interview-local", sources: ["microphone"], model: null, language: null, started_at_ms: started, ended_at_ms: started + 300_000, seconds_recorded: 300, recording_path: "/home/test/.local/share/hark/recordings/session-local.ogg", state: "completed", consent: null, destination: { kind: "local_only" } },
     interview: { id: "interview-local", org_id: null, candidate_id: null, candidate_name: "Grace Hopper", job_title: "Data analyst", created_at_ms: started, in_cloud: false },
-    segments: [{ id: "local-1", session_id: "session-local", item_id: null, source: "microphone", speaker_label: null, start_ms: 0, end_ms: 900, text: "1 6 1 8", status: "final" }],
+    // Recorded with no transcription service: no transcript yet.
+    segments: [],
     notes: [],
     sync_state: "pending",
     held: LOCAL_ONLY,
@@ -183,7 +184,7 @@ function answer(cmd: string, args: Record<string, unknown>): unknown {
       // Saving takes as long as the test says (window.harness.holdStop / releaseStop).
       if (stopHeld) return stopHeld.promise.then(() => answer(cmd, args));
       const detail: SessionDetail = {
-        session: { id: active.session_id, interview_id: active.interview.id, sources: active.sources, model: null, language: null, started_at_ms: active.started_at_ms, ended_at_ms: Date.now(), seconds_recorded: 12.5, recording_path: `/home/test/.local/share/hark/recordings/${active.session_id}.ogg`, state: "completed", consent: consent, destination: organisation ? { kind: "organisation", project_url: account.project_url, user_id: null, email: account.email } : { kind: "local_only" } },
+        session: { id: active.session_id, interview_id: active.interview.id, sources: active.sources, model: null, language: null, started_at_ms: active.started_at_ms, ended_at_ms: Date.now(), seconds_recorded: 12.5, recording_path: `/home/test/.local/share/hark/recordings/${active.session_id}.ogg`, state: "completed", consent: consent, destination: organisation ? { kind: "organisation", project_url: account.project_url, user_id: account.signed_in ? "user-1" : null, email: account.email } : { kind: "local_only" } },
         interview: active.interview,
         segments,
         notes: [],
