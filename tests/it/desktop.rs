@@ -6,7 +6,8 @@
 //! organisation, the recruiter signs in at the Auth stand-in, records the organisation's
 //! interview through the real proxy, and the session syncs to PostgreSQL under RLS. Quitting
 //! while recording saves the session first; after a crash, the next start repairs the recording
-//! and says what was kept. Moving the data folder copies everything and Hark
+//! and says what was kept. A recording made local-only stays out of the organisation until the
+//! recruiter sends it, and is then transcribed afterwards. Moving the data folder copies everything and Hark
 //! restarts from the new folder. An update is installed only when signed with the
 //! release key, and Hark restarts into it. Screenshots of each screen go to
 //! `target/test-artifacts/desktop/`.
@@ -166,6 +167,20 @@ impl Desktop {
             .click()
             .await
             .unwrap_or_else(|err| panic!("cannot click {css}: {err}"));
+    }
+
+    /// Replaces a field's text as a person does (delete what is there, type): WebDriver's
+    /// clear() changes the field without the input event the form's state follows.
+    async fn fill(&self, css: &str, text: &str) {
+        let field = self.find(css, Duration::from_secs(10)).await;
+        let old = field.prop("value").await.unwrap().unwrap_or_default();
+        let mut keys = String::from(char::from(Key::End));
+        keys.extend(std::iter::repeat_n(
+            char::from(Key::Backspace),
+            old.chars().count(),
+        ));
+        keys.push_str(text);
+        field.send_keys(&keys).await.unwrap();
     }
 
     async fn text(&self, css: &str) -> String {
@@ -1090,32 +1105,19 @@ async fn a_recruiter_signs_in_records_the_organisations_interview_and_it_syncs()
 
         // First run with an organisation configured: sign in (a wrong password first).
         app.find("#sign-in-title", Duration::from_secs(20)).await;
-        // Replaced as a person does (delete what is there, type): WebDriver's clear() changes
-        // the field without the input event the form's state follows.
-        let fill = async |css: &str, text: &str| {
-            let field = app.find(css, Duration::from_secs(10)).await;
-            let old = field.prop("value").await.unwrap().unwrap_or_default();
-            let mut keys = String::from(char::from(Key::End));
-            keys.extend(std::iter::repeat_n(
-                char::from(Key::Backspace),
-                old.chars().count(),
-            ));
-            keys.push_str(text);
-            field.send_keys(&keys).await.unwrap();
-        };
-        fill("#email", &email).await;
-        fill("#password", "not it").await;
+        app.fill("#email", &email).await;
+        app.fill("#password", "not it").await;
         app.click("#sign-in").await;
         app.wait_text("#sign-in-error", Duration::from_secs(10), |t| !t.is_empty())
             .await;
         app.screenshot("5-sign-in").await;
-        fill("#password", password).await;
+        app.fill("#password", password).await;
         app.click("#sign-in").await;
         app.find("#record", Duration::from_secs(15)).await;
         assert_eq!(app.text("#nav-account").await, email);
 
         // The organisation's interview, pulled at sign-in, is picked by its title.
-        fill("#interview", "Platform Engineer").await;
+        app.fill("#interview", "Platform Engineer").await;
         app.click(&format!("#microphone option[value=\"{}\"]", mic.id()))
             .await;
         app.click("#consent").await;
@@ -1620,6 +1622,186 @@ async fn closing_the_window_asks_while_recording_and_waits_for_a_stop_still_savi
         ))
         .unwrap();
         assert!(tracks[0].finished, "the file was finished");
+        app.close().await;
+    })
+    .await;
+}
+
+/// The organisation's lines of `session` (as the recruiter reads them), and its recorder.
+async fn in_project(
+    project: &Project,
+    recruiter: &hark_tests::supabase::Session,
+    session: Uuid,
+) -> (Vec<String>, Option<String>) {
+    let rows = send(
+        project
+            .rest(Some(recruiter))
+            .from("recording_sessions")
+            .select("recorder_id")
+            .eq("id", session.to_string()),
+    )
+    .await;
+    let recorder = rows.body[0]["recorder_id"].as_str().map(str::to_owned);
+    let lines = send(
+        project
+            .rest(Some(recruiter))
+            .from("transcript_segments")
+            .select("text")
+            .eq("session_id", session.to_string())
+            .order("start_ms"),
+    )
+    .await;
+    let texts = lines
+        .body
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|row| row["text"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    (texts, recorder)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_made_local_only_reaches_the_organisation_only_when_sent_and_is_then_transcribed()
+ {
+    desktop_test(Duration::from_secs(240), async {
+        let project = Project::from_env();
+        let owner = project.new_user("desktop-share-owner").await;
+        let email = format!("desktop-share-{}@example.test", Uuid::new_v4().simple());
+        let password = "correct horse battery";
+        project.create_user(&email, password).await;
+        let recruiter = project.sign_in(&email, password).await;
+        project
+            .organization(&owner, &[(&recruiter, "recruiter")])
+            .await;
+        let emulator = emulator().await;
+        let proxy = proxy(&emulator, Some(&project), &[]).await;
+        let mic = VirtualMic::new("hark_it_desktop_share", 48_000, 1);
+        let script = Script::new()
+            .pause(800)
+            .say("5 0 6")
+            .pause(900)
+            .say("2 8")
+            .pause(800);
+        let home = scratch("desktop-share");
+        let wav = home.join("script.wav");
+        write_wav(&wav, script.samples());
+        let data_dir = home.join("data");
+
+        // Recorded before any organisation was connected, with no transcription service: the
+        // audio only (with `hark`, into the folder the app then uses).
+        let mut record = Command::new(hark_binary());
+        record
+            .env("HARK_DATA_DIR", &data_dir)
+            .env_remove("HARK_PROXY_URL")
+            .env_remove("HARK_SUPABASE_URL")
+            .env_remove("HARK_SUPABASE_ANON_KEY")
+            .env_remove("HARK_ACCESS_TOKEN")
+            .arg("--config")
+            .arg(home.join("cli.toml"))
+            .args([
+                "record",
+                "--interview",
+                "Screening call",
+                "--mic",
+                &mic.id(),
+            ])
+            .args(["--duration", "7"]);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let recording = tokio::task::spawn_blocking(move || record.output().unwrap());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mic = tokio::task::spawn_blocking(move || {
+            mic.play(&wav);
+            mic
+        })
+        .await
+        .unwrap();
+        let output = recording.await.unwrap();
+        drop(mic);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let session = hark_store::Store::open(&data_dir.join("hark.db"))
+            .unwrap()
+            .sessions()
+            .unwrap()[0]
+            .session
+            .id;
+
+        // Later the organisation is connected and the recruiter signs in: signing in syncs
+        // what is theirs to sync, and this one stays here, said so in the library.
+        let app = Desktop::launch(
+            "desktop-share",
+            &[
+                ("HARK_PROXY_URL", proxy),
+                ("HARK_SUPABASE_URL", project.url.clone()),
+                ("HARK_SUPABASE_ANON_KEY", project.anon_key.clone()),
+                ("HARK_DATA_DIR", data_dir.display().to_string()),
+                ("XDG_CONFIG_HOME", home.join("config").display().to_string()),
+            ],
+        )
+        .await;
+        app.find("#sign-in-title", Duration::from_secs(20)).await;
+        app.fill("#email", &email).await;
+        app.fill("#password", password).await;
+        app.click("#sign-in").await;
+        app.find("#record", Duration::from_secs(15)).await;
+        app.click("#nav-library").await;
+        app.wait_text("#held-notice", Duration::from_secs(15), |t| {
+            t.contains("1 session is not sent to your organisation")
+        })
+        .await;
+        app.wait_text("#sessions td.sync", Duration::from_secs(5), |t| {
+            t.starts_with("On this computer only")
+        })
+        .await;
+        assert_eq!(
+            in_project(&project, &recruiter, session).await,
+            (vec![], None)
+        );
+
+        // Sent by choice: the dialog says what goes and that the recording gets transcribed.
+        app.click("#sessions button.link").await;
+        app.wait_text("#sync-held", Duration::from_secs(10), |t| {
+            t.contains("recorded on this computer only")
+        })
+        .await;
+        app.click("#share-session").await;
+        app.wait_text("#confirm-share-text", Duration::from_secs(5), |t| {
+            t.contains(&format!("as recorded by you ({email})"))
+                && t.contains("It has no transcript yet")
+        })
+        .await;
+        app.screenshot("send-to-organisation").await;
+        app.click("#confirm-share-button").await;
+
+        // It reaches the organisation, its recording is transcribed through the organisation's
+        // proxy once the interview is there, the open page shows the lines, and they sync too.
+        let lines = app
+            .wait_text("#session-transcript", Duration::from_secs(60), |t| {
+                t.contains("5 0 6") && t.contains("2 8")
+            })
+            .await;
+        assert!(lines.contains("transcribed afterwards"), "{lines}");
+        assert!(!app.text("#session-title").await.is_empty());
+        app.screenshot("sent-and-transcribed").await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let expected = (
+            vec!["5 0 6".to_string(), "2 8".to_string()],
+            Some(recruiter.user_id.to_string()),
+        );
+        loop {
+            let found = in_project(&project, &recruiter, session).await;
+            if found == expected {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the organisation has {found:?}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
         app.close().await;
     })
     .await;

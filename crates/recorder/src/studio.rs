@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::cloud::Cloud;
 use crate::error::{RecorderError, Result};
 use crate::recorder::{Recorder, RecorderEvent, Recording, StartOptions, StopSummary, Token};
+use hark_cloud::SyncStatus;
 
 /// Events kept for a slow listener before the oldest are skipped (levels arrive at 20/s/source).
 const EVENT_BUFFER: usize = 1024;
@@ -92,6 +93,10 @@ impl Studio {
     pub async fn fill_gaps_forever(&self) {
         const CALM: Duration = Duration::from_secs(600);
         let mut wait = Duration::from_secs(60);
+        // The proxy transcribes only for interviews the organisation knows: a session that
+        // just reached it (a shared local-only recording, its interview new there) may have
+        // gaps that could not be transcribed before.
+        let mut synced = self.cloud.as_ref().map(|cloud| cloud.sync.subscribe());
         loop {
             // A stop that woke this is still finishing: let it.
             let _ = self.stopping.subscribe().wait_for(|n| *n == 0).await;
@@ -108,6 +113,11 @@ impl Studio {
                         for &session_id in &filled.sessions {
                             let _ = self.events.send(RecorderEvent::Backfilled { session_id });
                         }
+                        // The lines found are queued to sync: send them now, not at the sync
+                        // loop's next minute.
+                        if let (false, Some(cloud)) = (filled.sessions.is_empty(), &self.cloud) {
+                            cloud.sync.wake();
+                        }
                         wait = if filled.stopped.is_some() || filled.left > 0 {
                             (wait * 2).min(CALM)
                         } else {
@@ -120,8 +130,23 @@ impl Studio {
                     }
                 }
             }
+            let reached = async {
+                match synced.as_mut() {
+                    Some(events) => loop {
+                        match events.recv().await {
+                            Ok(event) if matches!(event.status, SyncStatus::Synced { .. }) => break,
+                            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(broadcast::error::RecvError::Closed) => {
+                                std::future::pending::<()>().await
+                            }
+                        }
+                    },
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = self.gaps.notified() => wait = Duration::from_secs(60),
+                _ = reached => wait = Duration::from_secs(60),
                 _ = tokio::time::sleep(wait) => {}
             }
         }
