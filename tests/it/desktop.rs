@@ -1641,6 +1641,7 @@ async fn in_project(
             .eq("id", session.to_string()),
     )
     .await;
+    assert_eq!(rows.status, 200, "{:?}", rows.body);
     let recorder = rows.body[0]["recorder_id"].as_str().map(str::to_owned);
     let lines = send(
         project
@@ -1651,6 +1652,7 @@ async fn in_project(
             .order("start_ms"),
     )
     .await;
+    assert_eq!(lines.status, 200, "{:?}", lines.body);
     let texts = lines
         .body
         .as_array()

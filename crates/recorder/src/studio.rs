@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::cloud::Cloud;
 use crate::error::{RecorderError, Result};
 use crate::recorder::{Recorder, RecorderEvent, Recording, StartOptions, StopSummary, Token};
-use hark_cloud::SyncStatus;
+use hark_cloud::{SyncEvent, SyncStatus};
 
 /// Events kept for a slow listener before the oldest are skipped (levels arrive at 20/s/source).
 const EVENT_BUFFER: usize = 1024;
@@ -134,8 +134,13 @@ impl Studio {
                 match synced.as_mut() {
                     Some(events) => loop {
                         match events.recv().await {
-                            Ok(event) if matches!(event.status, SyncStatus::Synced { .. }) => break,
-                            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                            // (Lagged: a `Synced` may be among those missed.)
+                            Ok(SyncEvent {
+                                status: SyncStatus::Synced { .. },
+                                ..
+                            })
+                            | Err(broadcast::error::RecvError::Lagged(_)) => break,
+                            Ok(_) => {}
                             Err(broadcast::error::RecvError::Closed) => {
                                 std::future::pending::<()>().await
                             }
@@ -146,7 +151,13 @@ impl Studio {
             };
             tokio::select! {
                 _ = self.gaps.notified() => wait = Duration::from_secs(60),
-                _ = reached => wait = Duration::from_secs(60),
+                // One pass for a whole batch of sessions synced meanwhile; the back-off of a
+                // pass that was stopped stays.
+                _ = reached => {
+                    if let Some(events) = synced.as_mut() {
+                        while !matches!(events.try_recv(), Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed)) {}
+                    }
+                }
                 _ = tokio::time::sleep(wait) => {}
             }
         }
@@ -246,12 +257,13 @@ impl Studio {
         Ok(())
     }
 
-    /// The configured project and who is signed in to it.
+    /// The configured project and whose sessions this computer sends (signed in, or kept by
+    /// the keyring while the sign-in is not restored yet).
     async fn viewer(&self) -> (Option<String>, Option<Uuid>) {
         match &self.cloud {
             Some(cloud) => (
                 Some(cloud.account.project().url.clone()),
-                cloud.account.user().await.map(|user| user.id),
+                cloud.account.owner().await.map(|owner| owner.user_id),
             ),
             None => (None, None),
         }

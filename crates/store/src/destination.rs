@@ -176,7 +176,14 @@ impl Store {
             });
         }
         let mine = destination.sent_by(sender);
-        if !mine && sent {
+        // Sent before: only to this very project and account (an unclaimed one sent by an older
+        // version could have gone anywhere).
+        let sent_here = matches!(
+            &destination,
+            Destination::Organisation { project_url: Some(url), user_id: Some(user), .. }
+                if *url == sender.project_url && *user == sender.user_id
+        );
+        if sent && !sent_here {
             return Err(StoreError::Invalid {
                 field: "session",
                 problem: format!(
@@ -222,6 +229,19 @@ impl Store {
         Ok(queued)
     }
 
+    /// The organisation's project accepted (part of) the session: from now on it stays where
+    /// it went ([`Store::share_session`] refuses to send it elsewhere).
+    pub fn first_sent(&self, session_id: Uuid) -> Result<()> {
+        self.conn
+            .execute(
+                "update recording_sessions set first_sent_at_ms = coalesce(first_sent_at_ms, ?2) \
+                 where id = ?1",
+                params![session_id.to_string(), now_ms()],
+            )
+            .map_err(StoreError::sql("update session"))?;
+        Ok(())
+    }
+
     /// When the next of `sender`'s unsent sessions is due (Unix ms; 0 for now), if any.
     pub fn next_attempt_at(&self, sender: &Sender) -> Result<Option<i64>> {
         let mut statement = self
@@ -247,7 +267,7 @@ impl Store {
     }
 
     /// Before a send: the session is `sender`'s to send (taking the parts of its destination
-    /// nobody had yet, and noting that a send began), or [`StoreError::Held`] saying whose it is.
+    /// nobody had yet), or [`StoreError::Held`] saying whose it is.
     pub(crate) fn claim(&self, session_id: Uuid, sender: &Sender) -> Result<()> {
         let destination = self.destination(session_id)?;
         if let Some(why) = destination.held(Some(&sender.project_url), Some(sender.user_id)) {
@@ -257,14 +277,12 @@ impl Store {
             .execute(
                 "update recording_sessions set sync_project = coalesce(sync_project, ?2), \
                    sync_user = coalesce(sync_user, ?3), \
-                   sync_email = coalesce(sync_email, ?4), \
-                   first_sent_at_ms = coalesce(first_sent_at_ms, ?5) where id = ?1",
+                   sync_email = coalesce(sync_email, ?4) where id = ?1",
                 params![
                     session_id.to_string(),
                     sender.project_url,
                     sender.user_id.to_string(),
                     sender.email,
-                    now_ms(),
                 ],
             )
             .map_err(StoreError::sql("update session"))?;

@@ -822,6 +822,7 @@ fn sharing_sends_a_session_as_the_recruiter_who_chose_to() {
 
     // Synced here: sharing again changes nothing and queues nothing.
     store.sync_started(local, &me()).unwrap();
+    store.first_sent(local).unwrap();
     assert!(store.sync_succeeded(local).unwrap());
     assert!(!store.share_session(local, &me()).unwrap());
     assert_eq!(store.outbox_entry(local).unwrap().unwrap().state, "synced");
@@ -843,6 +844,17 @@ fn sharing_sends_a_session_as_the_recruiter_who_chose_to() {
         "{refused}"
     );
     assert!(store.destination(local).unwrap().sent_by(&me()));
+
+    // A send that failed before the project took anything does not tie a session to that
+    // account: another may still send it as theirs.
+    let tried = finished_for(&mut store, Destination::Unclaimed);
+    store.sync_started(tried, &me()).unwrap();
+    store
+        .sync_failed(tried, "you record in no organisation", Retry::Never)
+        .unwrap();
+    assert!(store.share_session(tried, &them).unwrap());
+    assert!(store.destination(tried).unwrap().sent_by(&them));
+    assert_eq!(store.outbox_due(now_ms(), &them).unwrap(), vec![tried]);
 
     // Still recording: refused, and nothing queued.
     let interview = store.create_interview("Engineer", None).unwrap();
