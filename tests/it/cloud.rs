@@ -14,7 +14,7 @@ use hark_tests::supabase::{Project, Session, StoppableProject, send};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{emulator, hark_binary, proxy, stored_texts, write_wav};
+use crate::support::{emulator, hark_binary, proxy, run_while_playing, stored_texts, write_wav};
 
 use crate::audio_support::{VirtualMic, scratch};
 
@@ -396,17 +396,7 @@ async fn a_cli_recording_syncs_and_only_its_organisation_can_read_it() {
         "--consent-confirmed",
     ]);
     let pressed_ms = hark_store::now_ms();
-    let recording = tokio::task::spawn_blocking(move || record.output().unwrap());
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let wav = dir.join("script.wav");
-    let mic = tokio::task::spawn_blocking(move || {
-        mic.play(&wav);
-        mic
-    })
-    .await
-    .unwrap();
-    let output = recording.await.unwrap();
-    drop(mic);
+    let output = run_while_playing(record, mic, dir.join("script.wav")).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
@@ -694,17 +684,7 @@ async fn a_local_only_recording_goes_to_the_organisation_only_when_shared_and_is
         "--duration",
         "7",
     ]);
-    let recording = tokio::task::spawn_blocking(move || { record }.output().unwrap());
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let wav = dir.join("script.wav");
-    let mic = tokio::task::spawn_blocking(move || {
-        mic.play(&wav);
-        mic
-    })
-    .await
-    .unwrap();
-    let output = recording.await.unwrap();
-    drop(mic);
+    let output = run_while_playing(record, mic, dir.join("script.wav")).await;
     assert!(
         output.status.success(),
         "{}",

@@ -24,7 +24,7 @@ use crate::audio_support::{Listener, VirtualMic, scratch};
 use hark_tests::supabase::{Project, send};
 use uuid::Uuid;
 
-use crate::support::{dev_proxy, emulator, hark_binary, proxy, write_wav};
+use crate::support::{dev_proxy, emulator, hark_binary, proxy, run_while_playing, write_wav};
 
 /// The desktop app's binary, built beside this test binary (`cargo xtask test` builds it).
 fn app_binary() -> PathBuf {
@@ -361,6 +361,26 @@ async fn record_in_app(
         data_dir,
         env,
     }
+}
+
+/// The app with `project` and `proxy` configured, its data in `home/data`.
+async fn launch_with_organisation(
+    name: &str,
+    project: &Project,
+    proxy: String,
+    home: &Path,
+) -> Desktop {
+    Desktop::launch(
+        name,
+        &[
+            ("HARK_PROXY_URL", proxy),
+            ("HARK_SUPABASE_URL", project.url.clone()),
+            ("HARK_SUPABASE_ANON_KEY", project.anon_key.clone()),
+            ("HARK_DATA_DIR", home.join("data").display().to_string()),
+            ("XDG_CONFIG_HOME", home.join("config").display().to_string()),
+        ],
+    )
+    .await
 }
 
 /// Sends the app with this data folder `signal` (`TERM`, `KILL`) and waits until it is gone.
@@ -1090,18 +1110,7 @@ async fn a_recruiter_signs_in_records_the_organisations_interview_and_it_syncs()
         let home = scratch("desktop-org");
         let wav = home.join("script.wav");
         write_wav(&wav, script.samples());
-        let data_dir = home.join("data");
-        let app = Desktop::launch(
-            "desktop-org",
-            &[
-                ("HARK_PROXY_URL", proxy),
-                ("HARK_SUPABASE_URL", project.url.clone()),
-                ("HARK_SUPABASE_ANON_KEY", project.anon_key.clone()),
-                ("HARK_DATA_DIR", data_dir.display().to_string()),
-                ("XDG_CONFIG_HOME", home.join("config").display().to_string()),
-            ],
-        )
-        .await;
+        let app = launch_with_organisation("desktop-org", &project, proxy, &home).await;
 
         // First run with an organisation configured: sign in (a wrong password first).
         app.find("#sign-in-title", Duration::from_secs(20)).await;
@@ -1712,16 +1721,7 @@ async fn a_recording_made_local_only_reaches_the_organisation_only_when_sent_and
             ])
             .args(["--duration", "7"]);
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let recording = tokio::task::spawn_blocking(move || record.output().unwrap());
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let mic = tokio::task::spawn_blocking(move || {
-            mic.play(&wav);
-            mic
-        })
-        .await
-        .unwrap();
-        let output = recording.await.unwrap();
-        drop(mic);
+        let output = run_while_playing(record, mic, wav).await;
         assert!(
             output.status.success(),
             "{}",
@@ -1736,17 +1736,7 @@ async fn a_recording_made_local_only_reaches_the_organisation_only_when_sent_and
 
         // Later the organisation is connected and the recruiter signs in: signing in syncs
         // what is theirs to sync, and this one stays here, said so in the library.
-        let app = Desktop::launch(
-            "desktop-share",
-            &[
-                ("HARK_PROXY_URL", proxy),
-                ("HARK_SUPABASE_URL", project.url.clone()),
-                ("HARK_SUPABASE_ANON_KEY", project.anon_key.clone()),
-                ("HARK_DATA_DIR", data_dir.display().to_string()),
-                ("XDG_CONFIG_HOME", home.join("config").display().to_string()),
-            ],
-        )
-        .await;
+        let app = launch_with_organisation("desktop-share", &project, proxy, &home).await;
         app.find("#sign-in-title", Duration::from_secs(20)).await;
         app.fill("#email", &email).await;
         app.fill("#password", password).await;

@@ -107,3 +107,23 @@ pub async fn stored_texts(recorder: &hark_recorder::Recorder, session: uuid::Uui
         .map(|(_, text)| text)
         .collect()
 }
+
+/// Runs `command` (a `hark record`) while `mic` plays `wav` into it, half a second after it
+/// starts; its output once it has ended.
+pub async fn run_while_playing(
+    mut command: std::process::Command,
+    mic: crate::audio_support::VirtualMic,
+    wav: std::path::PathBuf,
+) -> std::process::Output {
+    let running = tokio::task::spawn_blocking(move || command.output().unwrap());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mic = tokio::task::spawn_blocking(move || {
+        mic.play(&wav);
+        mic
+    })
+    .await
+    .unwrap();
+    let output = running.await.unwrap();
+    drop(mic);
+    output
+}
