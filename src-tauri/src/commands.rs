@@ -182,16 +182,11 @@ pub async fn list_devices() -> Result<Vec<DeviceInfo>> {
     Ok(blocking(hark_audio::list_devices).await??)
 }
 
-/// Interviews to pick from (the organisation's, and those created here).
+/// Interviews to pick from (the connected organisation's, and those created here).
 #[tauri::command]
 #[specta::specta]
 pub async fn list_interviews(shell: State<'_, Shell>) -> Result<Vec<Interview>> {
-    Ok(shell
-        .studio
-        .recorder()
-        .store()
-        .call(|s| s.interviews())
-        .await?)
+    Ok(shell.studio.interviews().await?)
 }
 
 /// Starts recording.

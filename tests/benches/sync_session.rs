@@ -39,15 +39,19 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let database = dir.join("hark.db");
     let mut store = Store::open(&database)?;
-    store.upsert_cloud_interview(&hark_store::Interview {
-        id: engine_interview,
-        org_id: Some(engine_org),
-        candidate_id: None,
-        candidate_name: None,
-        job_title: "Platform Engineer".into(),
-        created_at_ms: 0,
-        in_cloud: true,
-    })?;
+    let project_url = hark_cloud::Project::new(&project.url, &project.anon_key)?.url;
+    store.upsert_cloud_interview(
+        &hark_store::Interview {
+            id: engine_interview,
+            org_id: Some(engine_org),
+            candidate_id: None,
+            candidate_name: None,
+            job_title: "Platform Engineer".into(),
+            created_at_ms: 0,
+            in_cloud: true,
+        },
+        &project_url,
+    )?;
     let cloud = hark_cloud::Project::new(&project.url, &project.anon_key)?;
     let (mut sign_in, mut engine) = (Vec::new(), Vec::new());
     let mut last_account = None;

@@ -607,15 +607,18 @@ fn seed_session_for(
 /// The organisation's interview, as a pull would store it.
 fn cloud_interview(store: &Store, interview: Uuid, org: Uuid) {
     store
-        .upsert_cloud_interview(&hark_store::Interview {
-            id: interview,
-            org_id: Some(org),
-            candidate_id: None,
-            candidate_name: None,
-            job_title: "Platform Engineer".into(),
-            created_at_ms: 0,
-            in_cloud: true,
-        })
+        .upsert_cloud_interview(
+            &hark_store::Interview {
+                id: interview,
+                org_id: Some(org),
+                candidate_id: None,
+                candidate_name: None,
+                job_title: "Platform Engineer".into(),
+                created_at_ms: 0,
+                in_cloud: true,
+            },
+            &cloud_project(&Project::from_env().url).url,
+        )
         .unwrap();
 }
 

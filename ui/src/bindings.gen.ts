@@ -41,7 +41,7 @@ export const commands = {
 	installUpdate: () => typedError<string, UiError>(__TAURI_INVOKE("install_update")),
 	/**  Microphones and system-audio sources. */
 	listDevices: () => typedError<DeviceInfo[], UiError>(__TAURI_INVOKE("list_devices")),
-	/**  Interviews to pick from (the organisation's, and those created here). */
+	/**  Interviews to pick from (the connected organisation's, and those created here). */
 	listInterviews: () => typedError<Interview[], UiError>(__TAURI_INVOKE("list_interviews")),
 	/**  Starts recording. */
 	startRecording: (request: StartRequest) => typedError<Active, UiError>(__TAURI_INVOKE("start_recording", { request })),

@@ -471,7 +471,8 @@ impl SyncEngine {
         };
         // Keep the ids before sending, so a retry reuses them.
         let id = interview.id;
-        self.db(move |store| store.set_interview_org(id, org, candidate))
+        let project_url = self.rest.account().project().url.clone();
+        self.db(move |store| store.set_interview_org(id, org, candidate, &project_url))
             .await?;
         if let (Some(candidate), Some(name)) = (candidate, &interview.candidate_name) {
             let row = json!({"id": candidate, "org_id": org, "full_name": name}).to_string();
@@ -532,9 +533,10 @@ impl SyncEngine {
             })
             .collect();
         let n = interviews.len();
+        let project_url = self.rest.account().project().url.clone();
         self.db(move |store| {
             for interview in &interviews {
-                store.upsert_cloud_interview(interview)?;
+                store.upsert_cloud_interview(interview, &project_url)?;
             }
             Ok(())
         })

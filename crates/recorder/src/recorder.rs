@@ -240,11 +240,18 @@ impl Recorder {
                     .into(),
             ));
         }
+        // Only the connected project's interviews (and local ones) can be recorded for.
+        let project_url = crate::cloud::Cloud::project(&self.config)
+            .ok()
+            .flatten()
+            .map(|project| project.url);
         self.store
-            .call(move |store| match store.find_interview(&wanted)? {
-                Some(found) => Ok(found),
-                None => store.create_interview(&wanted, None),
-            })
+            .call(
+                move |store| match store.find_interview(&wanted, project_url.as_deref())? {
+                    Some(found) => Ok(found),
+                    None => store.create_interview(&wanted, None),
+                },
+            )
             .await
     }
 

@@ -257,6 +257,18 @@ impl Studio {
         Ok(())
     }
 
+    /// The interviews a recording can be for: local ones and the connected project's.
+    pub async fn interviews(&self) -> Result<Vec<Interview>> {
+        let project_url = self
+            .cloud
+            .as_ref()
+            .map(|cloud| cloud.account.project().url.clone());
+        self.recorder
+            .store()
+            .call(move |s| s.interviews(project_url.as_deref()))
+            .await
+    }
+
     /// The configured project and whose sessions this computer sends (signed in, or kept by
     /// the keyring while the sign-in is not restored yet).
     async fn viewer(&self) -> (Option<String>, Option<Uuid>) {

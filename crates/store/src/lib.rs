@@ -629,14 +629,16 @@ impl Store {
     }
 
     /// Adds or refreshes an interview pulled from the organisation (same id as in the cloud).
-    pub fn upsert_cloud_interview(&self, interview: &Interview) -> Result<()> {
+    pub fn upsert_cloud_interview(&self, interview: &Interview, project_url: &str) -> Result<()> {
         self.conn
             .execute(
                 "insert into interviews (id, org_id, candidate_id, candidate_name, job_title, origin, \
-                   created_at_ms, updated_at_ms) values (?1, ?2, ?7, ?3, ?4, 'cloud', ?5, ?6) \
+                   created_at_ms, updated_at_ms, project_url) \
+                 values (?1, ?2, ?7, ?3, ?4, 'cloud', ?5, ?6, ?8) \
                  on conflict (id) do update set org_id = excluded.org_id, \
                    candidate_id = excluded.candidate_id, candidate_name = excluded.candidate_name, \
-                   job_title = excluded.job_title, origin = 'cloud', updated_at_ms = excluded.updated_at_ms",
+                   job_title = excluded.job_title, origin = 'cloud', updated_at_ms = excluded.updated_at_ms, \
+                   project_url = excluded.project_url",
                 params![
                     interview.id.to_string(),
                     interview.org_id.map(|id| id.to_string()),
@@ -644,31 +646,41 @@ impl Store {
                     interview.job_title,
                     interview.created_at_ms,
                     now_ms(),
-                    interview.candidate_id.map(|id| id.to_string())
+                    interview.candidate_id.map(|id| id.to_string()),
+                    project_url,
                 ],
             )
             .map_err(StoreError::sql("save interview"))?;
         Ok(())
     }
 
-    /// Every interview, newest first.
-    pub fn interviews(&self) -> Result<Vec<Interview>> {
+    /// The interviews that can be recorded with `project_url` connected (none: local-only),
+    /// newest first: local ones and that project's (not another project's, whose organisation
+    /// would refuse the session).
+    pub fn interviews(&self, project_url: Option<&str>) -> Result<Vec<Interview>> {
         let mut statement = self
             .conn
             .prepare_cached(&format!(
-                "select {INTERVIEW_COLUMNS} from interviews i order by i.created_at_ms desc"
+                "select {INTERVIEW_COLUMNS} from interviews i \
+                 where i.project_url is null or i.project_url = ?1 \
+                 order by i.created_at_ms desc"
             ))
             .map_err(StoreError::sql("list interviews"))?;
         let rows = statement
-            .query_map([], interview_of)
+            .query_map([project_url], interview_of)
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(StoreError::sql("list interviews"))?;
         Ok(rows)
     }
 
     /// The interview whose id is `id_or_title`, or whose title (or candidate) matches it exactly
-    /// (case-insensitive). Several matches are an error listing them.
-    pub fn find_interview(&self, id_or_title: &str) -> Result<Option<Interview>> {
+    /// (case-insensitive) among those [`Store::interviews`] offers for `project_url`. Several
+    /// matches are an error listing them.
+    pub fn find_interview(
+        &self,
+        id_or_title: &str,
+        project_url: Option<&str>,
+    ) -> Result<Option<Interview>> {
         let wanted = id_or_title.trim();
         if let Ok(id) = Uuid::parse_str(wanted) {
             return self.interview(id).map(Some).or_else(|err| match err {
@@ -680,12 +692,13 @@ impl Store {
             .conn
             .prepare_cached(&format!(
                 "select {INTERVIEW_COLUMNS} from interviews i \
-                 where i.job_title = ?1 collate nocase or i.candidate_name = ?1 collate nocase \
+                 where (i.job_title = ?1 collate nocase or i.candidate_name = ?1 collate nocase) \
+                   and (i.project_url is null or i.project_url = ?2) \
                  order by i.created_at_ms desc"
             ))
             .map_err(StoreError::sql("find interview"))?;
         let mut found = statement
-            .query_map([wanted], interview_of)
+            .query_map(params![wanted, project_url], interview_of)
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(StoreError::sql("find interview"))?;
         match found.len() {

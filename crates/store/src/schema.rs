@@ -117,9 +117,16 @@ update recording_sessions set first_sent_at_ms = updated_at_ms
   where id in (select session_id from sync_outbox where state = 'synced' or attempts > 0);
 "#;
 
+/// The project an organisation's interview came from (pulled, or pushed there), so the record
+/// screen offers only the connected project's interviews and local ones. Empty for local
+/// interviews, and for those pulled before this version (offered everywhere, as before).
+const V3: &str = r#"
+alter table interviews add column project_url text;
+"#;
+
 /// Every migration, oldest first. Append; never edit one that has shipped.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 #[cfg(test)]

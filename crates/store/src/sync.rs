@@ -242,17 +242,19 @@ impl Store {
         interview_id: Uuid,
         org_id: Uuid,
         candidate_id: Option<Uuid>,
+        project_url: &str,
     ) -> Result<()> {
         let changed = self
             .conn
             .execute(
                 "update interviews set org_id = ?2, candidate_id = coalesce(?3, candidate_id), \
-                   updated_at_ms = ?4 where id = ?1",
+                   updated_at_ms = ?4, project_url = ?5 where id = ?1",
                 params![
                     interview_id.to_string(),
                     org_id.to_string(),
                     candidate_id.map(|id| id.to_string()),
-                    now_ms()
+                    now_ms(),
+                    project_url
                 ],
             )
             .map_err(StoreError::sql("update interview"))?;

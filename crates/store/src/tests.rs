@@ -57,12 +57,12 @@ fn a_new_file_gets_the_schema_in_wal_mode_and_reopens() {
         store.create_interview("Backend engineer", None).unwrap().id
     };
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.interviews().unwrap()[0].id, id);
+    assert_eq!(store.interviews(None).unwrap()[0].id, id);
     let version: i64 = store
         .conn
         .query_row("pragma user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
 
 #[test]
@@ -208,21 +208,72 @@ fn interviews_are_found_by_id_title_or_candidate_and_ambiguity_is_an_error() {
         .create_interview("Staff engineer", Some("Grace Hopper"))
         .unwrap();
     assert_eq!(
-        store.find_interview("staff ENGINEER").unwrap(),
+        store.find_interview("staff ENGINEER", None).unwrap(),
         Some(one.clone())
     );
     assert_eq!(
-        store.find_interview("grace hopper").unwrap(),
+        store.find_interview("grace hopper", None).unwrap(),
         Some(one.clone())
     );
     assert_eq!(
-        store.find_interview(&one.id.to_string()).unwrap(),
+        store.find_interview(&one.id.to_string(), None).unwrap(),
         Some(one)
     );
-    assert_eq!(store.find_interview("Nobody").unwrap(), None);
+    assert_eq!(store.find_interview("Nobody", None).unwrap(), None);
     store.create_interview("Staff engineer", None).unwrap();
-    let err = store.find_interview("Staff engineer").unwrap_err();
+    let err = store.find_interview("Staff engineer", None).unwrap_err();
     assert!(matches!(err, StoreError::Ambiguous { .. }), "{err}");
+}
+
+#[test]
+fn only_the_connected_projects_interviews_are_offered() {
+    let store = Store::open_in_memory().unwrap();
+    let local = store.create_interview("Local screening", None).unwrap();
+    let pulled = |title: &str| Interview {
+        id: Uuid::new_v4(),
+        org_id: Some(Uuid::new_v4()),
+        candidate_id: None,
+        candidate_name: None,
+        job_title: title.into(),
+        created_at_ms: 0,
+        in_cloud: true,
+    };
+    let here = pulled("Platform engineer");
+    let there = pulled("Platform engineer");
+    store
+        .upsert_cloud_interview(&here, "https://here.example")
+        .unwrap();
+    store
+        .upsert_cloud_interview(&there, "https://there.example")
+        .unwrap();
+    let ids = |project: Option<&str>| -> Vec<Uuid> {
+        store
+            .interviews(project)
+            .unwrap()
+            .iter()
+            .map(|i| i.id)
+            .collect()
+    };
+    assert_eq!(ids(Some("https://here.example")), vec![local.id, here.id]);
+    assert_eq!(ids(Some("https://there.example")), vec![local.id, there.id]);
+    assert_eq!(ids(None), vec![local.id]);
+    // By title: the connected project's one, not an ambiguity with the other project's.
+    assert_eq!(
+        store
+            .find_interview("platform ENGINEER", Some("https://here.example"))
+            .unwrap()
+            .map(|i| i.id),
+        Some(here.id)
+    );
+    assert_eq!(
+        store.find_interview("Platform engineer", None).unwrap(),
+        None
+    );
+    // A local interview pushed to a project belongs to it from then on.
+    store
+        .set_interview_org(local.id, Uuid::new_v4(), None, "https://there.example")
+        .unwrap();
+    assert_eq!(ids(Some("https://here.example")), vec![here.id]);
 }
 
 #[test]
@@ -278,7 +329,7 @@ fn the_outbox_moves_through_its_states_and_survives_a_crash_mid_sync() {
     let org = Uuid::new_v4();
     let candidate = Uuid::new_v4();
     store
-        .set_interview_org(interview.id, org, Some(candidate))
+        .set_interview_org(interview.id, org, Some(candidate), "https://org.example")
         .unwrap();
     store.interview_pushed(interview.id).unwrap();
     let out = store.outgoing(session.id).unwrap();

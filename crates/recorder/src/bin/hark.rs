@@ -450,7 +450,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Interviews { json } => {
-            let interviews = store.call(|s| s.interviews()).await?;
+            let project = Cloud::project(&config).ok().flatten().map(|p| p.url);
+            let interviews = store
+                .call(move |s| s.interviews(project.as_deref()))
+                .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&interviews)?);
             } else {
