@@ -912,6 +912,15 @@ async fn sessions_sync_only_as_the_recruiter_and_project_they_were_recorded_for(
     let report = engine.sync_due().await.unwrap();
     assert_eq!(report.synced, vec![bs], "{report:?}");
     assert_eq!(recorders(&[bs]).await, vec![Some(b.user_id)]);
+    // A's session, once the project took it, is not sent again as B's.
+    let refused = engine.share(mine).await.unwrap_err().to_string();
+    assert!(
+        refused.contains(&format!(
+            "already been sent to the organisation at {url} as {email_a}"
+        )),
+        "{refused}"
+    );
+    assert_eq!(recorders(&[mine]).await, vec![Some(a.user_id)]);
     // The other project's session waits for it, untouched.
     assert_eq!(stored_counts(&[elsewhere]).await, vec![(0, 0, 0)]);
     let entry = store.outbox_entry(elsewhere).unwrap().unwrap();

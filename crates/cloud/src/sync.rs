@@ -256,11 +256,15 @@ impl SyncEngine {
         let interview = self
             .db(move |store| Ok(store.session(&session_id.to_string())?.interview))
             .await?;
-        if let (true, Some(org)) = (interview.in_cloud, interview.org_id) {
-            let memberships = self.rest.memberships().await?;
-            if !memberships
-                .iter()
-                .any(|m| m.org_id == org && m.can_record())
+        if let Some(org) = interview.org_id {
+            let memberships = match self.rest.memberships().await {
+                Ok(found) => Some(found),
+                // Offline: queued all the same; a refusal then comes with the send.
+                Err(err) if err.is_retryable() => None,
+                Err(err) => return Err(err),
+            };
+            if memberships
+                .is_some_and(|found| !found.iter().any(|m| m.org_id == org && m.can_record()))
             {
                 return Err(CloudError::Invalid(format!(
                     "the interview {:?} belongs to an organisation you do not record in at {}; \
@@ -310,7 +314,7 @@ impl SyncEngine {
                 // No longer this account's (sent elsewhere meanwhile): not a failure.
                 Err(CloudError::Store(hark_store::StoreError::Held { .. })) => {}
                 Err(err) => {
-                    let (reason, retry_at_ms) = self.failed(session_id, &err).await?;
+                    let (reason, retry_at_ms) = self.failed(session_id, &err).await;
                     match retry_at_ms {
                         Some(_) => report.retrying.push((session_id, reason)),
                         None => report.failed.push((session_id, reason)),
@@ -326,19 +330,26 @@ impl SyncEngine {
     }
 
     /// Keeps a failed send's reason and when to try again (or never) in the outbox, and says
-    /// so: the reason and the retry time.
-    async fn failed(&self, session_id: Uuid, err: &CloudError) -> Result<(String, Option<i64>)> {
+    /// so: the reason and the retry time. Only the project's refusals are final; this
+    /// computer's own trouble (its database, its keyring) is tried again later.
+    async fn failed(&self, session_id: Uuid, err: &CloudError) -> (String, Option<i64>) {
         let reason = err.to_string();
-        let entry = self.db(move |store| store.outbox_entry(session_id)).await?;
-        let attempts = entry.map(|e| e.attempts).unwrap_or(1);
-        let retry = if err.is_retryable() || blocks_everything(err) {
+        let attempts = match self.db(move |store| store.outbox_entry(session_id)).await {
+            Ok(entry) => entry.map(|e| e.attempts).unwrap_or(1),
+            Err(_) => 1,
+        };
+        let retry = if err.is_retryable() || blocks_everything(err) || is_local(err) {
             Retry::At(now_ms() + next_attempt(attempts, err.retry_after()).as_millis() as i64)
         } else {
             Retry::Never
         };
         let saved = reason.clone();
-        self.db(move |store| store.sync_failed(session_id, &saved, retry))
-            .await?;
+        if let Err(kept) = self
+            .db(move |store| store.sync_failed(session_id, &saved, retry))
+            .await
+        {
+            tracing::warn!(%session_id, "cannot keep the sync failure in the outbox: {kept}");
+        }
         let retry_at_ms = match retry {
             Retry::At(at) => Some(at),
             Retry::Never => None,
@@ -351,7 +362,7 @@ impl SyncEngine {
                 retry_at_ms,
             },
         );
-        Ok((reason, retry_at_ms))
+        (reason, retry_at_ms)
     }
 
     /// Sends one session, whatever its outbox state, if it is the signed-in account's to send;
@@ -362,35 +373,57 @@ impl SyncEngine {
             Ok(()) => Ok(()),
             Err(err @ CloudError::Store(hark_store::StoreError::Held { .. })) => Err(err),
             Err(err) => {
-                self.failed(session_id, &err).await?;
+                self.failed(session_id, &err).await;
                 Err(err)
             }
         }
     }
 
+    /// Refuses (as [`hark_store::StoreError::Held`]) once the signed-in account is no longer
+    /// `sender`: a sign-out and another sign-in during a pass must not send the rest of the
+    /// pass's sessions with the new account's token.
+    async fn still(&self, sender: &Sender) -> Result<()> {
+        if self.rest.account().sender().await.as_ref() == Some(sender) {
+            return Ok(());
+        }
+        Err(hark_store::StoreError::Held {
+            why: "the signed-in account changed while it was being sent; it goes with its own account".into(),
+        }
+        .into())
+    }
+
     async fn send(&self, session_id: Uuid, sender: &Sender) -> Result<()> {
-        let sender = sender.clone();
-        self.db(move |store| store.sync_started(session_id, &sender))
+        self.still(sender).await?;
+        let claimant = sender.clone();
+        self.db(move |store| store.sync_started(session_id, &claimant))
             .await?;
         let out = self.db(move |store| store.outgoing(session_id)).await?;
         let total = out.segments.len();
         self.emit(session_id, SyncStatus::Syncing { sent: 0, total });
         if !out.interview.in_cloud {
+            self.still(sender).await?;
             self.push_interview(&out.interview).await?;
         }
         let mut max_segments = self.max_segments;
+        let mut accepted = false;
         let stored = 'sizes: loop {
             let mut sent = 0;
             let mut stored = 0;
             for payload in payloads(&out, max_segments) {
                 let n = payload["segments"].as_array().map(Vec::len).unwrap_or(0);
                 let params = json!({ "payload": payload }).to_string();
+                self.still(sender).await?;
                 match self
                     .rest
                     .call(|c| c.rpc("sync_session", params.clone()))
                     .await
                 {
                     Ok(answer) => {
+                        if !accepted {
+                            // The project has it now: from here on it stays there.
+                            accepted = true;
+                            self.db(move |store| store.first_sent(session_id)).await?;
+                        }
                         stored = answer["segments_stored"].as_u64().unwrap_or(0);
                         sent += n;
                         self.emit(session_id, SyncStatus::Syncing { sent, total });
@@ -576,6 +609,15 @@ impl SyncEngine {
             }
         }
     }
+}
+
+/// This computer's own trouble (its database, its keyring), not the project's answer: worth
+/// trying again later, never a final verdict on the session.
+fn is_local(err: &CloudError) -> bool {
+    matches!(
+        err,
+        CloudError::Store(_) | CloudError::Keyring { .. } | CloudError::NoKeyring { .. }
+    )
 }
 
 /// Errors that no session can get past (sign-in, configuration, no network): stop the pass;
