@@ -242,30 +242,6 @@ impl Store {
         Ok(())
     }
 
-    /// When the next of `sender`'s unsent sessions is due (Unix ms; 0 for now), if any.
-    pub fn next_attempt_at(&self, sender: &Sender) -> Result<Option<i64>> {
-        let mut statement = self
-            .conn
-            .prepare_cached(
-                "select coalesce(o.next_attempt_at_ms, 0), s.destination, s.sync_project, \
-                   s.sync_user, s.sync_email \
-                 from sync_outbox o join recording_sessions s on s.id = o.session_id \
-                 where o.state in ('pending', 'syncing')",
-            )
-            .map_err(StoreError::sql("read outbox"))?;
-        let rows = statement
-            .query_map([], |row| {
-                Ok((row.get::<_, i64>(0)?, Destination::of(row, 1)?))
-            })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(StoreError::sql("read outbox"))?;
-        Ok(rows
-            .into_iter()
-            .filter(|(_, destination)| destination.sent_by(sender))
-            .map(|(at, _)| at)
-            .min())
-    }
-
     /// Before a send: the session is `sender`'s to send (taking the parts of its destination
     /// nobody had yet), or [`StoreError::Held`] saying whose it is.
     pub(crate) fn claim(&self, session_id: Uuid, sender: &Sender) -> Result<()> {

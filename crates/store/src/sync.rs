@@ -51,25 +51,49 @@ impl Store {
     /// Outbox entries `sender` may send now (pending or left `syncing` by a crash, due, and
     /// theirs: see [`crate::Destination`]), oldest first.
     pub fn outbox_due(&self, now: i64, sender: &Sender) -> Result<Vec<Uuid>> {
+        Ok(self
+            .unsent_of(sender)?
+            .into_iter()
+            .filter(|(_, due)| *due <= now)
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    /// When the next of `sender`'s unsent sessions is due (Unix ms; 0 for now), if any.
+    pub fn next_attempt_at(&self, sender: &Sender) -> Result<Option<i64>> {
+        Ok(self
+            .unsent_of(sender)?
+            .into_iter()
+            .map(|(_, due)| due)
+            .min())
+    }
+
+    /// `sender`'s unsent sessions (pending, or left `syncing` by a crash) with when each is due,
+    /// oldest first.
+    fn unsent_of(&self, sender: &Sender) -> Result<Vec<(Uuid, i64)>> {
         let mut statement = self
             .conn
             .prepare_cached(
-                "select o.session_id, s.destination, s.sync_project, s.sync_user, s.sync_email \
+                "select o.session_id, coalesce(o.next_attempt_at_ms, 0), s.destination, \
+                   s.sync_project, s.sync_user, s.sync_email \
                  from sync_outbox o join recording_sessions s on s.id = o.session_id \
-                 where o.state in ('pending', 'syncing') \
-                 and coalesce(o.next_attempt_at_ms, 0) <= ?1 order by o.updated_at_ms, o.rowid",
+                 where o.state in ('pending', 'syncing') order by o.updated_at_ms, o.rowid",
             )
             .map_err(StoreError::sql("read outbox"))?;
         let rows = statement
-            .query_map([now], |row| {
-                Ok((uuid_of(row, 0)?, Destination::of(row, 1)?))
+            .query_map([], |row| {
+                Ok((
+                    uuid_of(row, 0)?,
+                    row.get::<_, i64>(1)?,
+                    Destination::of(row, 2)?,
+                ))
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(StoreError::sql("read outbox"))?;
         Ok(rows
             .into_iter()
-            .filter(|(_, destination)| destination.sent_by(sender))
-            .map(|(id, _)| id)
+            .filter(|(_, _, destination)| destination.sent_by(sender))
+            .map(|(id, due, _)| (id, due))
             .collect())
     }
 
