@@ -63,6 +63,15 @@ impl Cloud {
         }
     }
 
+    /// The URL of the project `config` names (as the account and the store keep it), or `None`
+    /// in local-only mode or when the settings cannot name one.
+    pub fn project_url(config: &Config) -> Option<String> {
+        Cloud::project(config)
+            .ok()
+            .flatten()
+            .map(|project| project.url)
+    }
+
     /// The account and engine of `config`'s project and data folder, or `None` in local-only
     /// mode. Nobody is signed in until [`Cloud::restore`] or a sign-in.
     pub fn open(config: &Config) -> Result<Option<Cloud>> {

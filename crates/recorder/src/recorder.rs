@@ -203,29 +203,15 @@ impl Recorder {
     /// is signed in (or whose sign-in the keyring keeps; taken by the first to send it when
     /// there is none), or nowhere unless the recruiter chooses, in local-only mode.
     async fn destination(&self, token: &Token) -> Destination {
-        let owner = match token {
-            Token::Account(account) => account.owner().await,
-            _ => None,
-        };
-        if let Some(owner) = owner {
-            return Destination::Organisation {
-                project_url: Some(owner.project_url),
-                user_id: Some(owner.user_id),
-                email: owner.email,
-            };
-        }
-        let project_url = match token {
-            Token::Account(account) => Some(account.project().url.clone()),
-            _ => crate::cloud::Cloud::project(&self.config)
-                .ok()
-                .flatten()
-                .map(|project| project.url),
+        let (project_url, owner) = match token {
+            Token::Account(account) => (Some(account.project().url.clone()), account.owner().await),
+            _ => (crate::cloud::Cloud::project_url(&self.config), None),
         };
         match project_url {
             Some(project_url) => Destination::Organisation {
                 project_url: Some(project_url),
-                user_id: None,
-                email: None,
+                user_id: owner.as_ref().map(|owner| owner.user_id),
+                email: owner.and_then(|owner| owner.email),
             },
             None => Destination::LocalOnly,
         }
@@ -241,10 +227,7 @@ impl Recorder {
             ));
         }
         // Only the connected project's interviews (and local ones) can be recorded for.
-        let project_url = crate::cloud::Cloud::project(&self.config)
-            .ok()
-            .flatten()
-            .map(|project| project.url);
+        let project_url = crate::cloud::Cloud::project_url(&self.config);
         self.store
             .call(
                 move |store| match store.find_interview(&wanted, project_url.as_deref())? {

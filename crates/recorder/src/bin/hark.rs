@@ -450,7 +450,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Interviews { json } => {
-            let project = Cloud::project(&config).ok().flatten().map(|p| p.url);
+            let project = Cloud::project_url(&config);
             let interviews = store
                 .call(move |s| s.interviews(project.as_deref()))
                 .await?;
