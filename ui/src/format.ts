@@ -69,3 +69,9 @@ export function acceleratorOf(e: { ctrlKey: boolean; altKey: boolean; shiftKey: 
   if (key === null || !(e.ctrlKey || e.metaKey || e.altKey)) return null;
   return [...mods, key].join("+");
 }
+
+/** Whether a session waits for another account, or for its recruiter to send it (the shell says
+ * why in `held`); a session already synced is not held, whatever its destination. */
+export function isHeld(session: { held: string | null; sync_state: string | null }): boolean {
+  return session.held !== null && session.sync_state !== "synced";
+}

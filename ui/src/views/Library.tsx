@@ -3,7 +3,7 @@
 import { useEffect, useState } from "preact/hooks";
 import type { SearchHit, SessionSummary, SyncEvent } from "../bindings.gen";
 import { call, commands, messageOf } from "../api";
-import { clock, snippetParts, when } from "../format";
+import { clock, isHeld, snippetParts, when } from "../format";
 import { account, route, syncStatus, toast } from "../state";
 
 const SYNC_TEXT: Record<string, string> = {
@@ -29,7 +29,7 @@ function syncText(row: SessionSummary, live: SyncEvent | undefined): { text: str
   }
   if (row.sync_state === null) return { text: row.session.state === "recording" ? "Recording" : "On this computer", why: null };
   // Not this account's to send: recorded local-only, or for another organisation or recruiter.
-  if (row.held !== null && row.sync_state !== "synced") {
+  if (isHeld(row)) {
     return { text: row.session.destination.kind === "local_only" ? "On this computer only" : "Not sent from here", why: row.held };
   }
   return { text: SYNC_TEXT[row.sync_state] ?? row.sync_state, why: row.sync_error };
@@ -59,7 +59,6 @@ export function Library() {
 
   const open = (id: string, segment?: string) => (route.value = { name: "session", id, segment });
   const byId = new Map((sessions ?? []).map((row) => [row.session.id, row]));
-  const isHeld = (row: SessionSummary) => row.held !== null && row.sync_state !== "synced";
   const heldCount = (sessions ?? []).filter(isHeld).length;
   const shown = (sessions ?? []).filter((row) => {
     const held = isHeld(row);

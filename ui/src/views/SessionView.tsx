@@ -2,7 +2,7 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { Format, PlaybackStatus, SessionDetail } from "../bindings.gen";
 import { call, commands, messageOf, reasonOf } from "../api";
-import { clock, counted, speaker, when } from "../format";
+import { clock, counted, isHeld, speaker, when } from "../format";
 import { account, backfilled, drafts, notify, route, setDraft, toast } from "../state";
 import { lineAt, lineOf } from "../transcript";
 import { useVirtualList } from "../virtual";
@@ -331,7 +331,7 @@ export function SessionView({ id, found }: { id: string; found?: string }) {
           ? `Recording notice confirmed ${when(session.consent.at_ms)}${session.consent.by ? "" : " at this computer"}.`
           : "No recording notice was confirmed for this session."}
       </p>
-      {detail.held !== null && detail.sync_state !== "synced" && (
+      {isHeld(detail) && (
         <div class="held row" id="sync-held">
           <p>Not sent to your organisation: {detail.held}.</p>
           {account.value?.signed_in ? (
