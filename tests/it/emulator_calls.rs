@@ -551,6 +551,75 @@ async fn dropped_calls_close_mid_call_and_mid_utterance() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_network_disconnects_the_caller_and_its_return_reconnects_it() {
+    use webrtc::peer_connection::RTCPeerConnectionState::{Connected, Disconnected};
+    let emulator = emulator().await;
+    emulator.push_next_call_faults(Faults {
+        network_down_at_utterance: Some(1),
+        network_down_for_ms: Some(9_000),
+        ..Faults::default()
+    });
+    let mut caller = dial(
+        &emulator.base_url(),
+        emulator.api_key(),
+        transcription_session("gpt-4o-transcribe", None),
+    )
+    .await;
+    caller
+        .wait_for(WAIT, |e| matches!(e, ServerEvent::SessionCreated(_)))
+        .await
+        .unwrap();
+    // The first utterance goes through; the network is cut as the second starts.
+    caller
+        .play(
+            Script::new()
+                .say("2 5")
+                .pause(900)
+                .say("7")
+                .pause(300)
+                .samples(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        caller.wait_for_completed(WAIT).await.unwrap().transcript,
+        "2 5"
+    );
+    let cut_at = Instant::now();
+    // Nothing gets through either way, so ICE consent fails: `disconnected` after about 5 s
+    // (webrtc-rs's default), not a hang-up.
+    let state = caller
+        .wait_for_connection(Duration::from_secs(20), &[Disconnected])
+        .await
+        .unwrap();
+    assert_eq!(state, Disconnected);
+    assert!(
+        cut_at.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        cut_at.elapsed()
+    );
+    let call = emulator.call(&caller.call_id).unwrap();
+    assert!(call.network_cut);
+    assert_eq!(call.ended, None, "a cut network is not a hang-up");
+    // Back after 9 s: the same connection comes back up.
+    caller
+        .wait_for_connection(Duration::from_secs(20), &[Connected])
+        .await
+        .unwrap();
+    assert!(
+        cut_at.elapsed() >= Duration::from_secs(7),
+        "{:?}",
+        cut_at.elapsed()
+    );
+    assert!(
+        !caller.received.iter().any(
+            |e| matches!(e, ServerEvent::TranscriptionCompleted(c) if c.transcript.contains('7'))
+        ),
+        "the utterance under the cut was never heard whole"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_and_delayed_calls() {
     let emulator = emulator().await;
     for (status, retry_after) in [(401, None), (429, Some("7")), (500, None), (503, Some("7"))] {

@@ -151,6 +151,7 @@ impl Caller {
             handler,
             "127.0.0.1:0".to_owned(),
             Some(Duration::from_millis(20)),
+            None,
         )
         .await?;
         let ssrc = rand::random::<u32>();

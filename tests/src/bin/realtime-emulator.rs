@@ -35,6 +35,12 @@ struct Args {
     /// Drop every call when its first utterance starts.
     #[arg(long)]
     drop_mid_utterance: bool,
+    /// Cut every call's network as this utterance (0-based) starts.
+    #[arg(long)]
+    network_down_at_utterance: Option<u32>,
+    /// Bring the network back after this long, ms (default: never).
+    #[arg(long)]
+    network_down_for_ms: Option<u64>,
     /// Send a truncated event after session.created.
     #[arg(long)]
     malformed_event: bool,
@@ -68,6 +74,8 @@ async fn main() -> anyhow::Result<()> {
             answer_delay_ms: args.answer_delay_ms,
             drop_after_ms: args.drop_after_ms,
             drop_mid_utterance: args.drop_mid_utterance,
+            network_down_at_utterance: args.network_down_at_utterance,
+            network_down_for_ms: args.network_down_for_ms,
             malformed_event: args.malformed_event,
             unknown_event: args.unknown_event,
             withhold_completed: args.withhold_completed,

@@ -123,7 +123,8 @@ pub(crate) async fn start(
         input: input_tx.clone(),
         gathered: Mutex::new(Some(gathered_tx)),
     });
-    let peer = crate::peer::build_opus_peer(handler, udp_addr, None)
+    let network = crate::peer::NetworkSwitch::default();
+    let peer = crate::peer::build_opus_peer(handler, udp_addr, None, Some(network.clone()))
         .await
         .map_err(|err| CallError::Internal(format!("cannot build the answering peer: {err}")))?;
     let negotiated = async {
@@ -185,6 +186,8 @@ pub(crate) async fn start(
         last_item_id: None,
         n_items: 0,
         dropped_mid_utterance: false,
+        utterances: 0,
+        network,
     };
     tokio::spawn(actor.run(input_rx, max_duration));
     Ok((handle, answer_sdp))
@@ -277,6 +280,10 @@ struct CallActor {
     last_item_id: Option<String>,
     n_items: u32,
     dropped_mid_utterance: bool,
+    /// Utterances started so far.
+    utterances: u32,
+    /// The call's network, which the `network_down_*` faults cut.
+    network: crate::peer::NetworkSwitch,
 }
 
 /// Whether the actor keeps running.
@@ -430,6 +437,10 @@ impl CallActor {
                         audio_start_ms,
                     }))
                     .await;
+                    if self.faults.network_down_at_utterance == Some(self.utterances) {
+                        self.cut_network().await;
+                    }
+                    self.utterances += 1;
                     if self.faults.drop_mid_utterance && !self.dropped_mid_utterance {
                         self.dropped_mid_utterance = true;
                         // The client sees the utterance begin, then loses the connection.
@@ -455,6 +466,21 @@ impl CallActor {
             }
         }
         Flow::Continue
+    }
+
+    /// The `network_down_*` faults: the client saw the utterance begin; now nothing gets
+    /// through either way, for good or for `network_down_for_ms`.
+    async fn cut_network(&self) {
+        self.flush().await;
+        self.network.set_down(true);
+        lock(&self.record).network_cut = true;
+        if let Some(ms) = self.faults.network_down_for_ms {
+            let network = self.network.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                network.set_down(false);
+            });
+        }
     }
 
     async fn on_client_message(&mut self, text: &str) {

@@ -17,6 +17,12 @@ pub struct Faults {
     pub drop_after_ms: Option<u64>,
     /// Close the peer connection as soon as the first utterance starts.
     pub drop_mid_utterance: bool,
+    /// Cut the call's network as this utterance (0-based) starts: every packet either way is
+    /// lost, so ICE consent fails and the client sees the connection go `disconnected`.
+    pub network_down_at_utterance: Option<u32>,
+    /// Bring the network back this long after it was cut (default: it stays down, and the
+    /// call ends once the emulator's side of the connection fails).
+    pub network_down_for_ms: Option<u64>,
     /// Send one truncated, non-JSON event right after `session.created`.
     pub malformed_event: bool,
     /// Send one well-formed event of a type the client has never seen after `session.created`.

@@ -90,6 +90,8 @@ pub struct CallRecord {
     pub items: Vec<ItemRecord>,
     /// Types of the client events received, in order.
     pub client_events: Vec<String>,
+    /// Whether a `network_down_*` fault cut the call's network.
+    pub network_cut: bool,
 }
 
 /// One committed item.
