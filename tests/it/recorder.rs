@@ -794,6 +794,70 @@ async fn last_words_whose_transcript_never_came_are_back_filled_after_the_stop()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_was_said_while_the_network_was_down_is_back_filled_and_the_call_redialled() {
+    use hark_store::SegmentStatus::{Backfilled, Failed, Final};
+    let script = Script::new()
+        .pause(600)
+        .say("6 0 2")
+        .pause(900)
+        .say("3 3 8")
+        .pause(9_000)
+        .say("9 1")
+        .pause(900);
+    let (emulator, recorder, mic, wav) = with_faults("network", Default::default(), &script).await;
+    // The first call's network dies as the second utterance starts and never comes back; the
+    // next call's is fine.
+    emulator.push_next_call_faults(hark_tests::emulator::Faults {
+        network_down_at_utterance: Some(1),
+        ..Default::default()
+    });
+    let recording = recorder.start(options(&mic, "Network")).await.unwrap();
+    let session = recording.session.id;
+    let mut events = recording.subscribe();
+    collect(&mut events, 1, "the call live", |e| match e {
+        RecorderEvent::Live { .. } => Some(()),
+        _ => None,
+    })
+    .await;
+    let player = tokio::spawn(play(mic, wav));
+    // Said while the script plays, without waiting for the connection to fail for good (25 s).
+    let warning = first_warning(&mut events).await;
+    assert!(
+        warning.contains("the network dropped") && warning.contains("reconnecting"),
+        "{warning}"
+    );
+    player.await.unwrap();
+    recording.stop().await.unwrap();
+    let calls = emulator.calls();
+    assert_eq!(calls.len(), 2, "redialled once: {calls:?}");
+    assert!(calls[0].network_cut && !calls[1].network_cut, "{calls:?}");
+
+    // Live: the words before the cut and after the new call; what the cut swallowed is a gap.
+    let stored_now = stored_lines(&recorder, session).await;
+    let finals: Vec<_> = stored_now
+        .iter()
+        .filter(|(s, _)| *s == Final)
+        .map(|(_, t)| t.as_str())
+        .collect();
+    assert_eq!(finals, ["6 0 2", "9 1"], "{stored_now:?}");
+    assert!(
+        stored_now.iter().any(|(s, _)| *s == Failed),
+        "{stored_now:?}"
+    );
+
+    // Back-fill puts the swallowed words where they were said and drops the silent gaps.
+    recorder.fill_gaps(&Token::None, &|| true).await.unwrap();
+    assert_eq!(
+        stored_lines(&recorder, session).await,
+        vec![
+            (Final, "6 0 2".to_owned()),
+            (Backfilled, "3 3 8".to_owned()),
+            (Final, "9 1".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_was_said_while_the_call_was_still_being_set_up_is_back_filled() {
     use hark_store::SegmentStatus::Backfilled;
     let script = Script::new()

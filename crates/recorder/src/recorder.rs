@@ -1037,8 +1037,8 @@ impl Uplink {
                 },
                 event = call_events.recv() => match event {
                     Some(CallEvent::Connection(RTCPeerConnectionState::Connected)) => break,
-                    Some(CallEvent::Connection(state @ (RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed))) => {
-                        return Ended::Lost(format!("connection {state}"));
+                    Some(CallEvent::Connection(state @ (RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed | RTCPeerConnectionState::Disconnected))) => {
+                        return Ended::Lost(connection_lost(state));
                     }
                     // Nothing before the connection carries transcript.
                     Some(_) => {}
@@ -1123,8 +1123,11 @@ impl Uplink {
                     }
                 }
                 event = call_events.recv() => match event {
-                    Some(CallEvent::Connection(state @ (RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed))) => {
-                        return if stopping { tail(tail_acknowledged, assembler) } else { Ended::Lost(format!("connection {state}")) };
+                    // Disconnected too: nothing has come back for seconds (ICE consent failed), so
+                    // what was sent meanwhile is lost whether or not the link comes back. A new
+                    // call, and a gap for back-fill, beat waiting up to 25 s for `failed`.
+                    Some(CallEvent::Connection(state @ (RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed | RTCPeerConnectionState::Disconnected))) => {
+                        return if stopping { tail(tail_acknowledged, assembler) } else { Ended::Lost(connection_lost(state)) };
                     }
                     Some(CallEvent::ChannelClosed) => {
                         return if stopping { tail(tail_acknowledged, assembler) } else { Ended::Lost("the transcriber hung up".into()) };
@@ -1272,7 +1275,16 @@ fn session_update(model: &str, hints: &Hints) -> ClientEvent {
     ClientEvent::session_update(None, session)
 }
 
-/// How a call ended.
+/// Why a call's connection ended, for the warning.
+fn connection_lost(state: RTCPeerConnectionState) -> String {
+    match state {
+        RTCPeerConnectionState::Disconnected => {
+            "the network dropped: nothing came back from the transcriber for a few seconds".into()
+        }
+        state => format!("connection {state}"),
+    }
+}
+
 /// How much of the timeline the gaps among `segments` cover, counting time two sources both
 /// missed once.
 fn missed_ms(segments: &[Segment]) -> i64 {
@@ -1296,6 +1308,7 @@ fn tail(acknowledged: bool, assembler: &Option<Assembler>) -> Ended {
     }
 }
 
+/// How a call ended.
 enum Ended {
     /// We stopped recording.
     Stopped,
