@@ -367,6 +367,7 @@ impl Recorder {
             recording_path: Some(file.display().to_string()),
             consent: options.consent,
             destination: self.destination(&options.token).await,
+            live_transcript: Some(self.config.proxy_url.is_some()),
             ..NewSession::default()
         };
         let session = self

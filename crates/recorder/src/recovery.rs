@@ -94,9 +94,10 @@ fn lock_error(path: &Path, err: &std::io::Error) -> RecorderError {
 /// Finalises the recording files of sessions a crash left recording, so any player reads them
 /// whole, and marks the sessions interrupted (queued for sync) with the seconds the file really
 /// holds when that is more than the last count saved. Sessions a live recorder holds are left alone.
-/// With `keep_gaps` (a proxy is configured, so back-fill can transcribe them), each source's
-/// audio after its last transcript segment is kept as a gap: the words the crash cut off before
-/// their transcript came.
+/// For a session recorded with a live transcript, each source's audio after its last transcript
+/// segment is kept as a gap: the words the crash cut off before their transcript came, which
+/// back-fill transcribes once a proxy is configured. `keep_gaps` (a proxy is configured now)
+/// decides for sessions from before that was recorded.
 pub fn finish_interrupted(store: &mut Store, keep_gaps: bool) -> Result<Vec<Interrupted>> {
     let mut found = Vec::new();
     for session in store.sessions_left_recording()? {
@@ -118,7 +119,7 @@ pub fn finish_interrupted(store: &mut Store, keep_gaps: bool) -> Result<Vec<Inte
         if !store.interrupt(session.id, seconds)? {
             continue;
         }
-        if keep_gaps && audio_problem.is_none() {
+        if session.live_transcript.unwrap_or(keep_gaps) && audio_problem.is_none() {
             keep_the_tail(store, &session, seconds)?;
         }
         let job_title = store
@@ -194,6 +195,16 @@ mod tests {
     /// A store with one session a crash left recording: its file holds `seconds` of tone, cut
     /// mid-page as a power loss leaves it, while the store last counted `counted` seconds.
     fn crashed(name: &str, seconds: f32, counted: f64) -> (PathBuf, Session) {
+        crashed_with(name, seconds, counted, None)
+    }
+
+    /// [`crashed`], recorded with a live transcript or not (`None`: not known).
+    fn crashed_with(
+        name: &str,
+        seconds: f32,
+        counted: f64,
+        live_transcript: Option<bool>,
+    ) -> (PathBuf, Session) {
         let dir = std::env::temp_dir().join(format!("hark-recovery-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -220,6 +231,7 @@ mod tests {
                 interview_id: interview.id,
                 sources: vec!["microphone".into()],
                 recording_path: Some(file.display().to_string()),
+                live_transcript,
                 ..NewSession::default()
             })
             .unwrap();
@@ -283,9 +295,15 @@ mod tests {
         );
     }
 
-    #[test]
-    fn with_a_proxy_the_audio_after_the_last_transcript_is_kept_for_back_fill() {
-        let (db, session) = crashed("tail", 4.0, 3.0);
+    /// The gaps left after recovering a session recorded with `live_transcript` (one line heard
+    /// live, 200..1500 ms) when a proxy is configured at the next start or not, and the seconds
+    /// kept.
+    fn tail_kept(
+        name: &str,
+        live_transcript: Option<bool>,
+        proxy_now: bool,
+    ) -> (Vec<(i64, i64)>, f64) {
+        let (db, session) = crashed_with(name, 4.0, 3.0, live_transcript);
         let mut store = Store::open(&db).unwrap();
         let said = hark_store::Segment {
             id: Uuid::new_v4(),
@@ -299,11 +317,35 @@ mod tests {
             status: hark_store::SegmentStatus::Final,
         };
         store.save_segment(&said).unwrap();
-        let found = finish_interrupted(&mut store, true).unwrap();
+        let found = finish_interrupted(&mut store, proxy_now).unwrap();
         let gaps = store.gaps().unwrap();
-        assert_eq!(gaps.len(), 1, "{gaps:?}");
-        assert_eq!(gaps[0].segment.start_ms, 1_500);
-        assert_eq!(gaps[0].segment.end_ms, (found[0].seconds * 1000.0) as i64);
+        let spans = gaps
+            .iter()
+            .map(|g| (g.segment.start_ms, g.segment.end_ms))
+            .collect();
+        (spans, found[0].seconds)
+    }
+
+    #[test]
+    fn the_audio_after_the_last_transcript_is_kept_for_back_fill_if_it_was_transcribed_live() {
+        // Recorded live: owed its transcript whatever the settings at the next start.
+        for proxy_now in [true, false] {
+            let (gaps, seconds) = tail_kept(&format!("live-{proxy_now}"), Some(true), proxy_now);
+            assert_eq!(
+                gaps,
+                [(1_500, (seconds * 1000.0) as i64)],
+                "proxy now: {proxy_now}"
+            );
+        }
+        // Recorded local-only: never owed one, even with a proxy configured since.
+        for proxy_now in [true, false] {
+            let (gaps, _) = tail_kept(&format!("local-{proxy_now}"), Some(false), proxy_now);
+            assert_eq!(gaps, [], "proxy now: {proxy_now}");
+        }
+        // Recorded before this was kept: today's proxy setting decides.
+        let (gaps, seconds) = tail_kept("older-proxy", None, true);
+        assert_eq!(gaps, [(1_500, (seconds * 1000.0) as i64)]);
+        assert_eq!(tail_kept("older-local", None, false).0, []);
     }
 
     #[test]

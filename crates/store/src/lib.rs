@@ -112,6 +112,8 @@ pub struct NewSession {
     pub consent: Option<Consent>,
     /// Where it syncs: the project and account it is recorded for, or local-only.
     pub destination: Destination,
+    /// Whether it is recorded with a live transcript (`None`: not said).
+    pub live_transcript: Option<bool>,
 }
 
 /// A recording session.
@@ -142,6 +144,10 @@ pub struct Session {
     pub consent: Option<Consent>,
     /// Where it syncs.
     pub destination: Destination,
+    /// Whether it was recorded with a live transcript (a proxy configured); `None` for sessions
+    /// from before this was kept. Crash recovery keeps the cut-off tail as a gap only if so.
+    #[serde(skip)]
+    pub live_transcript: Option<bool>,
 }
 
 /// A segment's status.
@@ -344,7 +350,7 @@ fn opt_uuid_of(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Uuid>> {
 const SESSION_COLUMNS: &str = "s.id, s.interview_id, s.sources, s.model, s.language, \
     s.started_at_ms, s.ended_at_ms, s.seconds_recorded, s.recording_path, s.state, \
     s.consent_confirmed_by, s.consent_confirmed_at_ms, s.destination, s.sync_project, \
-    s.sync_user, s.sync_email";
+    s.sync_user, s.sync_email, s.live_transcript";
 
 /// Puts a session in the outbox (again) as pending.
 fn queue_for_sync(tx: &rusqlite::Transaction<'_>, id: Uuid, now: i64) -> Result<()> {
@@ -409,7 +415,7 @@ fn requeue_if_finished(tx: &rusqlite::Transaction<'_>, id: Uuid) -> Result<()> {
 }
 
 /// How many columns [`SESSION_COLUMNS`] has (queries add theirs after it).
-const SESSION_COLUMN_COUNT: usize = 16;
+const SESSION_COLUMN_COUNT: usize = 17;
 
 fn session_of(row: &Row<'_>) -> rusqlite::Result<Session> {
     let sources: String = row.get(2)?;
@@ -432,6 +438,7 @@ fn session_of(row: &Row<'_>) -> rusqlite::Result<Session> {
             None => None,
         },
         destination: Destination::of(row, 12)?,
+        live_transcript: row.get(16)?,
     })
 }
 
@@ -769,6 +776,7 @@ impl Store {
             state: SessionState::Recording,
             consent: new.consent,
             destination: new.destination.clone(),
+            live_transcript: new.live_transcript,
         };
         let (destination, sync_project, sync_user, sync_email) = new.destination.columns();
         self.conn
@@ -776,8 +784,9 @@ impl Store {
                 "insert into recording_sessions (id, interview_id, sources, device_names, model, \
                    language, prompt, started_at_ms, recording_path, created_at_ms, updated_at_ms, \
                    consent_confirmed_by, consent_confirmed_at_ms, destination, sync_project, \
-                   sync_user, sync_email) \
-                 values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?8, ?10, ?11, ?12, ?13, ?14, ?15)",
+                   sync_user, sync_email, live_transcript) \
+                 values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?8, ?10, ?11, ?12, ?13, ?14, ?15, \
+                   ?16)",
                 params![
                     session.id.to_string(),
                     session.interview_id.to_string(),
@@ -794,6 +803,7 @@ impl Store {
                     sync_project,
                     sync_user,
                     sync_email,
+                    new.live_transcript,
                 ],
             )
             .map_err(StoreError::sql("start session"))?;

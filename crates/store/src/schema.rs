@@ -124,9 +124,16 @@ const V3: &str = r#"
 alter table interviews add column project_url text;
 "#;
 
+/// Whether the session was recorded with a live transcript (a proxy configured), so a crash's
+/// recovery knows whether its tail is owed a transcript whatever the settings are at the next
+/// start. Empty for sessions recorded before this version.
+const V4: &str = r#"
+alter table recording_sessions add column live_transcript integer;
+"#;
+
 /// Every migration, oldest first. Append; never edit one that has shipped.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 #[cfg(test)]

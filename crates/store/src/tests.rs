@@ -62,7 +62,7 @@ fn a_new_file_gets_the_schema_in_wal_mode_and_reopens() {
         .conn
         .query_row("pragma user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
 
 #[test]
