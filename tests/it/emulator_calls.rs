@@ -23,6 +23,16 @@ async fn dial(base_url: &str, api_key: &str, session: SessionConfig) -> Caller {
     .expect("call is answered")
 }
 
+/// Dials `emulator` as [`dial`] does and waits for `session.created`.
+async fn dial_ready(emulator: &hark_tests::emulator::Emulator, session: SessionConfig) -> Caller {
+    let mut caller = dial(&emulator.base_url(), emulator.api_key(), session).await;
+    caller
+        .wait_for(WAIT, |e| matches!(e, ServerEvent::SessionCreated(_)))
+        .await
+        .unwrap();
+    caller
+}
+
 /// Server events of `caller` as their type names, without `session.*`.
 fn event_types(caller: &Caller) -> Vec<&str> {
     caller
@@ -256,16 +266,7 @@ async fn manual_turns_transcribe_only_what_the_client_commits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_update_switches_turn_detection_mid_call() {
     let emulator = emulator().await;
-    let mut caller = dial(
-        &emulator.base_url(),
-        emulator.api_key(),
-        transcription_session("gpt-4o-transcribe", None),
-    )
-    .await;
-    caller
-        .wait_for(WAIT, |e| matches!(e, ServerEvent::SessionCreated(_)))
-        .await
-        .unwrap();
+    let mut caller = dial_ready(&emulator, transcription_session("gpt-4o-transcribe", None)).await;
     let update: SessionConfig = serde_json::from_str(
         r#"{"type":"transcription","audio":{"input":{"turn_detection":null,"transcription":{"prompt":"Hark"}}}}"#,
     )
@@ -333,16 +334,11 @@ async fn session_update_switches_turn_detection_mid_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_client_events_get_error_events_and_the_session_stays_open() {
     let emulator = emulator().await;
-    let mut caller = dial(
-        &emulator.base_url(),
-        emulator.api_key(),
+    let mut caller = dial_ready(
+        &emulator,
         transcription_session("gpt-live-transcribe", None),
     )
     .await;
-    caller
-        .wait_for(WAIT, |e| matches!(e, ServerEvent::SessionCreated(_)))
-        .await
-        .unwrap();
     caller.send_text("{not json").await.unwrap();
     caller.send_text(r#"{"event_id":"x"}"#).await.unwrap();
     caller
@@ -436,16 +432,7 @@ async fn transcription_faults_fail_or_withhold_items_and_odd_events_arrive() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hangup_ends_the_call_at_both_ends() {
     let emulator = emulator().await;
-    let mut caller = dial(
-        &emulator.base_url(),
-        emulator.api_key(),
-        transcription_session("gpt-4o-transcribe", None),
-    )
-    .await;
-    caller
-        .wait_for(WAIT, |e| matches!(e, ServerEvent::SessionCreated(_)))
-        .await
-        .unwrap();
+    let mut caller = dial_ready(&emulator, transcription_session("gpt-4o-transcribe", None)).await;
     let status = hark_tests::http()
         .post(format!(
             "{}/realtime/calls/{}/hangup",
@@ -500,16 +487,7 @@ async fn dropped_calls_close_mid_call_and_mid_utterance() {
         drop_after_ms: Some(1200),
         ..Faults::default()
     });
-    let mut caller = dial(
-        &emulator.base_url(),
-        emulator.api_key(),
-        transcription_session("gpt-4o-transcribe", None),
-    )
-    .await;
-    caller
-        .wait_for(WAIT, |e| matches!(e, ServerEvent::SessionCreated(_)))
-        .await
-        .unwrap();
+    let mut caller = dial_ready(&emulator, transcription_session("gpt-4o-transcribe", None)).await;
     caller.wait_for_hang_up(WAIT).await.unwrap();
     assert_eq!(
         emulator.call(&caller.call_id).unwrap().ended,
@@ -520,16 +498,7 @@ async fn dropped_calls_close_mid_call_and_mid_utterance() {
         drop_mid_utterance: true,
         ..Faults::default()
     });
-    let mut caller = dial(
-        &emulator.base_url(),
-        emulator.api_key(),
-        transcription_session("gpt-4o-transcribe", None),
-    )
-    .await;
-    caller
-        .wait_for(WAIT, |e| matches!(e, ServerEvent::SessionCreated(_)))
-        .await
-        .unwrap();
+    let mut caller = dial_ready(&emulator, transcription_session("gpt-4o-transcribe", None)).await;
     let script = Script::new().say("1 2 3 4 5 6").pause(500);
     // Playing fails part-way once the emulator has closed the connection; that is the point.
     let _ = caller.play(script.samples()).await;
@@ -559,16 +528,7 @@ async fn a_cut_network_disconnects_the_caller_and_its_return_reconnects_it() {
         network_down_for_ms: Some(9_000),
         ..Faults::default()
     });
-    let mut caller = dial(
-        &emulator.base_url(),
-        emulator.api_key(),
-        transcription_session("gpt-4o-transcribe", None),
-    )
-    .await;
-    caller
-        .wait_for(WAIT, |e| matches!(e, ServerEvent::SessionCreated(_)))
-        .await
-        .unwrap();
+    let mut caller = dial_ready(&emulator, transcription_session("gpt-4o-transcribe", None)).await;
     // The first utterance goes through; the network is cut as the second starts.
     caller
         .play(

@@ -64,6 +64,15 @@ async fn collect<T: std::fmt::Debug>(
     taken
 }
 
+/// Waits until the recording's first packet went out on a live call.
+async fn until_live(events: &mut broadcast::Receiver<RecorderEvent>) {
+    collect(events, 1, "the call live", |e| match e {
+        RecorderEvent::Live { .. } => Some(()),
+        _ => None,
+    })
+    .await;
+}
+
 /// The first warning's message.
 async fn first_warning(events: &mut broadcast::Receiver<RecorderEvent>) -> String {
     collect(events, 1, "a warning", |e| match e {
@@ -585,11 +594,7 @@ async fn segments_the_store_refuses_for_a_while_wait_in_order_while_transcriptio
     tokio::time::sleep(Duration::from_secs(2)).await;
     let recording = recorder.start(options(&mic, "Busy store")).await.unwrap();
     let mut events = recording.subscribe();
-    collect(&mut events, 1, "audio flowing", |e| match e {
-        RecorderEvent::Live { .. } => Some(()),
-        _ => None,
-    })
-    .await;
+    until_live(&mut events).await;
 
     // Another connection holds the database: writes wait 5 s, then fail.
     let holder = rusqlite::Connection::open(recorder.config().database()).unwrap();
@@ -763,11 +768,7 @@ async fn last_words_whose_transcript_never_came_are_back_filled_after_the_stop()
     let recording = recorder.start(options(&mic, "Tail")).await.unwrap();
     let session = recording.session.id;
     let mut events = recording.subscribe();
-    collect(&mut events, 1, "the call live", |e| match e {
-        RecorderEvent::Live { .. } => Some(()),
-        _ => None,
-    })
-    .await;
+    until_live(&mut events).await;
     play(mic, wav).await;
     recording.stop().await.unwrap();
     // The words whose transcript never came are kept as a gap after the last final (and the
@@ -815,11 +816,7 @@ async fn what_was_said_while_the_network_was_down_is_back_filled_and_the_call_re
     let recording = recorder.start(options(&mic, "Network")).await.unwrap();
     let session = recording.session.id;
     let mut events = recording.subscribe();
-    collect(&mut events, 1, "the call live", |e| match e {
-        RecorderEvent::Live { .. } => Some(()),
-        _ => None,
-    })
-    .await;
+    until_live(&mut events).await;
     let player = tokio::spawn(play(mic, wav));
     // Said while the script plays, without waiting for the connection to fail for good (25 s).
     let warning = first_warning(&mut events).await;
