@@ -363,6 +363,19 @@ async fn faults_are_set_and_reset_over_http() {
         .unwrap()
         .status();
     assert_eq!(status, 400, "an unsupported status is refused");
+    let refused = client
+        .put(&control)
+        .json(&json!({"network_down_for_ms": 3000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        400,
+        "a network cut with no moment to cut it"
+    );
+    let why = refused.text().await.unwrap();
+    assert!(why.contains("needs network_down_at_utterance"), "{why}");
     let status = client
         .put(&control)
         .json(&json!({"rejectStatus": 503}))

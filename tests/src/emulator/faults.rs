@@ -17,8 +17,9 @@ pub struct Faults {
     pub drop_after_ms: Option<u64>,
     /// Close the peer connection as soon as the first utterance starts.
     pub drop_mid_utterance: bool,
-    /// Cut the call's network as this utterance (0-based) starts: every packet either way is
-    /// lost, so ICE consent fails and the client sees the connection go `disconnected`.
+    /// Cut the call's network as this utterance (0-based) starts, as server VAD finds it (not
+    /// with manual turns): every packet either way is lost, so ICE consent fails and the client
+    /// sees the connection go `disconnected`.
     pub network_down_at_utterance: Option<u32>,
     /// Bring the network back this long after it was cut (default: it stays down, and the
     /// call ends once the emulator's side of the connection fails).
@@ -44,6 +45,12 @@ impl Faults {
             return Err(format!(
                 "reject_status {status} is not one the emulator fakes; use 401, 429, 500 or 503"
             ));
+        }
+        if self.network_down_for_ms.is_some() && self.network_down_at_utterance.is_none() {
+            return Err(
+                "network_down_for_ms needs network_down_at_utterance: the utterance whose start cuts the network"
+                    .into(),
+            );
         }
         Ok(())
     }
