@@ -348,6 +348,21 @@ async fn a_cli_recording_syncs_and_only_its_organisation_can_read_it() {
     let proxy = proxy(&emulator, Some(&project), &[]).await;
     let dir = scratch("cloud-cli");
     let data = dir.join("data");
+    // Two interviews pulled by an older version, which kept no project: one of this
+    // organisation's (since deleted there) and one of an organisation in another project.
+    std::fs::create_dir_all(&data).unwrap();
+    let older = Store::open(&data.join("hark.db")).unwrap();
+    let (ours, elsewhere) = (Uuid::new_v4(), Uuid::new_v4());
+    cloud_interview(&older, ours, org);
+    cloud_interview(&older, elsewhere, Uuid::new_v4());
+    drop(older);
+    rusqlite::Connection::open(data.join("hark.db"))
+        .unwrap()
+        .execute(
+            "update interviews set project_url = null, job_title = 'Pulled by an older version'",
+            [],
+        )
+        .unwrap();
 
     let login = run_with_stdin(
         {
@@ -367,6 +382,18 @@ async fn a_cli_recording_syncs_and_only_its_organisation_can_read_it() {
     assert_eq!(listed[0]["id"], interview.to_string());
     assert_eq!(listed[0]["candidate_name"], "Grace Candidate");
     assert_eq!(listed[0]["in_cloud"], true);
+    // The pull placed the older ones: this organisation's is offered here, the other not.
+    let offered: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["id"].as_str())
+        .collect();
+    assert_eq!(
+        offered,
+        [interview.to_string(), ours.to_string()],
+        "{listed}"
+    );
     let whoami = hark_json(&data, &project.url, &["whoami", "--json"]);
     assert_eq!(whoami["user"]["email"], email.as_str());
     assert_eq!(whoami["memberships"][0]["org_id"], org.to_string());

@@ -567,13 +567,28 @@ impl SyncEngine {
             .collect();
         let n = interviews.len();
         let project_url = self.rest.account().project().url.clone();
-        self.db(move |store| {
-            for interview in &interviews {
-                store.upsert_cloud_interview(interview, &project_url)?;
+        let here = project_url.clone();
+        let unplaced = self
+            .db(move |store| {
+                for interview in &interviews {
+                    store.upsert_cloud_interview(interview, &here)?;
+                }
+                store.unplaced_interviews()
+            })
+            .await?;
+        if unplaced > 0 {
+            // Pulled before each interview kept its project: placed by the recruiter's
+            // organisations here, so another project's are not offered for this one.
+            // The interviews are in; placing them can wait for the next pull.
+            match self.rest.memberships().await {
+                Ok(memberships) => {
+                    let orgs: Vec<Uuid> = memberships.iter().map(|m| m.org_id).collect();
+                    self.db(move |store| store.place_interviews(&project_url, &orgs))
+                        .await?;
+                }
+                Err(err) => tracing::info!("older interviews not placed yet: {err}"),
             }
-            Ok(())
-        })
-        .await?;
+        }
         Ok(n)
     }
 

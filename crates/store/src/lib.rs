@@ -442,6 +442,10 @@ fn session_of(row: &Row<'_>) -> rusqlite::Result<Session> {
     })
 }
 
+/// The project of an interview known to be of a project other than the one connected when it
+/// was placed, which one unknown (see [`Store::place_interviews`]); never a project's URL.
+const ANOTHER_PROJECT: &str = "another project";
+
 const INTERVIEW_COLUMNS: &str =
     "i.id, i.org_id, i.candidate_id, i.candidate_name, i.job_title, i.created_at_ms, i.origin";
 
@@ -659,6 +663,47 @@ impl Store {
             )
             .map_err(StoreError::sql("save interview"))?;
         Ok(())
+    }
+
+    /// How many organisations' interviews have no project: pulled or pushed before each kept
+    /// its project (migration 3), so they are offered under every project until placed.
+    pub fn unplaced_interviews(&self) -> Result<usize> {
+        self.conn
+            .query_row(
+                "select count(*) from interviews where org_id is not null and project_url is null",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|n| n as usize)
+            .map_err(StoreError::sql("count interviews"))
+    }
+
+    /// Places the interviews [`Store::unplaced_interviews`] counts, once signed in to
+    /// `project_url`, where `orgs` are the recruiter's organisations: one of those is that
+    /// project's (organisation ids are unique across projects); any other cannot be recorded
+    /// there, so it is set apart as another project's and no longer offered (pulling from its
+    /// own project offers it again). Returns how many went to this project and how many apart.
+    pub fn place_interviews(&self, project_url: &str, orgs: &[Uuid]) -> Result<(usize, usize)> {
+        let orgs = serde_json::to_string(&orgs.iter().map(Uuid::to_string).collect::<Vec<_>>())
+            .unwrap_or_default();
+        let here = self
+            .conn
+            .execute(
+                "update interviews set project_url = ?1 \
+                 where org_id is not null and project_url is null \
+                   and org_id in (select value from json_each(?2))",
+                params![project_url, orgs],
+            )
+            .map_err(StoreError::sql("place interviews"))?;
+        let apart = self
+            .conn
+            .execute(
+                "update interviews set project_url = ?1 \
+                 where org_id is not null and project_url is null",
+                [ANOTHER_PROJECT],
+            )
+            .map_err(StoreError::sql("place interviews"))?;
+        Ok((here, apart))
     }
 
     /// The interviews that can be recorded with `project_url` connected (none: local-only),

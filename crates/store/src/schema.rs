@@ -119,7 +119,8 @@ update recording_sessions set first_sent_at_ms = updated_at_ms
 
 /// The project an organisation's interview came from (pulled, or pushed there), so the record
 /// screen offers only the connected project's interviews and local ones. Empty for local
-/// interviews, and for those pulled before this version (offered everywhere, as before).
+/// interviews, and for those pulled before this version until the next pull places them
+/// (`Store::place_interviews`).
 const V3: &str = r#"
 alter table interviews add column project_url text;
 "#;

@@ -226,6 +226,74 @@ fn interviews_are_found_by_id_title_or_candidate_and_ambiguity_is_an_error() {
 }
 
 #[test]
+fn interviews_pulled_before_they_kept_their_project_are_placed_by_organisation() {
+    let store = Store::open_in_memory().unwrap();
+    let local = store.create_interview("Local screening", None).unwrap();
+    let (ours, theirs) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut unplaced = Vec::new();
+    for org in [ours, theirs] {
+        let interview = Interview {
+            id: Uuid::new_v4(),
+            org_id: Some(org),
+            candidate_id: None,
+            candidate_name: None,
+            job_title: "Platform engineer".into(),
+            created_at_ms: 0,
+            in_cloud: true,
+        };
+        store.upsert_cloud_interview(&interview, "x").unwrap();
+        unplaced.push(interview.id);
+    }
+    // As migration 3 left them.
+    store
+        .conn
+        .execute(
+            "update interviews set project_url = null where org_id is not null",
+            [],
+        )
+        .unwrap();
+    let ids = |project: Option<&str>| -> Vec<Uuid> {
+        store
+            .interviews(project)
+            .unwrap()
+            .iter()
+            .map(|i| i.id)
+            .collect()
+    };
+    assert_eq!(store.unplaced_interviews().unwrap(), 2);
+    assert_eq!(
+        ids(Some("https://here.example")).len(),
+        3,
+        "offered everywhere"
+    );
+
+    assert_eq!(
+        store
+            .place_interviews("https://here.example", &[ours])
+            .unwrap(),
+        (1, 1)
+    );
+    assert_eq!(store.unplaced_interviews().unwrap(), 0);
+    assert_eq!(
+        ids(Some("https://here.example")),
+        vec![local.id, unplaced[0]]
+    );
+    assert_eq!(ids(Some("https://there.example")), vec![local.id]);
+    assert_eq!(ids(None), vec![local.id]);
+    // Pulled from its own project, the other one is offered there.
+    store
+        .upsert_cloud_interview(
+            &store.interview(unplaced[1]).unwrap(),
+            "https://there.example",
+        )
+        .unwrap();
+    assert_eq!(
+        ids(Some("https://there.example")),
+        vec![local.id, unplaced[1]]
+    );
+}
+
+#[test]
 fn only_the_connected_projects_interviews_are_offered() {
     let store = Store::open_in_memory().unwrap();
     let local = store.create_interview("Local screening", None).unwrap();
