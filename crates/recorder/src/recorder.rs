@@ -1124,10 +1124,10 @@ impl Uplink {
                     }
                 }
                 event = call_events.recv() => match event {
-                    // Disconnected too: nothing has come back for about 5 s (ICE consent failed),
-                    // so what was sent meanwhile most likely never arrived, and its transcript
-                    // would not come back anyway. A new call, and a gap for back-fill (which
-                    // has the recording), beat waiting up to 25 s for `failed`.
+                    // Disconnected too: nothing has come back for 3 s (ICE consent failed; see
+                    // `hark_realtime`), so what was sent meanwhile most likely never arrived, and
+                    // its transcript would not come back anyway. A new call, and a gap for
+                    // back-fill (which has the recording), beat waiting for `failed`.
                     Some(CallEvent::Connection(state @ (RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed | RTCPeerConnectionState::Disconnected))) => {
                         return if stopping { tail(tail_acknowledged, assembler) } else { Ended::Lost(connection_lost(state)) };
                     }
