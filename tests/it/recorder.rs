@@ -820,6 +820,10 @@ async fn what_was_said_while_the_network_was_down_is_back_filled_and_the_call_re
     let player = tokio::spawn(play(mic, wav));
     // Said while the script plays, without waiting for the connection to fail for good (25 s).
     let warning = first_warning(&mut events).await;
+    let warned_at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
     assert!(
         warning.contains("the network dropped") && warning.contains("reconnecting"),
         "{warning}"
@@ -828,7 +832,15 @@ async fn what_was_said_while_the_network_was_down_is_back_filled_and_the_call_re
     recording.stop().await.unwrap();
     let calls = emulator.calls();
     assert_eq!(calls.len(), 2, "redialled once: {calls:?}");
-    assert!(calls[0].network_cut && !calls[1].network_cut, "{calls:?}");
+    let cut_at = calls[0]
+        .network_cut_at_ms
+        .expect("the first call's network was cut");
+    assert_eq!(calls[1].network_cut_at_ms, None, "{calls:?}");
+    eprintln!(
+        "recorder: network cut → warning {} ms, → next call created {} ms",
+        warned_at_ms.saturating_sub(cut_at),
+        calls[1].created_at_ms.saturating_sub(cut_at)
+    );
 
     // Live: the words before the cut and after the new call; what the cut swallowed is a gap.
     let stored_now = stored_lines(&recorder, session).await;

@@ -473,7 +473,7 @@ impl CallActor {
     async fn cut_network(&self) {
         self.flush().await;
         self.network.set_down(true);
-        lock(&self.record).network_cut = true;
+        lock(&self.record).network_cut_at_ms = Some(super::unix_now_ms());
         if let Some(ms) = self.faults.network_down_for_ms {
             let network = self.network.clone();
             tokio::spawn(async move {

@@ -385,7 +385,7 @@ async fn create_call(AxumState(state): AxumState<Shared>, request: Request) -> A
         audio_ms: 0,
         items: Vec::new(),
         client_events: Vec::new(),
-        network_cut: false,
+        network_cut_at_ms: None,
     };
     let listen_ip = state.config.listen.ip();
     let udp_addr = if listen_ip.is_unspecified() {

@@ -90,8 +90,8 @@ pub struct CallRecord {
     pub items: Vec<ItemRecord>,
     /// Types of the client events received, in order.
     pub client_events: Vec<String>,
-    /// Whether a `network_down_*` fault cut the call's network.
-    pub network_cut: bool,
+    /// When a `network_down_*` fault cut the call's network (Unix ms).
+    pub network_cut_at_ms: Option<u64>,
 }
 
 /// One committed item.
