@@ -225,6 +225,29 @@ fn interviews_are_found_by_id_title_or_candidate_and_ambiguity_is_an_error() {
     assert!(matches!(err, StoreError::Ambiguous { .. }), "{err}");
 }
 
+/// An organisation's interview as a pull stores it.
+fn pulled(title: &str) -> Interview {
+    Interview {
+        id: Uuid::new_v4(),
+        org_id: Some(Uuid::new_v4()),
+        candidate_id: None,
+        candidate_name: None,
+        job_title: title.into(),
+        created_at_ms: 0,
+        in_cloud: true,
+    }
+}
+
+/// The ids of the interviews offered with `project` connected.
+fn offered(store: &Store, project: Option<&str>) -> Vec<Uuid> {
+    store
+        .interviews(project)
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect()
+}
+
 #[test]
 fn interviews_pulled_before_they_kept_their_project_are_placed_by_organisation() {
     let store = Store::open_in_memory().unwrap();
@@ -233,13 +256,8 @@ fn interviews_pulled_before_they_kept_their_project_are_placed_by_organisation()
     let mut unplaced = Vec::new();
     for org in [ours, theirs] {
         let interview = Interview {
-            id: Uuid::new_v4(),
             org_id: Some(org),
-            candidate_id: None,
-            candidate_name: None,
-            job_title: "Platform engineer".into(),
-            created_at_ms: 0,
-            in_cloud: true,
+            ..pulled("Platform engineer")
         };
         store.upsert_cloud_interview(&interview, "x").unwrap();
         unplaced.push(interview.id);
@@ -252,14 +270,7 @@ fn interviews_pulled_before_they_kept_their_project_are_placed_by_organisation()
             [],
         )
         .unwrap();
-    let ids = |project: Option<&str>| -> Vec<Uuid> {
-        store
-            .interviews(project)
-            .unwrap()
-            .iter()
-            .map(|i| i.id)
-            .collect()
-    };
+    let ids = |project: Option<&str>| offered(&store, project);
     assert_eq!(store.unplaced_interviews().unwrap(), 2);
     assert_eq!(
         ids(Some("https://here.example")).len(),
@@ -297,15 +308,6 @@ fn interviews_pulled_before_they_kept_their_project_are_placed_by_organisation()
 fn only_the_connected_projects_interviews_are_offered() {
     let store = Store::open_in_memory().unwrap();
     let local = store.create_interview("Local screening", None).unwrap();
-    let pulled = |title: &str| Interview {
-        id: Uuid::new_v4(),
-        org_id: Some(Uuid::new_v4()),
-        candidate_id: None,
-        candidate_name: None,
-        job_title: title.into(),
-        created_at_ms: 0,
-        in_cloud: true,
-    };
     let here = pulled("Platform engineer");
     let there = pulled("Platform engineer");
     store
@@ -314,14 +316,7 @@ fn only_the_connected_projects_interviews_are_offered() {
     store
         .upsert_cloud_interview(&there, "https://there.example")
         .unwrap();
-    let ids = |project: Option<&str>| -> Vec<Uuid> {
-        store
-            .interviews(project)
-            .unwrap()
-            .iter()
-            .map(|i| i.id)
-            .collect()
-    };
+    let ids = |project: Option<&str>| offered(&store, project);
     assert_eq!(ids(Some("https://here.example")), vec![local.id, here.id]);
     assert_eq!(ids(Some("https://there.example")), vec![local.id, there.id]);
     assert_eq!(ids(None), vec![local.id]);
