@@ -578,14 +578,20 @@ impl SyncEngine {
             .await?;
         if unplaced > 0 {
             // Pulled before each interview kept its project: placed by the recruiter's
-            // organisations here, so another project's are not offered for this one.
-            // The interviews are in; placing them can wait for the next pull.
+            // organisations here, so another project's are not offered for this one. The
+            // interviews are in; placing them can wait for the next pull. With no membership
+            // read, nothing is set apart (it could not be taken back here).
             match self.rest.memberships().await {
-                Ok(memberships) => {
+                Ok(memberships) if !memberships.is_empty() => {
                     let orgs: Vec<Uuid> = memberships.iter().map(|m| m.org_id).collect();
-                    self.db(move |store| store.place_interviews(&project_url, &orgs))
-                        .await?;
+                    if let Err(err) = self
+                        .db(move |store| store.place_interviews(&project_url, &orgs))
+                        .await
+                    {
+                        tracing::warn!("older interviews not placed yet: {err}");
+                    }
                 }
+                Ok(_) => tracing::info!("older interviews not placed: no memberships read"),
                 Err(err) => tracing::info!("older interviews not placed yet: {err}"),
             }
         }

@@ -35,11 +35,14 @@ const OPUS_PAYLOAD_TYPE: u8 = 111;
 /// call connects a few hundred milliseconds sooner.
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(20);
 /// Consent checks (STUN, RFC 7675) every second instead of every 2 s, and the call counts as
-/// `disconnected` after 3 s with nothing back instead of 5 s: the recorder hangs up a
-/// disconnected call and keeps what it was sent as a gap for back-fill, so a shorter outage
-/// is caught, and sooner. A check costs about a hundred bytes each way.
+/// `disconnected` after 4 s with no answer to them instead of 5 s (only STUN counts: the
+/// audio and events coming back do not). The recorder hangs up a disconnected call and keeps
+/// what it was sent as a gap for back-fill, so a shorter outage is caught, and sooner. Not
+/// shorter: the library handles an overdue timer before reading the answers waiting, so a
+/// stall of its thread for about that long, less a second, would hang up a healthy call.
+/// A check costs about a hundred bytes each way.
 const CONSENT_EVERY: Duration = Duration::from_secs(1);
-const DISCONNECTED_AFTER: Duration = Duration::from_secs(3);
+const DISCONNECTED_AFTER: Duration = Duration::from_secs(4);
 /// Gathering host candidates is local; it never takes long.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
 /// The proxy waits for OpenAI; give it time, but not forever.

@@ -1124,7 +1124,7 @@ impl Uplink {
                     }
                 }
                 event = call_events.recv() => match event {
-                    // Disconnected too: nothing has come back for 3 s (ICE consent failed; see
+                    // Disconnected too: nothing has come back for 4 s (ICE consent failed; see
                     // `hark_realtime`), so what was sent meanwhile most likely never arrived, and
                     // its transcript would not come back anyway. A new call, and a gap for
                     // back-fill (which has the recording), beat waiting for `failed`.
