@@ -14,11 +14,11 @@ use hark_tests::supabase::{Project, Session, StoppableProject, send};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{emulator, hark_binary, proxy, run_while_playing, stored_texts, write_wav};
+use crate::support::{
+    PASSWORD, emulator, hark_binary, proxy, run_while_playing, stored_texts, user, write_wav,
+};
 
 use crate::audio_support::{VirtualMic, scratch};
-
-const PASSWORD: &str = "correct horse battery";
 
 fn cloud_project(url: &str) -> hark_cloud::Project {
     hark_cloud::Project::new(url, &Project::from_env().anon_key).unwrap()
@@ -31,14 +31,6 @@ fn account(url: &str, profile: &str) -> Account {
         &format!("{profile}-{}", Uuid::new_v4().simple()),
     )
     .unwrap()
-}
-
-/// A user with a password; returns the email.
-async fn user(project: &Project, label: &str) -> (String, Session) {
-    let email = format!("{label}-{}@example.test", Uuid::new_v4().simple());
-    project.create_user(&email, PASSWORD).await;
-    let session = project.sign_in(&email, PASSWORD).await;
-    (email, session)
 }
 
 /// Follows GoTrue's hand-off like a browser whose user picks `email` at the provider: the

@@ -24,7 +24,9 @@ use crate::audio_support::{Listener, VirtualMic, scratch};
 use hark_tests::supabase::{Project, send};
 use uuid::Uuid;
 
-use crate::support::{dev_proxy, emulator, hark_binary, proxy, run_while_playing, write_wav};
+use crate::support::{
+    PASSWORD, dev_proxy, emulator, hark_binary, proxy, run_while_playing, user, write_wav,
+};
 
 /// The desktop app's binary, built beside this test binary (`cargo xtask test` builds it).
 fn app_binary() -> PathBuf {
@@ -1099,10 +1101,7 @@ async fn a_recruiter_signs_in_records_the_organisations_interview_and_it_syncs()
     desktop_test(Duration::from_secs(240), async {
         let project = Project::from_env();
         let owner = project.new_user("desktop-owner").await;
-        let email = format!("desktop-{}@example.test", Uuid::new_v4().simple());
-        let password = "correct horse battery";
-        project.create_user(&email, password).await;
-        let recruiter = project.sign_in(&email, password).await;
+        let (email, recruiter) = user(&project, "desktop").await;
         let org = project
             .organization(&owner, &[(&recruiter, "recruiter")])
             .await;
@@ -1124,7 +1123,7 @@ async fn a_recruiter_signs_in_records_the_organisations_interview_and_it_syncs()
         app.wait_text("#sign-in-error", Duration::from_secs(10), |t| !t.is_empty())
             .await;
         app.screenshot("5-sign-in").await;
-        app.fill("#password", password).await;
+        app.fill("#password", PASSWORD).await;
         app.click("#sign-in").await;
         app.find("#record", Duration::from_secs(15)).await;
         assert_eq!(app.text("#nav-account").await, email);
@@ -1684,10 +1683,7 @@ async fn a_recording_made_local_only_reaches_the_organisation_only_when_sent_and
     desktop_test(Duration::from_secs(240), async {
         let project = Project::from_env();
         let owner = project.new_user("desktop-share-owner").await;
-        let email = format!("desktop-share-{}@example.test", Uuid::new_v4().simple());
-        let password = "correct horse battery";
-        project.create_user(&email, password).await;
-        let recruiter = project.sign_in(&email, password).await;
+        let (email, recruiter) = user(&project, "desktop-share").await;
         project
             .organization(&owner, &[(&recruiter, "recruiter")])
             .await;
@@ -1743,7 +1739,7 @@ async fn a_recording_made_local_only_reaches_the_organisation_only_when_sent_and
         let app = launch_with_organisation("desktop-share", &project, proxy, &home).await;
         app.find("#sign-in-title", Duration::from_secs(20)).await;
         app.fill("#email", &email).await;
-        app.fill("#password", password).await;
+        app.fill("#password", PASSWORD).await;
         app.click("#sign-in").await;
         app.find("#record", Duration::from_secs(15)).await;
         app.click("#nav-library").await;

@@ -7,6 +7,20 @@ use hark_tests::emulator::{Emulator, EmulatorConfig};
 pub use hark_tests::serve::proxy;
 use hark_wire::realtime::SessionConfig;
 
+/// The password of every user the tests create.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A user of `project` with [`PASSWORD`], signed in; returns the email and the session.
+pub async fn user(
+    project: &hark_tests::supabase::Project,
+    label: &str,
+) -> (String, hark_tests::supabase::Session) {
+    let email = format!("{label}-{}@example.test", uuid::Uuid::new_v4().simple());
+    project.create_user(&email, PASSWORD).await;
+    let session = project.sign_in(&email, PASSWORD).await;
+    (email, session)
+}
+
 /// An emulator on a free loopback port.
 pub async fn emulator() -> Emulator {
     emulator_with(EmulatorConfig::default()).await

@@ -72,6 +72,19 @@ impl Cloud {
             .map(|project| project.url)
     }
 
+    /// The project `cloud` connects (none: local-only) and whose sessions this computer sends:
+    /// the signed-in user, or the one whose sign-in the keyring keeps while it is not restored
+    /// yet. Reads no network. What [`hark_store::Destination::held`] is asked about.
+    pub async fn viewer(cloud: Option<&Cloud>) -> (Option<String>, Option<uuid::Uuid>) {
+        match cloud {
+            Some(cloud) => (
+                Some(cloud.account.project().url.clone()),
+                cloud.account.owner().await.map(|owner| owner.user_id),
+            ),
+            None => (None, None),
+        }
+    }
+
     /// The account and engine of `config`'s project and data folder, or `None` in local-only
     /// mode. Nobody is signed in until [`Cloud::restore`] or a sign-in.
     pub fn open(config: &Config) -> Result<Option<Cloud>> {

@@ -223,7 +223,7 @@ impl Studio {
     /// The library, newest first, each session saying why the account in use does not send it
     /// (recorded local-only, or for another organisation or recruiter).
     pub async fn sessions(&self) -> Result<Vec<SessionSummary>> {
-        let (project_url, user_id) = self.viewer().await;
+        let (project_url, user_id) = Cloud::viewer(self.cloud.as_ref()).await;
         let mut rows = self.recorder.store().call(|s| s.sessions()).await?;
         for row in &mut rows {
             row.held = row
@@ -236,7 +236,7 @@ impl Studio {
 
     /// One session (`id` or a unique prefix), saying why the account in use does not send it.
     pub async fn session(&self, id: String) -> Result<SessionDetail> {
-        let (project_url, user_id) = self.viewer().await;
+        let (project_url, user_id) = Cloud::viewer(self.cloud.as_ref()).await;
         let mut detail = self.recorder.store().call(move |s| s.session(&id)).await?;
         detail.held = detail
             .session
@@ -267,18 +267,6 @@ impl Studio {
             .store()
             .call(move |s| s.interviews(project_url.as_deref()))
             .await
-    }
-
-    /// The configured project and whose sessions this computer sends (signed in, or kept by
-    /// the keyring while the sign-in is not restored yet).
-    async fn viewer(&self) -> (Option<String>, Option<Uuid>) {
-        match &self.cloud {
-            Some(cloud) => (
-                Some(cloud.account.project().url.clone()),
-                cloud.account.owner().await.map(|owner| owner.user_id),
-            ),
-            None => (None, None),
-        }
     }
 
     /// Events of every recording from now on, including the last transcripts while stopping.

@@ -665,16 +665,10 @@ async fn login(
     Ok(())
 }
 
-/// The configured project and whose sessions this computer sends (the signed-in user, as the
-/// keyring keeps them), for saying why a session is not sent.
+/// The configured project and whose sessions this computer sends, for saying why a session
+/// is not sent.
 async fn viewer(config: &Config) -> (Option<String>, Option<uuid::Uuid>) {
-    match Cloud::open(config) {
-        Ok(Some(cloud)) => (
-            Some(cloud.account.project().url.clone()),
-            cloud.account.owner().await.map(|owner| owner.user_id),
-        ),
-        _ => (None, None),
-    }
+    Cloud::viewer(Cloud::open(config).ok().flatten().as_ref()).await
 }
 
 async fn sync(
