@@ -233,6 +233,8 @@ async fn main() -> anyhow::Result<()> {
     let emulator = Emulator::start(EmulatorConfig::default()).await?;
     let proxy = hark_tests::serve::proxy(&emulator, None, &[]).await;
     let dir = std::env::temp_dir().join(format!("hark-bench-desktop-{}", std::process::id()));
+    // An earlier run whose process had the same id left its library here.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("config/hark"))?;
     // Past the first run: the app opens on the record screen.
     std::fs::write(dir.join("config/hark/config.toml"), "# benchmark\n")?;

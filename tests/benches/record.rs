@@ -152,6 +152,8 @@ async fn main() -> anyhow::Result<()> {
     let emulator = Emulator::start(EmulatorConfig::default()).await?;
     let proxy = hark_tests::serve::proxy(&emulator, None, &[]).await;
     let dir = std::env::temp_dir().join(format!("hark-bench-record-{}", std::process::id()));
+    // An earlier run whose process had the same id left its sessions here.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
 
     let shared = measure(&hark, &proxy, &dir, &shared_mic, &shared_feed, seconds).await?;

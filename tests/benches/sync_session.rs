@@ -36,6 +36,8 @@ async fn main() -> anyhow::Result<()> {
     let engine_org = project.organization(&engine_user, &[]).await;
     let engine_interview = project.interview(&engine_user, engine_org).await;
     let dir = std::env::temp_dir().join(format!("hark-bench-sync-{}", std::process::id()));
+    // An earlier run whose process had the same id left its database here.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let database = dir.join("hark.db");
     let mut store = Store::open(&database)?;

@@ -60,6 +60,8 @@ fn artifacts() -> PathBuf {
 struct Desktop {
     driver: Child,
     client: Client,
+    /// tauri-driver's log, with WebKitWebDriver's and the app's output.
+    log_path: PathBuf,
 }
 
 impl Desktop {
@@ -128,7 +130,19 @@ impl Desktop {
                 driver_log()
             ),
         };
-        Desktop { driver, client }
+        let app = Desktop {
+            driver,
+            client,
+            log_path,
+        };
+        // The page's first paint (the shell renders before any command answers).
+        let started = Instant::now();
+        app.find(".shell", Duration::from_secs(60)).await;
+        eprintln!(
+            "{name}: the window showed the app {:?} after the WebDriver session",
+            started.elapsed()
+        );
+        app
     }
 
     /// Waits up to `timeout` for an element matching `css`; else saves a screenshot and panics
@@ -144,11 +158,10 @@ impl Desktop {
             Ok(element) => element,
             Err(err) => {
                 self.screenshot("failure").await;
-                let body = match self.client.find(Locator::Css("body")).await {
-                    Ok(body) => body.text().await.unwrap_or_default(),
-                    Err(_) => String::new(),
-                };
-                panic!("no {css} within {timeout:?} ({err}); the window shows: {body:?}")
+                panic!(
+                    "no {css} within {timeout:?} ({err}); {}",
+                    self.diagnostics().await
+                )
             }
         }
     }
@@ -203,10 +216,38 @@ impl Desktop {
             }
             if Instant::now() >= deadline {
                 self.screenshot("failure").await;
-                panic!("{css} never got there in {timeout:?}; last text: {text:?}");
+                panic!(
+                    "{css} never got there in {timeout:?}; last text: {text:?}\n{}",
+                    self.diagnostics().await
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// What the page and the processes behind it say, for a failure message: the page's
+    /// address and load state, and the end of the driver's log (which has the app's output).
+    async fn diagnostics(&self) -> String {
+        let page = tokio::time::timeout(
+            Duration::from_secs(5),
+            self.client.execute(
+                "return `${location.href} (${document.readyState}) shows: ${document.body ? document.body.innerText.slice(0, 400) : ''}`",
+                vec![],
+            ),
+        )
+        .await;
+        let page = match page {
+            Ok(Ok(value)) => value.as_str().unwrap_or_default().to_owned(),
+            Ok(Err(err)) => format!("no script ran: {err}"),
+            Err(_) => "no script answer within 5 s".into(),
+        };
+        let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        format!(
+            "the page: {page}\nthe last lines of {}:\n{tail}",
+            self.log_path.display()
+        )
     }
 
     async fn screenshot(&self, name: &str) {

@@ -348,6 +348,8 @@ impl StoppableProject {
     pub fn start(name: &str) -> StoppableProject {
         let dir =
             std::env::temp_dir().join(format!("hark-it-project-{name}-{}", std::process::id()));
+        // Not what an earlier run with the same process id left.
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("project dir");
         let mut project = StoppableProject {
             url: String::new(),

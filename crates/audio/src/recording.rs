@@ -309,6 +309,8 @@ mod tests {
 
     fn temp(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("hark-audio-{}-{name}", std::process::id()));
+        // Not what an earlier run with the same process id left.
+        let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::create_dir_all(&dir);
         dir.join("recording.ogg")
     }

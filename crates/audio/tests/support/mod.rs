@@ -27,8 +27,19 @@ pub fn tool(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
+/// The folder `name` of this run: the same for every call in this process, and new to it. A
+/// later run never finds an earlier one's files there, even when its process gets the same id
+/// (CI machines keep their `/tmp`: a recycled id once handed a first-run test an old config).
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hark-capture-{}-{name}", std::process::id()));
+    static RUN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let run = RUN.get_or_init(|| {
+        tempfile::Builder::new()
+            .prefix("hark-capture-")
+            .tempdir()
+            .expect("a scratch folder in the temporary directory")
+            .keep()
+    });
+    let dir = run.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
