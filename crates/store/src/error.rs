@@ -61,6 +61,21 @@ pub enum StoreError {
         /// The ids it matches.
         matches: Vec<String>,
     },
+    /// The interview is another project's: a session recorded for it with this one connected
+    /// would be refused when it syncs.
+    #[error(
+        "the interview {title:?} ({id}) is {project}'s, not {here}'s, so a recording for it here could not be synced; connect to its project in Settings, or record under a new interview title"
+    )]
+    ElsewhereInterview {
+        /// Its id.
+        id: String,
+        /// Its title.
+        title: String,
+        /// Its project's URL, or "another project".
+        project: String,
+        /// The project connected, or "this computer's" when none is.
+        here: String,
+    },
     /// The session is not the sending account's to send.
     #[error("this session is not sent from here: {why}")]
     Held {

@@ -727,7 +727,8 @@ impl Store {
 
     /// The interview whose id is `id_or_title`, or whose title (or candidate) matches it exactly
     /// (case-insensitive) among those [`Store::interviews`] offers for `project_url`. Several
-    /// matches are an error listing them.
+    /// matches are an error listing them; so is the id of an interview not offered there
+    /// (another project's).
     pub fn find_interview(
         &self,
         id_or_title: &str,
@@ -735,10 +736,29 @@ impl Store {
     ) -> Result<Option<Interview>> {
         let wanted = id_or_title.trim();
         if let Ok(id) = Uuid::parse_str(wanted) {
-            return self.interview(id).map(Some).or_else(|err| match err {
-                StoreError::NotFound { .. } => Ok(None),
-                other => Err(other),
-            });
+            let found = self
+                .conn
+                .query_row(
+                    &format!(
+                        "select {INTERVIEW_COLUMNS}, i.project_url from interviews i where i.id = ?1"
+                    ),
+                    [id.to_string()],
+                    |row| Ok((interview_of(row)?, row.get::<_, Option<String>>(7)?)),
+                )
+                .optional()
+                .map_err(StoreError::sql("read interview"))?;
+            return match found {
+                Some((interview, Some(project))) if Some(project.as_str()) != project_url => {
+                    Err(StoreError::ElsewhereInterview {
+                        id: interview.id.to_string(),
+                        title: interview.job_title,
+                        project,
+                        here: project_url.unwrap_or("this computer").to_string(),
+                    })
+                }
+                Some((interview, _)) => Ok(Some(interview)),
+                None => Ok(None),
+            };
         }
         let mut statement = self
             .conn

@@ -332,6 +332,27 @@ fn only_the_connected_projects_interviews_are_offered() {
         store.find_interview("Platform engineer", None).unwrap(),
         None
     );
+    // By id: its own project's, and a clear refusal elsewhere (also local-only) naming both.
+    assert_eq!(
+        store
+            .find_interview(&there.id.to_string(), Some("https://there.example"))
+            .unwrap()
+            .map(|i| i.id),
+        Some(there.id)
+    );
+    for connected in [Some("https://here.example"), None] {
+        let err = store
+            .find_interview(&there.id.to_string(), connected)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&there.id.to_string())
+                && err.contains("is https://there.example's, not ")
+                && err.contains(connected.unwrap_or("this computer"))
+                && err.contains("connect to its project in Settings"),
+            "{err}"
+        );
+    }
     // A local interview pushed to a project belongs to it from then on.
     store
         .set_interview_org(local.id, Uuid::new_v4(), None, "https://there.example")
