@@ -11,12 +11,21 @@ pub mod peer;
 pub mod serve;
 pub mod supabase;
 
-/// A loopback port nothing listens on right now.
+/// A port nothing listens on right now, for a server to listen on soon: below the ephemeral
+/// range (portpicker), where no outgoing connection can take it meanwhile (one to PostgreSQL
+/// once did, and the server after it could not start), and never the same twice in a run.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let port = std::iter::repeat_with(portpicker::pick_unused_port)
+        .take(50)
+        .flatten()
+        .find(|port| !handed_out.contains(port))
+        .expect("a free port");
+    handed_out.push(port);
+    port
 }
 
 /// An HTTP client for tests. The workspace's reqwest is built without a bundled TLS provider

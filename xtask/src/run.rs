@@ -124,6 +124,7 @@ fn build_ui(root: &std::path::Path) -> anyhow::Result<()> {
 /// `cargo xtask test`: installs what is missing, then formatting, lints and every test.
 pub fn test() -> anyhow::Result<()> {
     install::ensure_system_packages()?;
+    prune_old_scratch();
     let root = workspace_root();
     build_ui(&root)?;
     let mut fmt = cargo();
@@ -170,6 +171,49 @@ pub fn test() -> anyhow::Result<()> {
         bail!("cargo test failed: {} test(s) failed", rust.failed);
     }
     Ok(())
+}
+
+/// The prefixes of the folders tests leave in the temporary directory (kept for a look after a
+/// failure: screenshots, logs, recordings).
+const SCRATCH_PREFIXES: &[&str] = &[
+    "hark-capture-",
+    "hark-it-project-",
+    "hark-bench-",
+    "hark-audio-",
+    "hark-playback-",
+    "hark-studio-",
+    "hark-move-",
+    "hark-config-",
+    "hark-recovery-",
+    "hark-store-",
+];
+
+/// Removes test folders older than three days, so a machine that runs the tests every day
+/// (CI keeps its `/tmp`) does not fill up; recent ones stay for a look after a failure.
+fn prune_old_scratch() {
+    let old = std::time::Duration::from_secs(3 * 24 * 3600);
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let ours = SCRATCH_PREFIXES
+            .iter()
+            .any(|prefix| name.to_string_lossy().starts_with(prefix));
+        let stale = entry
+            .metadata()
+            .and_then(|meta| meta.modified())
+            .is_ok_and(|at| at.elapsed().is_ok_and(|age| age > old));
+        if ours && stale && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            removed += usize::from(std::fs::remove_dir_all(entry.path()).is_ok());
+        }
+    }
+    if removed > 0 {
+        println!(
+            "xtask: removed {removed} test folders older than three days from the temporary directory"
+        );
+    }
 }
 
 /// What a `cargo test` run reported.

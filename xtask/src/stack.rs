@@ -3,7 +3,6 @@
 //! roles and the project's migrations, the Supabase Auth stand-in, postrust (PostgREST) and an
 //! nginx gateway that makes them one `SUPABASE_URL` checking `apikey` as Supabase's does.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -623,9 +622,21 @@ fn postgres_bin_dir() -> anyhow::Result<PathBuf> {
     )
 }
 
-/// A TCP port nothing listens on right now.
+/// A port nothing listens on right now, for a service to listen on soon: below the ephemeral
+/// range (portpicker), where no outgoing connection can take it meanwhile (one to PostgreSQL
+/// once did, and postrust then could not start), and never the same twice in a run.
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let port = std::iter::repeat_with(portpicker::pick_unused_port)
+        .take(50)
+        .flatten()
+        .find(|port| !handed_out.contains(port))
+        .context("no free port found for a test service")?;
+    handed_out.push(port);
+    Ok(port)
 }
 
 fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
