@@ -386,6 +386,21 @@ async fn a_cli_recording_syncs_and_only_its_organisation_can_read_it() {
         [interview.to_string(), ours.to_string()],
         "{listed}"
     );
+    // Nor can it be recorded by its id: its organisation would refuse the session.
+    let refused = hark(&data, &project.url)
+        .args(["record", "--interview", &elsewhere.to_string()])
+        .args(["--duration", "1", "--consent-confirmed"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "({elsewhere}) is another project's, not {}'s",
+            project.url
+        )) && stderr.contains("`supabase_url` in the config file"),
+        "{stderr}"
+    );
     let whoami = hark_json(&data, &project.url, &["whoami", "--json"]);
     assert_eq!(whoami["user"]["email"], email.as_str());
     assert_eq!(whoami["memberships"][0]["org_id"], org.to_string());

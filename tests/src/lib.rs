@@ -11,19 +11,22 @@ pub mod peer;
 pub mod serve;
 pub mod supabase;
 
-/// A port nothing listens on right now, for a server to listen on soon: below the ephemeral
-/// range (portpicker), where no outgoing connection can take it meanwhile (one to PostgreSQL
-/// once did, and the server after it could not start), and never the same twice in a run.
+/// A port nothing listens on right now, for a server to listen on soon: drawn from 15000-24999,
+/// below Linux's ephemeral range, so no outgoing connection can take it meanwhile (one once
+/// took postrust's, which then could not start), and never the same twice in a run.
 pub fn free_port() -> u16 {
+    use rand::Rng;
     static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     let mut handed_out = HANDED_OUT
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let port = std::iter::repeat_with(portpicker::pick_unused_port)
-        .take(50)
-        .flatten()
-        .find(|port| !handed_out.contains(port))
-        .expect("a free port");
+    let mut rng = rand::rng();
+    let port = std::iter::repeat_with(|| rng.random_range(15_000..25_000))
+        .take(1_000)
+        .find(|port| {
+            !handed_out.contains(port) && std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok()
+        })
+        .expect("a free port in 15000-24999");
     handed_out.push(port);
     port
 }

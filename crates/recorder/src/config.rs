@@ -409,6 +409,8 @@ mod tests {
     #[test]
     fn a_new_settings_file_explains_itself_and_reads_as_local_only() {
         let dir = std::env::temp_dir().join(format!("hark-config-new-{}", std::process::id()));
+        // New: not a file an earlier run with the same process id left (create keeps one).
+        let _ = std::fs::remove_dir_all(&dir);
         let file = dir.join("nested").join("config.toml");
         create_file(&file).unwrap();
         let text = std::fs::read_to_string(&file).unwrap();

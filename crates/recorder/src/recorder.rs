@@ -203,11 +203,11 @@ impl Recorder {
     /// is signed in (or whose sign-in the keyring keeps; taken by the first to send it when
     /// there is none), or nowhere unless the recruiter chooses, in local-only mode.
     async fn destination(&self, token: &Token) -> Destination {
-        let (project_url, owner) = match token {
-            Token::Account(account) => (Some(account.project().url.clone()), account.owner().await),
-            _ => (crate::cloud::Cloud::project_url(&self.config), None),
+        let owner = match token {
+            Token::Account(account) => account.owner().await,
+            _ => None,
         };
-        match project_url {
+        match self.project_url(token) {
             Some(project_url) => Destination::Organisation {
                 project_url: Some(project_url),
                 user_id: owner.as_ref().map(|owner| owner.user_id),
@@ -217,8 +217,18 @@ impl Recorder {
         }
     }
 
-    /// The interview with this id or title, creating a local one for a new title.
-    pub async fn interview_for(&self, id_or_title: &str) -> Result<Interview> {
+    /// The project a session recorded now with `token` is for: the signed-in account's, else
+    /// the configured one (none: local-only).
+    fn project_url(&self, token: &Token) -> Option<String> {
+        match token {
+            Token::Account(account) => Some(account.project().url.clone()),
+            _ => crate::cloud::Cloud::project_url(&self.config),
+        }
+    }
+
+    /// The interview with this id or title, creating a local one for a new title; only the
+    /// interviews of the project recorded for with `token` (and local ones) can be chosen.
+    async fn interview_for(&self, id_or_title: &str, token: &Token) -> Result<Interview> {
         let wanted = id_or_title.trim().to_string();
         if wanted.is_empty() {
             return Err(RecorderError::Invalid(
@@ -226,8 +236,7 @@ impl Recorder {
                     .into(),
             ));
         }
-        // Only the connected project's interviews (and local ones) can be recorded for.
-        let project_url = crate::cloud::Cloud::project_url(&self.config);
+        let project_url = self.project_url(token);
         self.store
             .call(
                 move |store| match store.find_interview(&wanted, project_url.as_deref())? {
@@ -259,7 +268,9 @@ impl Recorder {
     /// Starts recording. Fails only if no audio can be recorded at all.
     pub async fn start(&self, options: StartOptions) -> Result<Recording> {
         let pressed = Instant::now();
-        let interview = self.interview_for(&options.interview).await?;
+        let interview = self
+            .interview_for(&options.interview, &options.token)
+            .await?;
         let mut specs = vec![SourceSpec {
             label: "microphone".into(),
             kind: SourceKind::Microphone,

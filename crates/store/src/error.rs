@@ -64,7 +64,7 @@ pub enum StoreError {
     /// The interview is another project's: a session recorded for it with this one connected
     /// would be refused when it syncs.
     #[error(
-        "the interview {title:?} ({id}) is {project}'s, not {here}'s, so a recording for it here could not be synced; connect to its project in Settings, or record under a new interview title"
+        "the interview {title:?} ({id}) is {project}'s, not {here}'s, so a recording for it here could not be synced; connect to its project first (the app's Settings, or `supabase_url` in the config file), or record under a new interview title"
     )]
     ElsewhereInterview {
         /// Its id.

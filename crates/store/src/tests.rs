@@ -277,6 +277,8 @@ fn interviews_pulled_before_they_kept_their_project_are_placed_by_organisation()
         3,
         "offered everywhere"
     );
+    let by_id = |id: Uuid| store.find_interview(&id.to_string(), Some("https://here.example"));
+    assert_eq!(by_id(unplaced[1]).unwrap().map(|i| i.id), Some(unplaced[1]));
 
     assert_eq!(
         store
@@ -291,6 +293,11 @@ fn interviews_pulled_before_they_kept_their_project_are_placed_by_organisation()
     );
     assert_eq!(ids(Some("https://there.example")), vec![local.id]);
     assert_eq!(ids(None), vec![local.id]);
+    let err = by_id(unplaced[1]).unwrap_err().to_string();
+    assert!(
+        err.contains("is another project's, not https://here.example's"),
+        "{err}"
+    );
     // Pulled from its own project, the other one is offered there.
     store
         .upsert_cloud_interview(
@@ -349,7 +356,7 @@ fn only_the_connected_projects_interviews_are_offered() {
             err.contains(&there.id.to_string())
                 && err.contains("is https://there.example's, not ")
                 && err.contains(connected.unwrap_or("this computer"))
-                && err.contains("connect to its project in Settings"),
+                && err.contains("connect to its project first"),
             "{err}"
         );
     }

@@ -1,7 +1,8 @@
 //! `hark`: record interviews with a live transcript from the command line, and list, search,
 //! show and export the sessions; sign in to the organisation and sync. Exit codes: 0 done,
-//! 1 failure, 2 bad usage or configuration, 3 not found (or ambiguous), 4 no usable audio
-//! device, 5 not signed in (or the sign-in was refused or cannot be kept).
+//! 1 failure, 2 bad usage or configuration, 3 not found (or ambiguous, or another project's
+//! interview), 4 no usable audio device, 5 not signed in (or the sign-in was refused or cannot be
+//! kept).
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -189,7 +190,11 @@ fn exit_code(err: &anyhow::Error) -> u8 {
             | CloudError::NoKeyring { .. }
             | CloudError::Browser { .. },
         )) => 5,
-        Some(RecorderError::Store(StoreError::NotFound { .. } | StoreError::Ambiguous { .. })) => 3,
+        Some(RecorderError::Store(
+            StoreError::NotFound { .. }
+            | StoreError::Ambiguous { .. }
+            | StoreError::ElsewhereInterview { .. },
+        )) => 3,
         Some(RecorderError::Audio(
             hark_audio::AudioError::NoDevice { .. }
             | hark_audio::AudioError::DeviceGone { .. }
