@@ -62,6 +62,13 @@ impl From<RecorderError> for UiError {
             RecorderError::Invalid(_) => UiError::Invalid { message },
             RecorderError::Config(_) => UiError::Config { message },
             RecorderError::Audio(_) => UiError::Audio { message },
+            // What the recruiter asked for, not the database failing.
+            RecorderError::Store(
+                hark_store::StoreError::NotFound { .. }
+                | hark_store::StoreError::Ambiguous { .. }
+                | hark_store::StoreError::ElsewhereInterview { .. }
+                | hark_store::StoreError::Invalid { .. },
+            ) => UiError::Invalid { message },
             RecorderError::Store(_) | RecorderError::StoreGone => UiError::Store { message },
             RecorderError::Cloud(_) => UiError::Cloud { message },
             RecorderError::Transcription(_) => UiError::Transcription { message },

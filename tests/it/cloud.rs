@@ -396,9 +396,9 @@ async fn a_cli_recording_syncs_and_only_its_organisation_can_read_it() {
     assert_eq!(refused.status.code(), Some(3), "{stderr}");
     assert!(
         stderr.contains(&format!(
-            "({elsewhere}) is another project's, not {}'s",
+            "({elsewhere}) belongs to another project, not to {},",
             project.url
-        )) && stderr.contains("`supabase_url` in the config file"),
+        )) && stderr.contains("`supabase_url` in the config file or HARK_SUPABASE_URL"),
         "{stderr}"
     );
     let whoami = hark_json(&data, &project.url, &["whoami", "--json"]);

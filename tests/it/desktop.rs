@@ -58,11 +58,18 @@ fn artifacts() -> PathBuf {
 
 /// The app running under tauri-driver, and the WebDriver session on it.
 struct Desktop {
-    driver: Child,
+    /// Ended, with what it started, when the test ends (also if it fails).
+    _driver: Driver,
     client: Client,
     /// tauri-driver's log, with WebKitWebDriver's and the app's output.
     log_path: PathBuf,
+    /// The launch's name, for the failure screenshot.
+    name: String,
 }
+
+/// tauri-driver, owned from its start: dropping it (at the test's end, or when the launch
+/// itself fails) ends it, WebKitWebDriver and the app.
+struct Driver(Child);
 
 impl Desktop {
     /// Starts tauri-driver on free ports with `env` (inherited by the app) and opens the app;
@@ -94,6 +101,7 @@ impl Desktop {
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
+            .map(Driver)
             .expect("tauri-driver starts");
         let driver_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
         // One session request, once tauri-driver *and* the WebKitWebDriver it starts both
@@ -131,9 +139,10 @@ impl Desktop {
             ),
         };
         let app = Desktop {
-            driver,
+            _driver: driver,
             client,
             log_path,
+            name: name.to_owned(),
         };
         // The page's first paint (the shell renders before any command answers).
         let started = Instant::now();
@@ -157,7 +166,6 @@ impl Desktop {
         {
             Ok(element) => element,
             Err(err) => {
-                self.screenshot("failure").await;
                 panic!(
                     "no {css} within {timeout:?} ({err}); {}",
                     self.diagnostics().await
@@ -215,7 +223,6 @@ impl Desktop {
                 return text;
             }
             if Instant::now() >= deadline {
-                self.screenshot("failure").await;
                 panic!(
                     "{css} never got there in {timeout:?}; last text: {text:?}\n{}",
                     self.diagnostics().await
@@ -225,9 +232,20 @@ impl Desktop {
         }
     }
 
-    /// What the page and the processes behind it say, for a failure message: the page's
-    /// address and load state, and the end of the driver's log (which has the app's output).
+    /// What the window, the page and the processes behind it say, for a failure message: a
+    /// screenshot (`failure-<launch>.png`, if WebKit takes one), the page's address, load state
+    /// and text, and the end of the driver's log (which has the app's output).
     async fn diagnostics(&self) -> String {
+        let shot = format!("failure-{}", self.name);
+        let shot =
+            match tokio::time::timeout(Duration::from_secs(10), self.client.screenshot()).await {
+                Ok(Ok(png)) => match std::fs::write(artifacts().join(format!("{shot}.png")), png) {
+                    Ok(()) => format!("screenshot {shot}.png"),
+                    Err(err) => format!("no screenshot: {err}"),
+                },
+                Ok(Err(err)) => format!("no screenshot: {err}"),
+                Err(_) => "no screenshot within 10 s".into(),
+            };
         let page = tokio::time::timeout(
             Duration::from_secs(5),
             self.client.execute(
@@ -245,7 +263,7 @@ impl Desktop {
         let lines: Vec<&str> = log.lines().collect();
         let tail = lines[lines.len().saturating_sub(40)..].join("\n");
         format!(
-            "the page: {page}\nthe last lines of {}:\n{tail}",
+            "{shot}; the page: {page}\nthe last lines of {}:\n{tail}",
             self.log_path.display()
         )
     }
@@ -269,18 +287,18 @@ impl Desktop {
     }
 }
 
-impl Drop for Desktop {
+impl Drop for Driver {
     /// Ends tauri-driver, WebKitWebDriver and the app, also when a test fails half-way.
     fn drop(&mut self) {
         // The app and WebKitWebDriver first (children and grandchildren), then the driver.
-        let tree = hark_tests::bench::process_tree(self.driver.id());
+        let tree = hark_tests::bench::process_tree(self.0.id());
         for child in tree.iter().skip(1).rev() {
             let _ = Command::new("kill")
                 .args(["-KILL", &child.to_string()])
                 .status();
         }
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
         // Until they are gone (or zombies): the next test's app can only take the global
         // shortcuts once the X server has dropped this one's.
         let gone = |pid: &u32| {

@@ -8,27 +8,13 @@ pub mod caller;
 pub mod dtmf;
 pub mod emulator;
 pub mod peer;
+pub mod ports;
 pub mod serve;
 pub mod supabase;
 
-/// A port nothing listens on right now, for a server to listen on soon: drawn from 15000-24999,
-/// below Linux's ephemeral range, so no outgoing connection can take it meanwhile (one once
-/// took postrust's, which then could not start), and never the same twice in a run.
+/// A loopback port for a server to listen on soon (see [`ports::free_port`]).
 pub fn free_port() -> u16 {
-    use rand::Rng;
-    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut handed_out = HANDED_OUT
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut rng = rand::rng();
-    let port = std::iter::repeat_with(|| rng.random_range(15_000..25_000))
-        .take(1_000)
-        .find(|port| {
-            !handed_out.contains(port) && std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok()
-        })
-        .expect("a free port in 15000-24999");
-    handed_out.push(port);
-    port
+    ports::free_port().expect("a free port in 15000-24999")
 }
 
 /// An HTTP client for tests. The workspace's reqwest is built without a bundled TLS provider

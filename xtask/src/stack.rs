@@ -11,6 +11,10 @@ use anyhow::{Context, bail};
 
 use crate::install;
 
+// The test harness's port picker, so the services and the tests draw ports the same way.
+#[path = "../../tests/src/ports.rs"]
+mod ports;
+
 /// The running services, and the environment that tells tests where they are.
 pub struct Stack {
     dir: PathBuf,
@@ -622,24 +626,9 @@ fn postgres_bin_dir() -> anyhow::Result<PathBuf> {
     )
 }
 
-/// A port nothing listens on right now, for a service to listen on soon: drawn from
-/// 15000-24999, below Linux's ephemeral range, so no outgoing connection can take it meanwhile
-/// (one to PostgreSQL once did, and postrust then could not start), and never the same twice.
+/// A loopback port for a service to listen on soon (see `tests/src/ports.rs`).
 pub fn free_port() -> anyhow::Result<u16> {
-    use rand::Rng;
-    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut handed_out = HANDED_OUT
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut rng = rand::rng();
-    let port = std::iter::repeat_with(|| rng.random_range(15_000..25_000))
-        .take(1_000)
-        .find(|port| {
-            !handed_out.contains(port) && std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok()
-        })
-        .context("no free port in 15000-24999 for a test service")?;
-    handed_out.push(port);
-    Ok(port)
+    ports::free_port().context("no free port in 15000-24999 for a test service")
 }
 
 fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {

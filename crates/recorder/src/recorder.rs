@@ -226,8 +226,9 @@ impl Recorder {
         }
     }
 
-    /// The interview with this id or title, creating a local one for a new title; only the
-    /// interviews of the project recorded for with `token` (and local ones) can be chosen.
+    /// The interview with this id or title, creating a local one for a new title (an id
+    /// nothing has is not a title: it is not found); only the interviews of the project
+    /// recorded for with `token` (and local ones) can be chosen.
     async fn interview_for(&self, id_or_title: &str, token: &Token) -> Result<Interview> {
         let wanted = id_or_title.trim().to_string();
         if wanted.is_empty() {
@@ -241,6 +242,12 @@ impl Recorder {
             .call(
                 move |store| match store.find_interview(&wanted, project_url.as_deref())? {
                     Some(found) => Ok(found),
+                    None if Uuid::parse_str(&wanted).is_ok() => {
+                        Err(hark_store::StoreError::NotFound {
+                            what: "interview",
+                            id: wanted,
+                        })
+                    }
                     None => store.create_interview(&wanted, None),
                 },
             )

@@ -64,16 +64,16 @@ pub enum StoreError {
     /// The interview is another project's: a session recorded for it with this one connected
     /// would be refused when it syncs.
     #[error(
-        "the interview {title:?} ({id}) is {project}'s, not {here}'s, so a recording for it here could not be synced; connect to its project first (the app's Settings, or `supabase_url` in the config file), or record under a new interview title"
+        "the interview {title:?} ({id}) belongs to {project}, not to {here}, so its organisation would refuse a recording made for it here; connect to its project first (the app's Settings, `supabase_url` in the config file or HARK_SUPABASE_URL), or record under a new interview title"
     )]
     ElsewhereInterview {
         /// Its id.
         id: String,
         /// Its title.
         title: String,
-        /// Its project's URL, or "another project".
+        /// Its project's URL, or "another project" (which one unknown).
         project: String,
-        /// The project connected, or "this computer's" when none is.
+        /// The project connected, or "local-only mode" when none is.
         here: String,
     },
     /// The session is not the sending account's to send.

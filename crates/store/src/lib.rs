@@ -753,7 +753,7 @@ impl Store {
                         id: interview.id.to_string(),
                         title: interview.job_title,
                         project,
-                        here: project_url.unwrap_or("this computer").to_string(),
+                        here: project_url.unwrap_or("local-only mode").to_string(),
                     })
                 }
                 Some((interview, _)) => Ok(Some(interview)),

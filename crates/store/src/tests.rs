@@ -295,7 +295,7 @@ fn interviews_pulled_before_they_kept_their_project_are_placed_by_organisation()
     assert_eq!(ids(None), vec![local.id]);
     let err = by_id(unplaced[1]).unwrap_err().to_string();
     assert!(
-        err.contains("is another project's, not https://here.example's"),
+        err.contains("belongs to another project, not to https://here.example"),
         "{err}"
     );
     // Pulled from its own project, the other one is offered there.
@@ -354,8 +354,10 @@ fn only_the_connected_projects_interviews_are_offered() {
             .to_string();
         assert!(
             err.contains(&there.id.to_string())
-                && err.contains("is https://there.example's, not ")
-                && err.contains(connected.unwrap_or("this computer"))
+                && err.contains(&format!(
+                    "belongs to https://there.example, not to {}, so its organisation would refuse",
+                    connected.unwrap_or("local-only mode")
+                ))
                 && err.contains("connect to its project first"),
             "{err}"
         );
