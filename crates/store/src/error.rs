@@ -46,7 +46,7 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// Nothing has that id.
-    #[error("no {what} {id}; see them in the app's library or with `hark sessions`")]
+    #[error("no {what} {id}; {}", where_to_see(.what))]
     NotFound {
         /// Interview, session, ….
         what: &'static str,
@@ -90,6 +90,14 @@ pub enum StoreError {
         /// What is wrong.
         problem: String,
     },
+}
+
+/// Where the recruiter sees the things of kind `what` that there are.
+fn where_to_see(what: &str) -> &'static str {
+    match what {
+        "interview" => "see them in the app's interview picker or with `hark interviews`",
+        _ => "see them in the app's library or with `hark sessions`",
+    }
 }
 
 impl StoreError {

@@ -91,6 +91,10 @@ fn bad_input_is_refused_with_the_field_named() {
         ),
         "{err}"
     );
+    assert!(
+        err.to_string().ends_with("or with `hark interviews`"),
+        "{err}"
+    );
 }
 
 #[test]
